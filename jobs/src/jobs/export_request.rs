@@ -1,0 +1,66 @@
+//! Job `lethe.export_request`: build and deliver the export of one access request.
+//!
+//! Idempotent and crash-safe: the archive key is fixed per request, so a re-run
+//! overwrites it from a fresh snapshot; the request moves to `completed` only after the
+//! upload completed, and only while this run holds the lease.
+
+use std::sync::Arc;
+
+use apalis::prelude::{BoxDynError, Data};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::export::{ExportJobSpec, export_subject};
+use crate::platform::locate;
+use crate::queue::JobContext;
+
+/// The payload: only the request id; everything else is read fresh from the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// The access request to export.
+    pub request_id: Uuid,
+}
+
+/// Runs one delivery of the job.
+#[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
+pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    let lease = ctx.lease;
+    let Some(claim) = ctx.lifecycle.claim_export(job.request_id, lease).await? else {
+        tracing::info!("nothing to do: request finished, cancelled or leased elsewhere");
+        return Ok(());
+    };
+    let run = async {
+        let mut conn = ctx.platform.get().await?;
+        let subject = locate(&mut conn, &ctx.map, &claim.lookup).await?;
+        drop(conn);
+        let spec = ExportJobSpec { request_id: job.request_id, subject, destination: claim.destination.clone() };
+        export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await
+    };
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if let Err(error) = ctx.lifecycle.renew_lease(job.request_id, lease).await {
+                tracing::warn!(error = format!("{error:#}"), "lease renewal failed");
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(ctx.job_timeout, run) => match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow::anyhow!("export timed out after {:?}", ctx.job_timeout)),
+        },
+        () = heartbeat => unreachable!("the heartbeat never ends"),
+    };
+    match outcome {
+        Ok(report) => {
+            tracing::info!(rows = report.rows_total, objects = report.objects, bytes = report.archive_bytes, "export uploaded");
+            ctx.lifecycle.export_done(job.request_id, &report, &claim.destination).await?;
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "export failed");
+            ctx.lifecycle.export_failed(job.request_id, "export_error").await?;
+            Err(error.into())
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Job `lethe.maintenance` (cron): the sweeps that keep promises over time. Every step is
+//! idempotent, so several `work` processes may run it at once.
+//!
+//! 1. Re-enqueue approved requests that a crash between commit and enqueue, or a lost
+//!    job, left behind (the invariant "no approved request is forgotten").
+//! 2. Delete export archives whose download link has expired.
+//! 3. Drop requester data that closed requests no longer need.
+
+use std::sync::Arc;
+
+use apalis::prelude::{BoxDynError, Data};
+use apalis_cron::Tick;
+
+use crate::queue::JobContext;
+
+/// Runs one sweep.
+pub async fn handle(_tick: Tick, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    sweep(&ctx).await.map_err(|e| {
+        tracing::warn!(error = format!("{e:#}"), "maintenance sweep failed");
+        e.into()
+    })
+}
+
+/// One sweep, also callable directly (tests, `lethe demo`).
+pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
+    let stranded = ctx.lifecycle.stranded().await?;
+    for request_id in &stranded {
+        ctx.queue.enqueue_export(*request_id).await?;
+    }
+    if !stranded.is_empty() {
+        ctx.lifecycle.mark_enqueued(&stranded).await?;
+        tracing::info!(count = stranded.len(), "re-enqueued stranded requests");
+    }
+    for (request_id, archive) in ctx.lifecycle.expired_exports().await? {
+        ctx.storage.delete_keys(&archive.bucket, std::slice::from_ref(&archive.key)).await?;
+        ctx.lifecycle.export_deleted(request_id).await?;
+        tracing::info!(%request_id, "expired export deleted");
+    }
+    let scrubbed = ctx.lifecycle.retention_sweep().await?;
+    if scrubbed > 0 {
+        tracing::info!(count = scrubbed, "requester data past retention removed");
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The durable job queue: apalis over the service PostgreSQL. Queue names are stable
+//! strings (never Rust type paths), so renaming a type cannot strand queued jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_postgres::{Config, PgPool, PostgresStorage};
+use uuid::Uuid;
+
+use crate::jobs::export_request::ExportRequest;
+
+/// Queue of access exports.
+pub const EXPORT_QUEUE: &str = "lethe.export_request";
+
+/// Delivery attempts of one job row before apalis gives up on it (the maintenance
+/// reconciler re-enqueues the request later if it is still open).
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// Producer side of the queue, cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    pool: PgPool,
+}
+
+impl Queue {
+    /// Connects to the service database for queue work (the pool also serves the
+    /// workers' LISTEN connections).
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("connecting the job queue to the service database")?;
+        Ok(Self { pool })
+    }
+
+    /// Creates or upgrades apalis' own tables (schema `apalis`).
+    pub async fn setup(&self) -> anyhow::Result<()> {
+        PostgresStorage::setup(&self.pool).await.context("creating the job queue tables")?;
+        Ok(())
+    }
+
+    /// The pool, for workers.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn export_storage(&self) -> PostgresStorage<ExportRequest> {
+        PostgresStorage::new(&self.pool).with_config(Config::default().queue(EXPORT_QUEUE).batch_size(4))
+    }
+
+    /// Enqueues the export of an access request. Safe to call more than once for the
+    /// same request: the handler's lease makes extra deliveries no-ops.
+    pub async fn enqueue_export(&self, request_id: Uuid) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(ExportRequest { request_id })
+            .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
+            .max_attempts(MAX_ATTEMPTS)
+            .build();
+        self.export_storage().push_task(task).await.context("enqueueing an export")?;
+        Ok(())
+    }
+
+    /// Jobs not yet finished per queue: (pending or retrying, running), for tests and `/readyz`.
+    pub async fn backlog(&self) -> anyhow::Result<(i64, i64)> {
+        let row: (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)), \
+                    count(*) FILTER (WHERE status IN ('Queued', 'Running')) \
+             FROM apalis.jobs",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+}
+
+/// Everything a job handler needs, shared by all workers of a process.
+pub struct JobContext {
+    /// The platform database.
+    pub platform: crate::platform::PlatformPool,
+    /// The data map bound to the live schema.
+    pub map: crate::datamap::BoundMap,
+    /// Object storage.
+    pub storage: crate::storage::Storage,
+    /// The control plane.
+    pub lifecycle: Arc<dyn crate::lifecycle::Lifecycle>,
+    /// The queue (for re-enqueues).
+    pub queue: Queue,
+    /// How long one run may take before it is abandoned.
+    pub job_timeout: Duration,
+    /// Lease a run holds on its request, renewed every third of it while the run lives.
+    pub lease: Duration,
+}

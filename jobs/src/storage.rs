@@ -1,0 +1,265 @@
+//! The object-storage facade: every object operation Lethe performs, over aws-sdk-s3, so
+//! that the embedded server, MinIO, Garage, R2 and AWS S3 all take the same path.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How to reach an S3-compatible service.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// Endpoint URL; `None` means AWS' own endpoints for the region.
+    pub endpoint: Option<String>,
+    /// Region name (any string for most S3-compatible servers).
+    pub region: String,
+    /// Address buckets as `endpoint/bucket/key` rather than `bucket.endpoint/key`.
+    pub path_style: bool,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+/// A bucket name and key: one object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+}
+
+/// Object storage, cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    client: Client,
+}
+
+/// The minimum part size S3 accepts for every part but the last.
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+impl Storage {
+    /// Builds a client. Checksums are computed only where S3 requires them, which every
+    /// S3-compatible server accepts.
+    pub fn new(settings: &S3Settings) -> Self {
+        let credentials = Credentials::new(
+            settings.access_key_id.clone(),
+            settings.secret_access_key.clone(),
+            None,
+            None,
+            "lethe-config",
+        );
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(settings.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self { client: Client::from_conf(builder.build()) }
+    }
+
+    /// Creates the bucket unless it exists.
+    pub async fn ensure_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        if self.client.head_bucket().bucket(bucket).send().await.is_ok() {
+            return Ok(());
+        }
+        match self.client.create_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let service = error.into_service_error();
+                if service.is_bucket_already_exists() || service.is_bucket_already_owned_by_you() {
+                    Ok(())
+                } else {
+                    Err(anyhow::Error::new(service).context(format!("creating bucket {bucket}")))
+                }
+            }
+        }
+    }
+
+    /// Whether the bucket is reachable (readiness).
+    pub async fn bucket_reachable(&self, bucket: &str) -> bool {
+        self.client.head_bucket().bucket(bucket).send().await.is_ok()
+    }
+
+    /// Puts a small object from memory.
+    pub async fn put_bytes(&self, object: &ObjectRef, bytes: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+        self.client
+            .put_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .with_context(|| format!("putting an object into {}", object.bucket))?;
+        Ok(())
+    }
+
+    /// Opens an object for streaming; `None` if it does not exist.
+    pub async fn get_stream(&self, object: &ObjectRef) -> anyhow::Result<Option<(ByteStream, Option<i64>)>> {
+        match self.client.get_object().bucket(&object.bucket).key(&object.key).send().await {
+            Ok(out) => Ok(Some((out.body, out.content_length))),
+            Err(error) => {
+                let service = error.into_service_error();
+                if service.is_no_such_key() {
+                    Ok(None)
+                } else {
+                    Err(anyhow::Error::new(service).context(format!("reading an object from {}", object.bucket)))
+                }
+            }
+        }
+    }
+
+    /// Reads a whole object into memory (small objects only: tests, manifests).
+    pub async fn get_bytes(&self, object: &ObjectRef) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some((body, _)) = self.get_stream(object).await? else { return Ok(None) };
+        Ok(Some(body.collect().await.context("reading object body")?.into_bytes().to_vec()))
+    }
+
+    /// Lists every key under `prefix`, page by page.
+    pub async fn list_prefix(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().page_size(1000).send();
+        while let Some(page) = pages.next().await {
+            let page = page.with_context(|| format!("listing {bucket}"))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
+    /// Deletes keys with batched DeleteObjects (at most 1,000 a call); missing keys count
+    /// as deleted, so this is idempotent. Returns how many keys were asked to be deleted.
+    pub async fn delete_keys(&self, bucket: &str, keys: &[String]) -> anyhow::Result<usize> {
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+                .send()
+                .await
+                .with_context(|| format!("deleting objects from {bucket}"))?;
+            if let Some(first) = out.errors().first() {
+                anyhow::bail!(
+                    "{} of {} deletes failed in {bucket}, first: {}",
+                    out.errors().len(),
+                    chunk.len(),
+                    first.code().unwrap_or("unknown")
+                );
+            }
+        }
+        Ok(keys.len())
+    }
+
+    /// A time-limited GET link for an object (at most 7 days, the S3 limit).
+    pub async fn presign_get(&self, object: &ObjectRef, expires_in: Duration) -> anyhow::Result<String> {
+        let config = PresigningConfig::expires_in(expires_in.min(Duration::from_secs(7 * 24 * 3600)))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .presigned(config)
+            .await
+            .context("presigning a download link")?;
+        Ok(request.uri().to_owned())
+    }
+
+    /// Streams `reader` into `object` as a multipart upload of `part_size` parts, reading
+    /// until EOF. The upload is completed only if `finished` resolves to `true` after EOF
+    /// (the producer's word that what it wrote is whole); otherwise it is aborted, so a
+    /// failed producer never leaves a truncated object behind. Returns the object's size.
+    pub async fn upload_stream<R: AsyncRead + Unpin>(
+        &self,
+        object: &ObjectRef,
+        mut reader: R,
+        part_size: usize,
+        content_type: &str,
+        finished: tokio::sync::oneshot::Receiver<bool>,
+    ) -> anyhow::Result<u64> {
+        let part_size = part_size.max(MIN_PART_SIZE);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .content_type(content_type)
+            .send()
+            .await
+            .context("starting a multipart upload")?;
+        let upload_id = created.upload_id().context("multipart upload without id")?.to_owned();
+        let result = async {
+            let mut parts = Vec::new();
+            let mut total = 0u64;
+            loop {
+                let mut buf = Vec::with_capacity(part_size);
+                while buf.len() < part_size {
+                    let n = (&mut reader).take((part_size - buf.len()) as u64).read_to_end(&mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if buf.is_empty() && !parts.is_empty() {
+                    break;
+                }
+                let last = buf.len() < part_size;
+                total += buf.len() as u64;
+                let number = i32::try_from(parts.len() + 1).context("too many parts")?;
+                let uploaded = self
+                    .client
+                    .upload_part()
+                    .bucket(&object.bucket)
+                    .key(&object.key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(buf))
+                    .send()
+                    .await
+                    .context("uploading a part")?;
+                parts.push(CompletedPart::builder().part_number(number).e_tag(uploaded.e_tag().unwrap_or_default()).build());
+                if last {
+                    break;
+                }
+            }
+            if !finished.await.unwrap_or(false) {
+                anyhow::bail!("the archive writer did not finish; upload abandoned");
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&object.bucket)
+                .key(&object.key)
+                .upload_id(&upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .send()
+                .await
+                .context("completing a multipart upload")?;
+            Ok(total)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&object.bucket)
+                .key(&object.key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+}

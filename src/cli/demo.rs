@@ -1,0 +1,132 @@
+//! `lethe demo`: everything in one process on the embedded defaults: the service and
+//! demo-platform databases (created if missing), the embedded S3 server, a seeded demo
+//! platform, the HTTP API and the workers. Prints what to open.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Settings;
+use crate::startup::{Application, Services, spawn_workers, worker_settings};
+
+/// Options of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Users to seed the demo platform with (only when it is created).
+    #[arg(long, default_value_t = 1000)]
+    pub users: u32,
+    /// Drop the demo databases, buckets and mailbox first.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+#[derive(QueryableByName)]
+struct EmailRow {
+    #[diesel(sql_type = Text)]
+    email: String,
+}
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
+    if settings.security.secret_key.expose_secret().is_empty() {
+        // A throwaway key: codes and tokens of this run die with it.
+        settings.security.secret_key = SecretString::from(crate::secrets::new_secret_key());
+    }
+    if !settings.platform.data_map.exists() {
+        let path = std::path::PathBuf::from("var/datamap.toml");
+        std::fs::create_dir_all("var")?;
+        std::fs::write(&path, crate::demo::DATA_MAP)?;
+        settings.platform.data_map = path;
+    }
+    let service_url = settings.database.url.expose_secret().to_owned();
+    let platform_url = settings.platform.database_url.expose_secret().to_owned();
+    if args.reset {
+        reset(&settings, &service_url, &platform_url).await?;
+    }
+    for url in [&service_url, &platform_url] {
+        let (admin, name) = crate::db::admin_url_and_name(url)?;
+        if crate::db::create_database_if_missing(&admin, &name).await? {
+            println!("created database {name}");
+        }
+    }
+    crate::cli::migrate::run(&settings).await?;
+    let services = Services::start(settings).await?;
+
+    let platform = lethe_jobs::platform::pool(&platform_url, 2)?;
+    let mut conn = platform.get().await?;
+    if !crate::demo::has_schema(&mut conn).await? {
+        println!("seeding the demo platform with {} users …", args.users);
+        let stats = crate::demo::install_and_seed(&mut conn, &services.storage, args.users, 0.42).await?;
+        println!("seeded {} users, {} rows", stats.users, stats.rows);
+    }
+    let sample: EmailRow = diesel::sql_query(
+        "SELECT u.email FROM users u JOIN images i ON i.user_id = u.id GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1",
+    )
+    .get_result(&mut conn)
+    .await
+    .context("finding a sample account")?;
+    drop(conn);
+
+    let listen = services.settings.server.listen;
+    let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
+    let app = Application::build(services.app_state(), listener)?;
+    let handle = app.handle();
+    let server = tokio::spawn(app.run());
+    let (workers, stop) = spawn_workers(services.job_context().await?, worker_settings(&services.settings));
+
+    let base = format!("http://{listen}");
+    let s = &services.settings;
+    println!(
+        "\nLethe demo is running.\n\n\
+         \x20 API             {base}/v1/requests\n\
+         \x20 OpenAPI         {base}/v1/openapi.json\n\
+         \x20 Health          {base}/readyz\n\
+         \x20 Mailbox         {mailbox}/ (one .eml file per message: the codes and links)\n\
+         \x20 Object storage  {s3} (embedded S3; files under {dir}/)\n\n\
+         Try an access request for a seeded account ({email}):\n\n\
+         \x20 curl -s -X POST {base}/v1/requests -H 'content-type: application/json' \\\n\
+         \x20      -d '{{\"kind\":\"access\",\"email\":\"{email}\"}}'\n\
+         \x20 grep -h 'verification code is' {mailbox}/*.eml | tail -1\n\
+         \x20 curl -s -X POST {base}/v1/requests/<id>/verify -H 'content-type: application/json' -d '{{\"code\":\"<code>\"}}'\n\
+         \x20 curl -s {base}/v1/requests/<id> -H 'authorization: Bearer <token>'\n\n\
+         Press Ctrl-C to stop.",
+        mailbox = s.mail.mailbox_dir.display(),
+        s3 = services.s3_endpoint.as_deref().unwrap_or("AWS"),
+        dir = s.storage.embedded_dir.display(),
+        email = sample.email,
+    );
+    crate::cli::shutdown_signal().await?;
+    println!("stopping …");
+    let _ = stop.send(());
+    workers.await??;
+    handle.stop(true).await;
+    server.await??;
+    if let Some(s3) = services.embedded_s3 {
+        s3.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn reset(settings: &Settings, service_url: &str, platform_url: &str) -> anyhow::Result<()> {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    for url in [service_url, platform_url] {
+        let (admin, name) = crate::db::admin_url_and_name(url)?;
+        let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
+        conn.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            lethe_jobs::datamap::catalog::ident(&name)
+        ))
+        .await?;
+        println!("dropped database {name}");
+    }
+    for dir in [&settings.storage.embedded_dir, &settings.mail.mailbox_dir] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `lethe serve`: the HTTP API (optionally with job workers in the same process).
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::startup::{Application, Services, spawn_workers, worker_settings};
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also run job workers in this process.
+    #[arg(long)]
+    pub with_workers: bool,
+}
+
+/// Serves until SIGINT/SIGTERM; stops workers first, then HTTP.
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
+    settings.require_secret_key()?;
+    let services = Services::start(settings).await?;
+    let listen = services.settings.server.listen;
+    let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
+    let app = Application::build(services.app_state(), listener)?;
+    let handle = app.handle();
+    let server = tokio::spawn(app.run());
+    tracing::info!(%listen, "HTTP API listening");
+    let workers = if args.with_workers {
+        Some(spawn_workers(services.job_context().await?, worker_settings(&services.settings)))
+    } else {
+        None
+    };
+    crate::cli::shutdown_signal().await?;
+    tracing::info!("stopping");
+    if let Some((join, stop)) = workers {
+        let _ = stop.send(());
+        join.await??;
+    }
+    handle.stop(true).await;
+    server.await??;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Typed, layered configuration: `config/default.toml`, then an optional file named by
+//! `--config` (or `LETHE_CONFIG`), then `LETHE__SECTION__KEY` environment variables.
+//! Unknown keys are rejected; secrets are [`SecretString`]s that never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Every setting of a Lethe process. See `config/default.toml` for the documented defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// Lethe's own database.
+    pub database: DatabaseSettings,
+    /// The platform whose data Lethe processes.
+    pub platform: PlatformSettings,
+    /// Object storage.
+    pub storage: StorageSettings,
+    /// Outgoing mail.
+    pub mail: MailSettings,
+    /// Keys and verification rules.
+    pub security: SecuritySettings,
+    /// Request lifecycle rules.
+    pub requests: RequestSettings,
+    /// Rate limits.
+    pub rate_limit: RateLimitSettings,
+    /// Job workers.
+    pub worker: WorkerSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL people reach Lethe at (used in mails).
+    pub public_url: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+/// Service database settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL of Lethe's own database.
+    pub url: SecretString,
+    /// Pool size.
+    pub pool_size: usize,
+}
+
+/// Platform settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSettings {
+    /// PostgreSQL URL of the platform database (read for exports, written by purges).
+    pub database_url: SecretString,
+    /// Pool size.
+    pub pool_size: usize,
+    /// Path of the data map.
+    pub data_map: PathBuf,
+}
+
+/// Object storage settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `embedded`: run the S3-compatible server inside the process; `external`: use `endpoint`.
+    pub mode: StorageMode,
+    /// Directory backing the embedded server.
+    pub embedded_dir: PathBuf,
+    /// Loopback address of the embedded server (port 0: any free port).
+    pub embedded_listen: SocketAddr,
+    /// Endpoint of an external S3-compatible service; empty means AWS.
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Path-style addressing (MinIO, Garage, the embedded server).
+    pub path_style: bool,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: SecretString,
+    /// Bucket for export archives.
+    pub exports_bucket: String,
+}
+
+/// Where object storage lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageMode {
+    /// In-process S3 server on loopback.
+    Embedded,
+    /// An external S3-compatible service.
+    External,
+}
+
+/// Mail settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `mailbox`: write each message as an .eml file; `smtp`: send through `smtp_url`.
+    pub transport: MailTransportKind,
+    /// Sender address.
+    pub from: String,
+    /// Directory for `.eml` files.
+    pub mailbox_dir: PathBuf,
+    /// SMTP URL, e.g. `smtps://user:pass@smtp.example.com:465` or `smtp://127.0.0.1:2525`.
+    pub smtp_url: SecretString,
+}
+
+/// Mail transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransportKind {
+    /// `.eml` files in a directory.
+    Mailbox,
+    /// SMTP.
+    Smtp,
+}
+
+/// Keys and verification rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Key for keyed hashes of codes, tokens and emails (at least 32 characters).
+    pub secret_key: SecretString,
+    /// Shared secret with which the platform signs assertions (HS256 JWT); empty disables them.
+    pub platform_assertion_secret: SecretString,
+    /// Audience (`aud`) the platform's assertions must name.
+    pub platform_assertion_audience: String,
+    /// Longest accepted assertion lifetime, in seconds.
+    pub platform_assertion_max_age_seconds: u64,
+    /// Lifetime of an emailed verification code, in minutes.
+    pub code_ttl_minutes: u32,
+    /// Wrong guesses allowed per code.
+    pub code_max_attempts: u32,
+}
+
+/// Request lifecycle rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSettings {
+    /// Legal regime for due dates: `gdpr` (one month) or `ccpa` (45 days).
+    pub regime: crate::domain::Regime,
+    /// Whether verified access requests wait for staff approval.
+    pub access_require_approval: bool,
+    /// Lifetime of an export's download link, in hours (at most 168, the S3 limit).
+    pub export_link_ttl_hours: u32,
+    /// Days the requester's email is kept after a request closes.
+    pub requester_data_retention_days: u32,
+    /// Hours after which an unverified request expires.
+    pub unverified_expiry_hours: u32,
+}
+
+/// Rate limits (per process).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// New requests per client address per minute.
+    pub intake_per_ip_per_minute: u32,
+    /// New requests (and code re-sends) per email address per hour.
+    pub intake_per_email_per_hour: u32,
+    /// Code checks per client address per minute.
+    pub verify_per_ip_per_minute: u32,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Jobs run at once per `work` process.
+    pub concurrency: usize,
+    /// Longest a job run may take, in seconds.
+    pub job_timeout_seconds: u64,
+    /// Seconds a run's lease on its request lasts; renewed every third of it while the
+    /// run lives, so a crashed run's request is free again within this time.
+    pub lease_seconds: u64,
+    /// Cron expression (six fields, seconds first) of the maintenance sweep.
+    pub maintenance_schedule: String,
+    /// Minutes after which an approved request without a live run is re-enqueued.
+    pub reenqueue_after_minutes: u32,
+    /// Seconds running jobs get to finish at shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info,lethe=debug`.
+    pub filter: String,
+    /// `json` or `pretty`.
+    pub format: LogFormat,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// The defaults, compiled in so that the binary runs from any directory.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+impl Settings {
+    /// Loads the defaults, then `file` (if given), then `LETHE__…` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with(file, config::Environment::with_prefix("LETHE").separator("__"))
+    }
+
+    /// As [`Settings::load`] with a given environment source (tests pass a map).
+    pub fn load_with(file: Option<&Path>, env: config::Environment) -> anyhow::Result<Self> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("configuration file {} does not exist", file.display());
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let settings: Settings = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types cannot: lengths, ranges, combinations. Names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let key = self.security.secret_key.expose_secret();
+        if !key.is_empty() && key.len() < 32 {
+            anyhow::bail!("configuration: security.secret_key must be at least 32 characters");
+        }
+        if self.requests.export_link_ttl_hours == 0 || self.requests.export_link_ttl_hours > 168 {
+            anyhow::bail!("configuration: requests.export_link_ttl_hours must be between 1 and 168 (the S3 presign limit)");
+        }
+        if self.worker.lease_seconds < 3 {
+            anyhow::bail!("configuration: worker.lease_seconds must be at least 3");
+        }
+        if self.security.code_max_attempts == 0 {
+            anyhow::bail!("configuration: security.code_max_attempts must be at least 1");
+        }
+        if self.security.code_ttl_minutes == 0 {
+            anyhow::bail!("configuration: security.code_ttl_minutes must be at least 1");
+        }
+        for (name, value) in [
+            ("rate_limit.intake_per_ip_per_minute", self.rate_limit.intake_per_ip_per_minute),
+            ("rate_limit.intake_per_email_per_hour", self.rate_limit.intake_per_email_per_hour),
+            ("rate_limit.verify_per_ip_per_minute", self.rate_limit.verify_per_ip_per_minute),
+        ] {
+            if value == 0 {
+                anyhow::bail!("configuration: {name} must be at least 1");
+            }
+        }
+        if self.storage.mode == StorageMode::External && self.storage.access_key_id.is_empty() {
+            anyhow::bail!("configuration: storage.access_key_id is required when storage.mode = \"external\"");
+        }
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.expose_secret().is_empty() {
+            anyhow::bail!("configuration: mail.smtp_url is required when mail.transport = \"smtp\"");
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            anyhow::bail!("configuration: mail.from is not a valid mailbox");
+        }
+        Ok(())
+    }
+
+    /// Fails unless a secret key is set (every process that hashes codes or tokens).
+    pub fn require_secret_key(&self) -> anyhow::Result<()> {
+        if self.security.secret_key.expose_secret().is_empty() {
+            anyhow::bail!(
+                "configuration: security.secret_key is not set (set LETHE__SECURITY__SECRET_KEY to 32+ random characters)"
+            );
+        }
+        Ok(())
+    }
+}

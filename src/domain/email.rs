@@ -1,0 +1,102 @@
+//! An email address: syntactically valid, trimmed, its domain lower-cased. Its `Debug`
+//! redacts it, so it cannot reach a log by accident.
+
+use std::fmt;
+
+/// A requester's email address.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+/// Why a string is not an email address. Never carries the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    /// Empty or blank.
+    #[error("email is required")]
+    Empty,
+    /// Longer than RFC 5321 allows.
+    #[error("email is longer than 254 characters")]
+    TooLong,
+    /// Not of the form local@domain.
+    #[error("email is not a valid address")]
+    Invalid,
+}
+
+impl Email {
+    /// The address as given (domain lower-cased).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used for keyed hashes: all lower-case, so that the same mailbox always
+    /// hashes the same.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl TryFrom<&str> for Email {
+    type Error = EmailError;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if value.len() > 254 {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = value.rsplit_once('@').ok_or(EmailError::Invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain.split('.').all(|label| {
+                !label.is_empty() && !label.starts_with('-') && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        // Defer to lettre's parser as the final word, since mail must be sendable.
+        if !domain_ok || !local_ok || value.parse::<lettre::Address>().is_err() {
+            return Err(EmailError::Invalid);
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_addresses_parse_and_keep_their_local_part() {
+        let email = Email::try_from("  Ada.Lovelace+dsr@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "Ada.Lovelace+dsr@example.com");
+        assert_eq!(email.normalized(), "ada.lovelace+dsr@example.com");
+    }
+
+    #[test]
+    fn invalid_addresses_are_refused_without_echoing_them() {
+        for bad in ["", "   ", "no-at-sign", "a@b", "a@@b.com", "a@.b.com", "a..b@c.com", "a@b..com", "<a>@b.com"] {
+            let error = Email::try_from(bad).unwrap_err();
+            assert!(!error.to_string().contains(bad) || bad.trim().is_empty(), "{bad}");
+        }
+        assert_eq!(Email::try_from(&*format!("{}@x.com", "a".repeat(300))), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_address() {
+        let email = Email::try_from("secret@example.com").unwrap();
+        assert!(!format!("{email:?}").contains("secret"));
+    }
+}

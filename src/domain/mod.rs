@@ -1,0 +1,11 @@
+//! Domain types, parsed once at the edge: everything inward takes these, never raw strings.
+
+mod email;
+mod kind;
+mod regime;
+mod status;
+
+pub use email::{Email, EmailError};
+pub use kind::{KindError, RequestKind};
+pub use regime::Regime;
+pub use status::RequestStatus;

@@ -1,0 +1,60 @@
+//! Where a request is in its life.
+
+use serde::{Deserialize, Serialize};
+
+/// A request's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for the requester to prove who they are.
+    PendingVerification,
+    /// Identity proved; waiting for staff approval.
+    Verified,
+    /// Approved; waiting for a worker.
+    Approved,
+    /// A worker is on it.
+    Processing,
+    /// Done.
+    Completed,
+    /// Staff refused it.
+    Denied,
+    /// The requester withdrew it.
+    Cancelled,
+    /// It could not be carried out; staff must look.
+    Failed,
+    /// Never verified in time.
+    Expired,
+}
+
+impl RequestStatus {
+    /// The stable name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingVerification => "pending_verification",
+            Self::Verified => "verified",
+            Self::Approved => "approved",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "pending_verification" => Self::PendingVerification,
+            "verified" => Self::Verified,
+            "approved" => Self::Approved,
+            "processing" => Self::Processing,
+            "completed" => Self::Completed,
+            "denied" => Self::Denied,
+            "cancelled" => Self::Cancelled,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! The one HTTP error boundary. Every failure a client can cause is a 4xx with a stable
+//! machine-readable code, a message for people and, where it applies, the field:
+//! `{ "error": { "code", "message", "field" } }`. Messages never echo input or secrets.
+//! Anything unexpected is an opaque 500; its chain goes to the log only.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An API error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not valid JSON, or not of the expected shape.
+    #[error("{message}")]
+    MalformedBody {
+        /// What is wrong.
+        message: String,
+    },
+    /// A field is invalid.
+    #[error("{message}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The body is larger than allowed.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No such request (or not yours).
+    #[error("no such request")]
+    NotFound,
+    /// No requester token was presented.
+    #[error("a requester token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// The verification code is wrong.
+    #[error("the verification code is wrong")]
+    WrongCode {
+        /// Guesses left.
+        attempts_left: i32,
+    },
+    /// The verification code expired (or none is active).
+    #[error("the verification code has expired; file the request again to get a new one")]
+    CodeExpired,
+    /// Too many wrong guesses.
+    #[error("too many wrong codes; file the request again to get a new one")]
+    TooManyAttempts,
+    /// The platform assertion is invalid.
+    #[error("the platform assertion is invalid: {0}")]
+    InvalidAssertion(&'static str),
+    /// Rate limited.
+    #[error("too many requests; retry after {retry_after} seconds")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The request is in a state that does not allow this.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Something failed that the client could not have caused.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("service database unavailable"))
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+/// The error envelope.
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+/// One error.
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The offending field, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// Guesses left, for a wrong code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<i32>,
+}
+
+impl ApiError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedBody { .. } => "malformed_body",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::WrongCode { .. } => "wrong_code",
+            Self::CodeExpired => "code_expired",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::InvalidAssertion(_) => "invalid_assertion",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Conflict(_) => "conflict",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// A field error.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField { field, message: message.into() }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedBody { .. } | Self::InvalidField { .. } | Self::WrongCode { .. } | Self::CodeExpired => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidAssertion(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TooManyAttempts | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(error) = self {
+            tracing::error!(error = format!("{error:#}"), "internal error");
+        }
+        let field = match self {
+            Self::InvalidField { field, .. } => Some(*field),
+            Self::WrongCode { .. } | Self::CodeExpired | Self::TooManyAttempts => Some("code"),
+            Self::InvalidAssertion(_) => Some("assertion"),
+            _ => None,
+        };
+        let attempts_left = match self {
+            Self::WrongCode { attempts_left } => Some(*attempts_left),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), field, attempts_left } };
+        let mut response = HttpResponse::build(self.status_code()).json(body);
+        if let Self::RateLimited { retry_after } = self {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        response
+    }
+}
+
+/// Maps actix' JSON extractor errors onto the API's envelope.
+pub fn json_error(error: actix_web::error::JsonPayloadError, limit: usize) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match &error {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => ApiError::MalformedBody { message: "Content-Type must be application/json".into() },
+        E::Deserialize(e) if e.is_data() => ApiError::MalformedBody { message: describe_serde(e) },
+        E::Deserialize(_) => ApiError::MalformedBody { message: "request body is not valid JSON".into() },
+        _ => ApiError::MalformedBody { message: "request body could not be read".into() },
+    };
+    api.into()
+}
+
+/// serde's data errors name fields and expected types but can quote input values; keep
+/// only the part before any quoted value.
+fn describe_serde(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    if text.starts_with("unknown field") || text.starts_with("missing field") {
+        let name = text.split('`').nth(1).unwrap_or("?");
+        let what = if text.starts_with("unknown") { "unknown field" } else { "missing field" };
+        format!("{what} `{name}`")
+    } else {
+        "request body does not have the expected shape".into()
+    }
+}

@@ -1,0 +1,35 @@
+//! The request lifecycle: every state change a request goes through, each one transaction
+//! with its audit entry; mail and enqueue happen after commit.
+//!
+//! ```text
+//! pending_verification --code/assertion--> verified --policy or staff--> approved
+//!        |                                                                 |
+//!        +--(48 h)--> expired                    processing <--worker------+
+//!                                                     |
+//!                                                 completed (export expires, then PII scrubbed)
+//! ```
+
+pub mod intake;
+pub mod service;
+pub mod verify;
+
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// Enqueues the export of a request that was just approved, then records the enqueue.
+/// A failure is only logged: the request stays approved with no enqueue time, and the
+/// maintenance sweep's reconciler enqueues it within a minute.
+pub async fn enqueue_after_commit(state: &AppState, request_id: Uuid) {
+    match state.queue.enqueue_export(request_id).await {
+        Ok(()) => {
+            let service = service::ServiceLifecycle::new(state);
+            if let Err(error) = lethe_jobs::lifecycle::Lifecycle::mark_enqueued(&service, &[request_id]).await {
+                tracing::warn!(%request_id, error = format!("{error:#}"), "enqueued, but recording it failed");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%request_id, error = format!("{error:#}"), "enqueue failed; the reconciler will retry");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The control plane's side of the jobs: [`lethe_jobs::lifecycle::Lifecycle`] over the
+//! service database. Each method is one transaction with its audit entries; mail goes
+//! out after commit.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::{Interval, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use lethe_jobs::export::ExportReport;
+use lethe_jobs::lifecycle::{ExportClaim, Lifecycle};
+use lethe_jobs::platform::SubjectLookup;
+use lethe_jobs::storage::{ObjectRef, Storage};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::db::DbPool;
+use crate::domain::{Email, RequestKind, RequestStatus};
+use crate::mail::{self, Mailer};
+use crate::models::request::Request;
+use crate::schema::{requests, verification_codes};
+use crate::state::AppState;
+
+/// Runs of one request after which Lethe stops retrying and marks it `failed` for staff.
+pub const MAX_RUNS: i32 = 10;
+
+/// The lifecycle over the service database.
+#[derive(Clone)]
+pub struct ServiceLifecycle {
+    db: DbPool,
+    mailer: Mailer,
+    storage: Storage,
+    exports_bucket: String,
+    export_ttl: chrono::Duration,
+    retention: chrono::Duration,
+    unverified_expiry: chrono::Duration,
+    reenqueue_after: chrono::Duration,
+}
+
+impl ServiceLifecycle {
+    /// Builds it from the shared state.
+    pub fn new(state: &AppState) -> Self {
+        Self::from_parts(state.db.clone(), state.mailer.clone(), state.storage.clone(), &state.settings)
+    }
+
+    /// Builds it from its parts (worker processes have no HTTP state).
+    pub fn from_parts(db: DbPool, mailer: Mailer, storage: Storage, settings: &crate::config::Settings) -> Self {
+        let r = &settings.requests;
+        Self {
+            db,
+            mailer,
+            storage,
+            exports_bucket: settings.storage.exports_bucket.clone(),
+            export_ttl: chrono::Duration::hours(i64::from(r.export_link_ttl_hours)),
+            retention: chrono::Duration::days(i64::from(r.requester_data_retention_days)),
+            unverified_expiry: chrono::Duration::hours(i64::from(r.unverified_expiry_hours)),
+            reenqueue_after: chrono::Duration::minutes(i64::from(settings.worker.reenqueue_after_minutes)),
+        }
+    }
+
+    /// Where a request's archive lives: fixed per request, so re-runs overwrite it.
+    pub fn archive_ref(&self, request_id: Uuid) -> ObjectRef {
+        ObjectRef { bucket: self.exports_bucket.clone(), key: format!("exports/{request_id}/lethe-export-{request_id}.zip") }
+    }
+}
+
+fn pg_interval(d: chrono::Duration) -> diesel::pg::data_types::PgInterval {
+    diesel::pg::data_types::PgInterval::from_microseconds(d.num_microseconds().unwrap_or(i64::MAX))
+}
+
+#[async_trait::async_trait]
+impl Lifecycle for ServiceLifecycle {
+    async fn claim_export(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<ExportClaim>> {
+        let mut conn = self.db.get().await?;
+        let destination = self.archive_ref(request_id);
+        let lease = chrono::Duration::from_std(lease)?;
+        let claim = conn
+            .transaction::<_, anyhow::Error, _>(async |c| {
+                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                let now = Utc::now();
+                let runnable = request.kind() == RequestKind::Access
+                    && matches!(request.status(), RequestStatus::Approved | RequestStatus::Processing)
+                    && request.lease_until.is_none_or(|until| until < now);
+                if !runnable {
+                    return Ok(None);
+                }
+                let lookup = match (&request.subject_ref, &request.email) {
+                    (Some(subject), _) => SubjectLookup::Key(subject.clone()),
+                    (None, Some(email)) => SubjectLookup::Email(email.clone()),
+                    (None, None) => {
+                        fail(c, request_id, "requester_identity_missing").await?;
+                        return Ok(None);
+                    }
+                };
+                if request.run_attempts >= MAX_RUNS {
+                    fail(c, request_id, "too_many_runs").await?;
+                    return Ok(None);
+                }
+                let run = request.run_attempts + 1;
+                diesel::update(requests::table.find(request_id))
+                    .set((
+                        requests::status.eq(RequestStatus::Processing.as_str()),
+                        requests::lease_until.eq(now + lease),
+                        requests::started_at.eq(request.started_at.unwrap_or(now)),
+                        requests::run_attempts.eq(run),
+                    ))
+                    .execute(c)
+                    .await?;
+                audit::append(c, &[AuditEntry::processing_started(request_id, run)]).await?;
+                Ok(Some(ExportClaim { lookup, destination }))
+            })
+            .await?;
+        Ok(claim)
+    }
+
+    async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        diesel::update(
+            requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+        )
+        .set(requests::lease_until.eq(Utc::now() + chrono::Duration::from_std(lease)?))
+        .execute(&mut conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn export_done(&self, request_id: Uuid, report: &ExportReport, archive: &ObjectRef) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let expires = Utc::now() + self.export_ttl;
+        let result = serde_json::to_value(report)?;
+        let completed = conn
+            .transaction::<_, anyhow::Error, _>(async |c| {
+                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                if request.status() != RequestStatus::Processing {
+                    return Ok(None);
+                }
+                diesel::update(requests::table.find(request_id))
+                    .set((
+                        requests::status.eq(RequestStatus::Completed.as_str()),
+                        requests::completed_at.eq(Utc::now()),
+                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                        requests::export_key.eq(&archive.key),
+                        requests::export_bytes.eq(i64::try_from(report.archive_bytes).ok()),
+                        requests::export_expires_at.eq(expires),
+                        requests::result.eq(&result),
+                        requests::failure.eq(None::<String>),
+                    ))
+                    .execute(c)
+                    .await?;
+                audit::append(c, &[AuditEntry::export_completed(request_id, report)]).await?;
+                Ok(Some(request))
+            })
+            .await?;
+        drop(conn);
+        let Some(request) = completed else { return Ok(()) };
+        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok()) {
+            let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
+            let link = self.storage.presign_get(archive, ttl).await?;
+            if let Err(error) = self.mailer.send(&email, mail::export_ready(&link, expires, request_id)).await {
+                // The requester can still fetch the link with their token; do not re-run the export.
+                tracing::error!(%request_id, error = format!("{error:#}"), "export-ready mail failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn export_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let updated = diesel::update(
+                requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+            )
+            .set((requests::lease_until.eq(None::<chrono::DateTime<Utc>>), requests::failure.eq(code)))
+            .execute(c)
+            .await?;
+            if updated > 0 {
+                audit::append(c, &[AuditEntry::run_failed(request_id, code)]).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stranded(&self) -> anyhow::Result<Vec<Uuid>> {
+        let mut conn = self.db.get().await?;
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+        }
+        let ids: Vec<Id> = diesel::sql_query(
+            "SELECT id FROM requests \
+             WHERE kind = 'access' AND status IN ('approved', 'processing') \
+               AND (lease_until IS NULL OR lease_until < now()) \
+               AND (enqueued_at IS NULL OR enqueued_at < now() - $1) \
+             ORDER BY due_at LIMIT 1000",
+        )
+        .bind::<Interval, _>(pg_interval(self.reenqueue_after))
+        .load(&mut conn)
+        .await?;
+        Ok(ids.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn mark_enqueued(&self, request_ids: &[Uuid]) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        diesel::update(requests::table.filter(requests::id.eq_any(request_ids)))
+            .set(requests::enqueued_at.eq(Utc::now()))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn expired_exports(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>> {
+        let mut conn = self.db.get().await?;
+        let rows: Vec<(Uuid, Option<String>)> = requests::table
+            .filter(requests::export_key.is_not_null())
+            .filter(requests::export_deleted_at.is_null())
+            .filter(requests::export_expires_at.lt(Utc::now()))
+            .select((requests::id, requests::export_key))
+            .limit(500)
+            .load(&mut conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, key)| Some((id, ObjectRef { bucket: self.exports_bucket.clone(), key: key? })))
+            .collect())
+    }
+
+    async fn export_deleted(&self, request_id: Uuid) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let updated = diesel::update(requests::table.find(request_id).filter(requests::export_deleted_at.is_null()))
+                .set(requests::export_deleted_at.eq(Utc::now()))
+                .execute(c)
+                .await?;
+            if updated > 0 {
+                audit::append(c, &[AuditEntry::export_deleted(request_id)]).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retention_sweep(&self) -> anyhow::Result<u64> {
+        let mut conn = self.db.get().await?;
+        let now = Utc::now();
+        let (unverified_expiry, retention) = (self.unverified_expiry, self.retention);
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let expired: Vec<Uuid> = diesel::update(
+                requests::table
+                    .filter(requests::status.eq(RequestStatus::PendingVerification.as_str()))
+                    .filter(requests::created_at.lt(now - unverified_expiry)),
+            )
+            .set((
+                requests::status.eq(RequestStatus::Expired.as_str()),
+                requests::email.eq(None::<String>),
+                requests::pii_scrubbed_at.eq(now),
+            ))
+            .returning(requests::id)
+            .get_results(c)
+            .await?;
+            diesel::delete(verification_codes::table.filter(verification_codes::request_id.eq_any(&expired)))
+                .execute(c)
+                .await?;
+            let scrubbed: Vec<Uuid> = diesel::update(
+                requests::table
+                    .filter(requests::status.eq_any(["completed", "denied", "cancelled", "expired"]))
+                    .filter(requests::pii_scrubbed_at.is_null())
+                    .filter(requests::completed_at.lt(now - retention).or(requests::completed_at.is_null()))
+                    .filter(requests::created_at.lt(now - retention))
+                    .filter(requests::export_key.is_null().or(requests::export_deleted_at.is_not_null())),
+            )
+            .set((requests::email.eq(None::<String>), requests::subject_ref.eq(None::<String>), requests::pii_scrubbed_at.eq(now)))
+            .returning(requests::id)
+            .get_results(c)
+            .await?;
+            let mut entries: Vec<AuditEntry> = expired.iter().map(|id| AuditEntry::expired(*id)).collect();
+            entries.extend(scrubbed.iter().map(|id| AuditEntry::requester_data_scrubbed(*id)));
+            audit::append(c, &entries).await?;
+            Ok((expired.len() + scrubbed.len()) as u64)
+        })
+        .await
+    }
+}
+
+async fn fail(c: &mut diesel_async::AsyncPgConnection, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+    diesel::update(requests::table.find(request_id))
+        .set((
+            requests::status.eq(RequestStatus::Failed.as_str()),
+            requests::failure.eq(code),
+            requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+        ))
+        .execute(c)
+        .await?;
+    audit::append(c, &[AuditEntry::run_failed(request_id, code)]).await?;
+    Ok(())
+}

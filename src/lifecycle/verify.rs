@@ -1,0 +1,106 @@
+//! Proving identity: a mailed one-time code, or a platform assertion at intake.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::domain::RequestStatus;
+use crate::error::ApiError;
+use crate::models::request::Request;
+use crate::models::verification::{CodeCheck, VerificationCode};
+use crate::schema::requests;
+use crate::secrets::{self, label};
+use crate::state::AppState;
+
+/// Checks a code; on success returns the request and a fresh requester token.
+pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result<(Request, String), ApiError> {
+    let token = secrets::new_token();
+    let token_hash = state.keyed.hash(label::TOKEN, &token);
+    let auto_approve = !state.settings.requests.access_require_approval;
+    let keyed = state.keyed.clone();
+    let mut conn = state.db.get().await?;
+    let (check, approved_now) = conn
+        .transaction::<_, ApiError, _>(async |c| {
+            let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
+            let open = matches!(
+                request.status(),
+                RequestStatus::PendingVerification | RequestStatus::Verified | RequestStatus::Approved | RequestStatus::Processing
+            );
+            if !open || request.verified_via.as_deref() == Some("platform_assertion") {
+                return Err(ApiError::CodeExpired);
+            }
+            let check = VerificationCode::check(c, &keyed, request_id, code).await?;
+            let mut entries = Vec::new();
+            let mut approved_now = false;
+            match check {
+                CodeCheck::Valid => {
+                    approved_now = mark_verified(c, &request, &token_hash, "email_code", auto_approve, &mut entries).await?;
+                }
+                CodeCheck::Wrong { attempts_left } => entries.push(AuditEntry::code_rejected(request_id, attempts_left)),
+                CodeCheck::Exhausted | CodeCheck::Expired => {}
+            }
+            audit::append(c, &entries).await?;
+            Ok((check, approved_now))
+        })
+        .await?;
+    drop(conn);
+    match check {
+        CodeCheck::Valid => {}
+        CodeCheck::Wrong { attempts_left } => return Err(ApiError::WrongCode { attempts_left }),
+        CodeCheck::Exhausted => return Err(ApiError::TooManyAttempts),
+        CodeCheck::Expired => return Err(ApiError::CodeExpired),
+    }
+    if approved_now {
+        super::enqueue_after_commit(state, request_id).await;
+    }
+    let mut conn = state.db.get().await?;
+    let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    Ok((request, token))
+}
+
+/// Records proved identity on a locked, open request: sets the (new) token, moves
+/// `pending_verification` to `verified`, and approves at once when policy allows.
+/// Returns whether the request was approved now (the caller enqueues after commit).
+pub async fn mark_verified(
+    c: &mut AsyncPgConnection,
+    request: &Request,
+    token_hash: &[u8],
+    via: &'static str,
+    auto_approve: bool,
+    entries: &mut Vec<AuditEntry>,
+) -> Result<bool, ApiError> {
+    let now = Utc::now();
+    diesel::update(requests::table.find(request.id)).set(requests::token_hash.eq(token_hash)).execute(c).await?;
+    if request.status() != RequestStatus::PendingVerification {
+        // Already verified earlier: only the token rotates (a lost link, a new device).
+        return Ok(false);
+    }
+    let next = if auto_approve { RequestStatus::Approved } else { RequestStatus::Verified };
+    diesel::update(requests::table.find(request.id))
+        .set((
+            requests::status.eq(next.as_str()),
+            requests::verified_at.eq(now),
+            requests::verified_via.eq(via),
+            requests::approved_at.eq(auto_approve.then_some(now)),
+        ))
+        .execute(c)
+        .await?;
+    entries.push(AuditEntry::verified(request.id, via));
+    if auto_approve {
+        entries.push(AuditEntry::auto_approved(request.id));
+    }
+    Ok(auto_approve)
+}
+
+/// Loads a request for its requester: the token must match (constant-time). A wrong
+/// token answers exactly like an unknown id.
+pub async fn authorize(state: &AppState, request_id: Uuid, token: &str) -> Result<Request, ApiError> {
+    let mut conn = state.db.get().await?;
+    let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    match &request.token_hash {
+        Some(hash) if state.keyed.verify(label::TOKEN, token, hash) => Ok(request),
+        _ => Err(ApiError::NotFound),
+    }
+}

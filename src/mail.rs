@@ -1,0 +1,100 @@
+//! Outgoing mail: lettre over SMTP, or (by default) one `.eml` file per message in a
+//! mailbox directory that a person or a test can read.
+
+use anyhow::Context;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::{MailSettings, MailTransportKind};
+use crate::domain::Email;
+
+/// Sends mail.
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Mailbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// A message to send; its text never reaches a log.
+pub struct Mail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+impl Mailer {
+    /// Builds the configured transport (creating the mailbox directory if needed).
+    pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
+        let from: Mailbox = settings.from.parse().context("configuration: mail.from is not a valid mailbox")?;
+        let transport = match settings.transport {
+            MailTransportKind::Mailbox => {
+                std::fs::create_dir_all(&settings.mailbox_dir)
+                    .with_context(|| format!("creating the mailbox directory {}", settings.mailbox_dir.display()))?;
+                Transport::Mailbox(AsyncFileTransport::new(&settings.mailbox_dir))
+            }
+            MailTransportKind::Smtp => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.expose_secret())
+                    .context("configuration: mail.smtp_url is not a valid SMTP URL")?
+                    .build(),
+            ),
+        };
+        Ok(Self { from, transport })
+    }
+
+    /// Sends one message to one address.
+    pub async fn send(&self, to: &Email, mail: Mail) -> anyhow::Result<()> {
+        let to: Mailbox = to.as_str().parse().context("recipient address")?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject)
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body)
+            .context("building a message")?;
+        match &self.transport {
+            Transport::Mailbox(t) => {
+                t.send(message).await.context("writing a message to the mailbox")?;
+            }
+            Transport::Smtp(t) => {
+                t.send(message).await.context("sending a message over SMTP")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message carrying a verification code.
+pub fn verification_code(code: &str, ttl_minutes: u32, kind: &str) -> Mail {
+    Mail {
+        subject: format!("Your verification code: {code}"),
+        body: format!(
+            "Someone (hopefully you) asked us for a privacy request of kind \"{kind}\" for this email address.\n\n\
+             Your verification code is: {code}\n\n\
+             It is valid for {ttl_minutes} minutes. If you did not ask for this, ignore this message:\n\
+             nothing happens without the code.\n"
+        ),
+    }
+}
+
+/// The message carrying the export's download link.
+pub fn export_ready(link: &str, expires: chrono::DateTime<chrono::Utc>, request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "Your data export is ready".to_owned(),
+        body: format!(
+            "The copy of your data you asked for (request {request_id}) is ready.\n\n\
+             Download it here:\n{link}\n\n\
+             The link and the archive expire on {}. The archive holds an index.html to start from\n\
+             and a manifest.json with a checksum of every file.\n",
+            expires.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}

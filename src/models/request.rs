@@ -1,0 +1,157 @@
+//! A data-subject request and the queries over it.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::domain::{RequestKind, RequestStatus};
+use crate::schema::requests;
+
+/// A request as stored.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = requests, check_for_backend(diesel::pg::Pg))]
+pub struct Request {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Kind, as stored.
+    pub kind: String,
+    /// Status, as stored.
+    pub status: String,
+    /// Requester email while still needed.
+    pub email: Option<String>,
+    /// Keyed hash of the requester identity.
+    pub email_hash: Vec<u8>,
+    /// Platform subject id from an assertion.
+    pub subject_ref: Option<String>,
+    /// How identity was proved.
+    pub verified_via: Option<String>,
+    /// Keyed hash of the requester token.
+    pub token_hash: Option<Vec<u8>>,
+    /// Legal regime.
+    pub regime: String,
+    /// Received.
+    pub created_at: DateTime<Utc>,
+    /// Legal due date.
+    pub due_at: DateTime<Utc>,
+    /// Identity proved.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Approved.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// First run started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// A worker's lease.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Last enqueue.
+    pub enqueued_at: Option<DateTime<Utc>>,
+    /// Runs started.
+    pub run_attempts: i32,
+    /// Export archive key.
+    pub export_key: Option<String>,
+    /// Export archive size.
+    pub export_bytes: Option<i64>,
+    /// When the export link and archive expire.
+    pub export_expires_at: Option<DateTime<Utc>>,
+    /// When the archive was deleted.
+    pub export_deleted_at: Option<DateTime<Utc>>,
+    /// Counts of what was done.
+    pub result: Option<serde_json::Value>,
+    /// Failure code.
+    pub failure: Option<String>,
+    /// When requester data was erased from this row.
+    pub pii_scrubbed_at: Option<DateTime<Utc>>,
+}
+
+impl Request {
+    /// The kind.
+    pub fn kind(&self) -> RequestKind {
+        RequestKind::parse(&self.kind).expect("the database constrains kinds")
+    }
+
+    /// The status.
+    pub fn status(&self) -> RequestStatus {
+        RequestStatus::parse(&self.status).expect("the database constrains statuses")
+    }
+
+    /// Loads a request.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        requests::table.find(id).select(Self::as_select()).first(conn).await.optional()
+    }
+
+    /// Loads a request and locks it for the rest of the transaction.
+    pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        requests::table.find(id).select(Self::as_select()).for_update().first(conn).await.optional()
+    }
+
+    /// The open request of this kind for this identity, if any.
+    pub async fn find_open(conn: &mut AsyncPgConnection, kind: RequestKind, email_hash: &[u8]) -> QueryResult<Option<Self>> {
+        requests::table
+            .filter(requests::kind.eq(kind.as_str()))
+            .filter(requests::email_hash.eq(email_hash))
+            .filter(requests::status.eq_any(["pending_verification", "verified", "approved", "processing"]))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Sets the status (the caller holds the row lock and writes the audit entry).
+    pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: RequestStatus) -> QueryResult<()> {
+        diesel::update(requests::table.find(id)).set(requests::status.eq(status.as_str())).execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// A request about to be filed.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Kind.
+    pub kind: RequestKind,
+    /// Requester email, if known.
+    pub email: Option<String>,
+    /// Keyed hash of the requester identity (email, or platform subject).
+    pub email_hash: Vec<u8>,
+    /// Platform subject id from an assertion.
+    pub subject_ref: Option<String>,
+    /// Legal regime name.
+    pub regime: String,
+    /// Received.
+    pub created_at: DateTime<Utc>,
+    /// Due.
+    pub due_at: DateTime<Utc>,
+}
+
+impl NewRequest {
+    /// Inserts the request unless an open one of the same kind exists for the same
+    /// identity; returns the new or the open request and whether it is new. Race-free:
+    /// the partial unique index decides.
+    pub async fn insert_or_open(&self, conn: &mut AsyncPgConnection) -> QueryResult<(Request, bool)> {
+        let inserted: Vec<Request> = diesel::sql_query(
+            "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at) \
+             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (kind, email_hash) WHERE status IN ('pending_verification', 'verified', 'approved', 'processing') \
+             DO NOTHING RETURNING *",
+        )
+        .bind::<SqlUuid, _>(self.id)
+        .bind::<Text, _>(self.kind.as_str())
+        .bind::<Nullable<Text>, _>(self.email.as_deref())
+        .bind::<Bytea, _>(&self.email_hash)
+        .bind::<Nullable<Text>, _>(self.subject_ref.as_deref())
+        .bind::<Text, _>(&self.regime)
+        .bind::<Timestamptz, _>(self.created_at)
+        .bind::<Timestamptz, _>(self.due_at)
+        .load(conn)
+        .await?;
+        if let Some(request) = inserted.into_iter().next() {
+            return Ok((request, true));
+        }
+        let open = Request::find_open(conn, self.kind, &self.email_hash).await?;
+        // The conflicting request may have closed between the insert and the select.
+        open.map(|r| (r, false)).ok_or(diesel::result::Error::RollbackTransaction)
+    }
+}

@@ -1,0 +1,31 @@
+//! HTTP handlers, one file per verb under a folder per resource.
+
+pub mod health;
+pub mod openapi;
+pub mod requests;
+
+use std::net::IpAddr;
+
+use actix_web::{HttpRequest, web};
+
+use crate::state::AppState;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(openapi::document)
+        .service(requests::create::create)
+        .service(requests::verify::verify)
+        .service(requests::show::show);
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
+/// trust a proxy.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
+    let info = req.connection_info();
+    let candidate = if state.settings.server.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
+    candidate
+        .and_then(|a| a.parse::<IpAddr>().ok().or_else(|| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}

@@ -1,0 +1,86 @@
+//! `POST /v1/requests`: file a data-subject request.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Email, RequestKind, RequestStatus};
+use crate::error::ApiError;
+use crate::lifecycle::intake::{self, Identity};
+use crate::routes::client_ip;
+use crate::state::AppState;
+
+/// A new request: the kind, and either the requester's email (a code is mailed to it) or
+/// the platform's signed assertion for a signed-in user.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// `access` (more kinds follow).
+    pub kind: String,
+    /// The requester's email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// An HS256 JWT from the platform naming the signed-in user (`sub`), instead of `email`.
+    #[serde(default)]
+    pub assertion: Option<String>,
+}
+
+/// The filed request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Created {
+    /// Request id.
+    pub id: Uuid,
+    /// Kind.
+    pub kind: RequestKind,
+    /// Status.
+    pub status: RequestStatus,
+    /// Legal due date.
+    pub due_at: DateTime<Utc>,
+    /// How identity is proved next: `email_code` (check your mail) or `done`.
+    pub verification: &'static str,
+    /// Requester token, when identity was proved by assertion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Files a request. The answer is the same whether or not the email has an account; filing
+/// the same kind again while one is open returns the open request (and mails a new code).
+#[utoipa::path(
+    post, path = "/v1/requests", request_body = CreateRequest,
+    responses(
+        (status = 202, description = "filed (or the open request of this kind)", body = Created),
+        (status = 400, description = "invalid input", body = crate::error::ErrorBody),
+        (status = 401, description = "invalid assertion", body = crate::error::ErrorBody),
+        (status = 413, description = "body too large", body = crate::error::ErrorBody),
+        (status = 429, description = "rate limited; see Retry-After", body = crate::error::ErrorBody),
+    )
+)]
+#[post("/v1/requests")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let kind = RequestKind::accepted(&body.kind).map_err(|e| ApiError::field("kind", e.to_string()))?;
+    let identity = match (body.email.as_deref(), body.assertion.as_deref()) {
+        (Some(email), None) => Identity::Email(Email::try_from(email).map_err(|e| ApiError::field("email", e.to_string()))?),
+        (None, Some(assertion)) => Identity::Platform(state.assertions.verify(assertion)?),
+        (Some(_), Some(_)) => return Err(ApiError::field("assertion", "give either email or assertion, not both")),
+        (None, None) => return Err(ApiError::field("email", "email is required")),
+    };
+    state.limits.intake_ip(client_ip(&req, &state))?;
+    state.limits.intake_identity(&identity.hash(&state))?;
+    let filed = intake::file(&state, kind, identity).await?;
+    tracing::info!(request_id = %filed.request.id, created = filed.created, "request filed");
+    let verification = if filed.token.is_some() { "done" } else { "email_code" };
+    Ok(HttpResponse::Accepted().json(Created {
+        id: filed.request.id,
+        kind: filed.request.kind(),
+        status: filed.request.status(),
+        due_at: filed.request.due_at,
+        verification,
+        token: filed.token,
+    }))
+}

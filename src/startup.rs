@@ -1,0 +1,231 @@
+//! The one place dependencies are assembled: [`Services`] (databases, queue, object
+//! storage, mail), the HTTP [`Application`], and the job workers. `serve`, `work`, `demo`
+//! and the tests all start Lethe through here.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use anyhow::Context;
+use lethe_jobs::datamap::{BoundMap, Catalog, DataMap};
+use lethe_jobs::queue::{JobContext, Queue};
+use lethe_jobs::s3server::EmbeddedS3;
+use lethe_jobs::storage::{S3Settings, Storage};
+use secrecy::ExposeSecret;
+
+use crate::assertion::AssertionVerifier;
+use crate::config::{Settings, StorageMode};
+use crate::db::{self, DbPool};
+use crate::error::{ApiError, json_error};
+use crate::lifecycle::service::ServiceLifecycle;
+use crate::mail::Mailer;
+use crate::ratelimit::Limits;
+use crate::secrets::Keyed;
+use crate::state::AppState;
+
+/// Connections to everything outside the process.
+pub struct Services {
+    /// Settings.
+    pub settings: Settings,
+    /// Service database.
+    pub db: DbPool,
+    /// Job queue.
+    pub queue: Queue,
+    /// Object storage.
+    pub storage: Storage,
+    /// Mail.
+    pub mailer: Mailer,
+    /// The embedded S3 server, when this process runs it.
+    pub embedded_s3: Option<EmbeddedS3>,
+    /// The object-storage endpoint in use.
+    pub s3_endpoint: Option<String>,
+}
+
+impl Services {
+    /// Connects (and, in embedded mode, starts the S3 server); creates the exports bucket.
+    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
+        let (storage, embedded_s3, s3_endpoint) = start_storage(&settings).await?;
+        storage
+            .ensure_bucket(&settings.storage.exports_bucket)
+            .await
+            .with_context(|| format!("object storage at {} is not reachable", s3_endpoint.as_deref().unwrap_or("AWS")))?;
+        let db_url = settings.database.url.expose_secret().to_owned();
+        let db = db::pool(&db_url, settings.database.pool_size)?;
+        // Each worker holds a LISTEN connection; leave room for pushes.
+        let queue = Queue::connect(&db_url, (settings.worker.concurrency as u32).max(2) + 4).await?;
+        let mailer = Mailer::new(&settings.mail)?;
+        Ok(Self { settings, db, queue, storage, mailer, embedded_s3, s3_endpoint })
+    }
+
+    /// The HTTP handlers' shared state.
+    pub fn app_state(&self) -> AppState {
+        let s = &self.settings;
+        AppState {
+            settings: s.clone(),
+            db: self.db.clone(),
+            keyed: Keyed::new(s.security.secret_key.clone()),
+            mailer: self.mailer.clone(),
+            queue: self.queue.clone(),
+            storage: self.storage.clone(),
+            limits: Limits::new(&s.rate_limit),
+            assertions: AssertionVerifier::new(
+                &s.security.platform_assertion_secret,
+                &s.security.platform_assertion_audience,
+                s.security.platform_assertion_max_age_seconds,
+            ),
+        }
+    }
+
+    /// What job handlers need: the platform pool, the bound data map, the lifecycle.
+    pub async fn job_context(&self) -> anyhow::Result<Arc<JobContext>> {
+        let platform = lethe_jobs::platform::pool(
+            self.settings.platform.database_url.expose_secret(),
+            self.settings.platform.pool_size,
+        )?;
+        let map = load_data_map(&self.settings, &platform).await?;
+        let lifecycle = ServiceLifecycle::from_parts(self.db.clone(), self.mailer.clone(), self.storage.clone(), &self.settings);
+        Ok(Arc::new(JobContext {
+            platform,
+            map,
+            storage: self.storage.clone(),
+            lifecycle: Arc::new(lifecycle),
+            queue: self.queue.clone(),
+            job_timeout: Duration::from_secs(self.settings.worker.job_timeout_seconds),
+            lease: Duration::from_secs(self.settings.worker.lease_seconds),
+        }))
+    }
+}
+
+async fn start_storage(settings: &Settings) -> anyhow::Result<(Storage, Option<EmbeddedS3>, Option<String>)> {
+    let s = &settings.storage;
+    let s3 = |endpoint: Option<String>| S3Settings {
+        endpoint,
+        region: s.region.clone(),
+        path_style: s.path_style,
+        access_key_id: s.access_key_id.clone(),
+        secret_access_key: s.secret_access_key.expose_secret().to_owned(),
+    };
+    match s.mode {
+        StorageMode::External => {
+            let endpoint = (!s.endpoint.is_empty()).then(|| s.endpoint.clone());
+            Ok((Storage::new(&s3(endpoint.clone())), None, endpoint))
+        }
+        StorageMode::Embedded => {
+            match EmbeddedS3::start(&s.embedded_dir, s.embedded_listen, &s.access_key_id, s.secret_access_key.expose_secret())
+                .await
+            {
+                Ok(server) => {
+                    let endpoint = server.endpoint();
+                    Ok((Storage::new(&s3(Some(endpoint.clone()))), Some(server), Some(endpoint)))
+                }
+                // Another Lethe process on this machine already serves the embedded store
+                // (e.g. `serve` and `work` side by side): share it.
+                Err(error)
+                    if error
+                        .root_cause()
+                        .downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse) =>
+                {
+                    let endpoint = format!("http://{}", s.embedded_listen);
+                    tracing::info!(%endpoint, "embedded S3 address in use; sharing the running server");
+                    Ok((Storage::new(&s3(Some(endpoint.clone()))), None, Some(endpoint)))
+                }
+                Err(error) => Err(error),
+            }
+        }
+    }
+}
+
+/// Reads the data map and binds it to the live platform schema; lists every problem.
+pub async fn load_data_map(settings: &Settings, platform: &lethe_jobs::platform::PlatformPool) -> anyhow::Result<BoundMap> {
+    let path = &settings.platform.data_map;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the data map {} (platform.data_map)", path.display()))?;
+    bind_data_map(&text, platform).await
+}
+
+/// Parses a data map and binds it to the live platform schema.
+pub async fn bind_data_map(text: &str, platform: &lethe_jobs::platform::PlatformPool) -> anyhow::Result<BoundMap> {
+    let map = DataMap::parse(text)?;
+    let mut conn = platform.get().await.context("connecting to the platform database")?;
+    let catalog = Catalog::load(&mut conn, &map.schema).await?;
+    BoundMap::bind(map, &catalog).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the data map does not match the platform schema:\n  {}", lines.join("\n  "))
+    })
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `listener` and builds the server (it runs once awaited via [`Application::run`]).
+    pub fn build(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let workers = match state.settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let limit = state.settings.server.body_limit_bytes;
+        let state = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                // Request line, status, size and time only: no client address or user agent.
+                .wrap(middleware::Logger::new("%r %s %b %Dms"))
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| json_error(e, limit)))
+                .app_data(web::PayloadConfig::default().limit(limit))
+                .configure(crate::routes::configure)
+                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
+        })
+        .listen(listener)?
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped through the handle.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Worker settings from configuration.
+pub fn worker_settings(settings: &Settings) -> lethe_jobs::jobs::WorkerSettings {
+    lethe_jobs::jobs::WorkerSettings {
+        concurrency: settings.worker.concurrency,
+        maintenance_schedule: settings.worker.maintenance_schedule.clone(),
+        shutdown_grace: Duration::from_secs(settings.worker.shutdown_grace_seconds),
+    }
+}
+
+/// Runs the job workers on this runtime until `stop` fires; returns when they have
+/// stopped (running jobs finish first, up to the grace period).
+pub fn spawn_workers(
+    ctx: Arc<JobContext>,
+    settings: lethe_jobs::jobs::WorkerSettings,
+) -> (tokio::task::JoinHandle<anyhow::Result<()>>, tokio::sync::oneshot::Sender<()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(lethe_jobs::jobs::run(ctx, settings, async move {
+        let _ = stopped.await;
+        Ok(())
+    }));
+    (handle, stop)
+}

@@ -1,0 +1,31 @@
+//! What every HTTP handler shares, assembled once by [`crate::startup`].
+
+use lethe_jobs::queue::Queue;
+use lethe_jobs::storage::Storage;
+
+use crate::assertion::AssertionVerifier;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::mail::Mailer;
+use crate::ratelimit::Limits;
+use crate::secrets::Keyed;
+
+/// Shared application state.
+pub struct AppState {
+    /// Settings.
+    pub settings: Settings,
+    /// Service database.
+    pub db: DbPool,
+    /// Keyed hashing under the deployment secret.
+    pub keyed: Keyed,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+    /// The job queue.
+    pub queue: Queue,
+    /// Object storage.
+    pub storage: Storage,
+    /// Rate limits.
+    pub limits: Limits,
+    /// Platform assertion checks.
+    pub assertions: AssertionVerifier,
+}
