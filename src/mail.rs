@@ -2,7 +2,8 @@
 //! mailbox directory that a person or a test can read.
 
 use anyhow::Context;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -58,7 +59,12 @@ impl Mailer {
             .subject(mail.subject)
             .message_id(None)
             .header(ContentType::TEXT_PLAIN)
-            .body(mail.body)
+            // Plain 7-bit where the text allows it, so links stay readable and clickable in
+            // the raw .eml files of the mailbox transport.
+            .body(Body::new_with_encoding(mail.body, ContentTransferEncoding::SevenBit).unwrap_or_else(|raw| {
+                // Long lines (a presigned link) need quoted-printable; keep CRLF handling.
+                Body::new(String::from_utf8(raw).expect("the body was a String"))
+            }))
             .context("building a message")?;
         match &self.transport {
             Transport::Mailbox(t) => {
@@ -77,10 +83,11 @@ pub fn verification_code(code: &str, ttl_minutes: u32, kind: &str) -> Mail {
     Mail {
         subject: format!("Your verification code: {code}"),
         body: format!(
-            "Someone (hopefully you) asked us for a privacy request of kind \"{kind}\" for this email address.\n\n\
+            "Someone (hopefully you) asked us for a privacy request of kind\n\
+             \"{kind}\" for this email address.\n\n\
              Your verification code is: {code}\n\n\
-             It is valid for {ttl_minutes} minutes. If you did not ask for this, ignore this message:\n\
-             nothing happens without the code.\n"
+             It is valid for {ttl_minutes} minutes. If you did not ask for this,\n\
+             ignore this message: nothing happens without the code.\n"
         ),
     }
 }
@@ -90,10 +97,12 @@ pub fn export_ready(link: &str, expires: chrono::DateTime<chrono::Utc>, request_
     Mail {
         subject: "Your data export is ready".to_owned(),
         body: format!(
-            "The copy of your data you asked for (request {request_id}) is ready.\n\n\
+            "The copy of your data you asked for is ready.\n\
+             Request: {request_id}\n\n\
              Download it here:\n{link}\n\n\
-             The link and the archive expire on {}. The archive holds an index.html to start from\n\
-             and a manifest.json with a checksum of every file.\n",
+             The link and the archive expire on {}.\n\
+             The archive holds an index.html to start from and a\n\
+             manifest.json with a checksum of every file.\n",
             expires.format("%Y-%m-%d %H:%M UTC")
         ),
     }

@@ -1,1 +1,10 @@
+//! The integration tests: one binary, one module per area. Every test runs the real
+//! application on port 0 against fresh PostgreSQL databases and the embedded S3 server.
 
+mod access;
+mod assertion;
+mod audit;
+mod cli;
+mod helpers;
+mod intake;
+mod maintenance;

@@ -1,0 +1,333 @@
+//! `spawn_app`: the real application on port 0, its own service and platform databases
+//! (dropped afterwards), the embedded S3 server over HTTP, a mailbox directory, and job
+//! workers in-process. `teardown` fails the test if jobs were left behind.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use lethe::config::Settings;
+use lethe::startup::{Application, Services, spawn_workers, worker_settings};
+use lethe_jobs::queue::JobContext;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// The PostgreSQL server tests create their databases on.
+pub fn admin_url() -> String {
+    std::env::var("LETHE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn db_url(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Everything the tests log, to check that no personal data reaches a log.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let buffer = LOGS.get_or_init(Default::default).clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,h2=info,hyper=info,aws=info,sqlx=warn,rustls=info,tower=info")
+            .with_writer(move || Capture(buffer.clone()))
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// How to build a test app.
+pub struct Options {
+    /// Users in the demo platform.
+    pub users: u32,
+    /// Run job workers in-process.
+    pub workers: bool,
+    /// Adjust settings before start.
+    pub tweak: Box<dyn FnOnce(&mut Settings) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { users: 30, workers: true, tweak: Box::new(|_| {}) }
+    }
+}
+
+/// A running Lethe with its own databases.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The connected services.
+    pub services: Services,
+    /// Job context (platform pool, bound map, storage).
+    pub ctx: Arc<JobContext>,
+    /// Platform database URL.
+    pub platform_url: String,
+    /// Service database URL.
+    pub service_url: String,
+    mailbox: PathBuf,
+    databases: Vec<String>,
+    workers: Option<(tokio::task::JoinHandle<anyhow::Result<()>>, tokio::sync::oneshot::Sender<()>)>,
+    server: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+    torn_down: bool,
+}
+
+/// Starts an app with default options.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// Starts an app.
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    init_logging();
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let service_db = format!("lethe_test_{suffix}");
+    let platform_db = format!("lethe_test_p_{suffix}");
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await.expect("PostgreSQL reachable");
+    for name in [&service_db, &platform_db] {
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+    }
+    drop(admin);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::load_with(None, config::Environment::with_prefix("LETHE_TEST_UNUSED")).unwrap();
+    settings.database.url = SecretString::from(db_url(&service_db));
+    settings.database.pool_size = 4;
+    settings.platform.database_url = SecretString::from(db_url(&platform_db));
+    settings.platform.data_map = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/datamap.toml");
+    settings.storage.embedded_dir = dir.path().join("s3");
+    settings.storage.embedded_listen = "127.0.0.1:0".parse().unwrap();
+    settings.mail.mailbox_dir = dir.path().join("mailbox");
+    settings.security.secret_key = SecretString::from("test-secret-key-test-secret-key-0123456789");
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.workers = 1;
+    settings.worker.concurrency = 2;
+    settings.worker.shutdown_grace_seconds = 5;
+    settings.rate_limit.intake_per_ip_per_minute = 1000;
+    settings.rate_limit.intake_per_email_per_hour = 1000;
+    settings.rate_limit.verify_per_ip_per_minute = 1000;
+    (options.tweak)(&mut settings);
+    settings.validate().unwrap();
+
+    let service_url = db_url(&service_db);
+    let platform_url = db_url(&platform_db);
+    lethe::cli::migrate::run(&settings).await.expect("migrations");
+    let services = Services::start(settings).await.expect("services start");
+    let mut platform = AsyncPgConnection::establish(&platform_url).await.unwrap();
+    lethe::demo::install_and_seed(&mut platform, &services.storage, options.users, 0.42).await.expect("seed platform");
+    drop(platform);
+    let ctx = services.job_context().await.expect("job context");
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(services.app_state(), listener).unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
+    tokio::spawn(app.run());
+    let workers = options.workers.then(|| spawn_workers(ctx.clone(), worker_settings(&services.settings)));
+    TestApp {
+        address,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        mailbox: services.settings.mail.mailbox_dir.clone(),
+        services,
+        ctx,
+        platform_url,
+        service_url,
+        databases: vec![service_db, platform_db],
+        workers,
+        server,
+        _dir: dir,
+        torn_down: false,
+    }
+}
+
+/// A filed-and-verified request.
+pub struct Verified {
+    /// Request id.
+    pub id: String,
+    /// Requester token.
+    pub token: String,
+}
+
+impl TestApp {
+    /// `POST /v1/requests` with a JSON body.
+    pub async fn file(&self, body: Value) -> reqwest::Response {
+        self.client.post(format!("{}/v1/requests", self.address)).json(&body).send().await.unwrap()
+    }
+
+    /// `POST /v1/requests/{id}/verify`.
+    pub async fn verify(&self, id: &str, code: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/requests/{id}/verify", self.address))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /v1/requests/{id}` with a token.
+    pub async fn show(&self, id: &str, token: &str) -> reqwest::Response {
+        self.client.get(format!("{}/v1/requests/{id}", self.address)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Every message in the mailbox addressed to `to`, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mailbox) else { return vec![] };
+        let mut mails: Vec<(std::time::SystemTime, String)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+            .filter(|(_, text)| text.lines().any(|l| l.starts_with("To: ") && l.to_lowercase().contains(&to.to_lowercase())))
+            .collect();
+        mails.sort_by_key(|(t, _)| *t);
+        mails.into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// The latest verification code mailed to `to`.
+    pub fn latest_code(&self, to: &str) -> String {
+        let mails = self.mails_to(to);
+        let mail = mails.iter().rev().find(|m| m.contains("verification code is")).expect("a code was mailed");
+        let line = mail.lines().find(|l| l.contains("verification code is")).unwrap();
+        line.chars().filter(char::is_ascii_digit).collect()
+    }
+
+    /// Files an access request for `email`, reads the code from the mailbox, verifies.
+    pub async fn file_and_verify(&self, email: &str) -> Verified {
+        let response = self.file(json!({ "kind": "access", "email": email })).await;
+        assert_eq!(response.status(), 202);
+        let filed: Value = response.json().await.unwrap();
+        let id = filed["id"].as_str().unwrap().to_owned();
+        let code = self.latest_code(email);
+        let response = self.verify(&id, &code).await;
+        assert_eq!(response.status(), 200);
+        let verified: Value = response.json().await.unwrap();
+        Verified { id, token: verified["token"].as_str().unwrap().to_owned() }
+    }
+
+    /// Polls the request until it reaches `status` (or fails the test after 60 s).
+    pub async fn wait_for_status(&self, id: &str, token: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let view: Value = self.show(id, token).await.json().await.unwrap();
+            if view["status"] == status {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "request never reached {status}: {view}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A connection to the service database.
+    pub async fn service_db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.service_url).await.unwrap()
+    }
+
+    /// A connection to the platform database.
+    pub async fn platform_db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.platform_url).await.unwrap()
+    }
+
+    /// Waits until the queue is empty, then stops workers and the server and drops the
+    /// databases. Fails if jobs were left behind.
+    pub async fn teardown(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (pending, running) = self.services.queue.backlog().await.unwrap();
+            if pending == 0 && running == 0 {
+                break;
+            }
+            assert!(
+                self.workers.is_some() && Instant::now() < deadline,
+                "jobs left behind: {pending} pending, {running} running"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some((join, stop)) = self.workers.take() {
+            let _ = stop.send(());
+            join.await.unwrap().unwrap();
+        }
+        self.server.stop(false).await;
+        drop_databases(&self.databases);
+        self.torn_down = true;
+    }
+}
+
+fn drop_databases(names: &[String]) {
+    let names = names.to_vec();
+    // Own thread and runtime: this also runs from Drop, during a panic.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
+                for name in names {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            }
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.torn_down {
+            drop_databases(&self.databases);
+        }
+    }
+}
+
+/// The body of a mail, decoded if it was sent quoted-printable.
+pub fn mail_body(mail: &str) -> String {
+    let (headers, body) = mail.split_once("\r\n\r\n").or_else(|| mail.split_once("\n\n")).unwrap();
+    if !headers.contains("quoted-printable") {
+        return body.replace("\r\n", "\n");
+    }
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap().replace("\r\n", "\n")
+}
+
+impl TestApp {
+    /// The download link from the latest "export is ready" mail to `to`.
+    pub fn export_link_from_mail(&self, to: &str) -> String {
+        let mails = self.mails_to(to);
+        let mail = mails.iter().rev().find(|m| m.contains("export is ready")).expect("an export-ready mail");
+        let body = mail_body(mail);
+        body.lines().find(|l| l.starts_with("http")).expect("a link in the mail").trim().to_owned()
+    }
+}
