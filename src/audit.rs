@@ -23,6 +23,8 @@ pub enum Actor {
     Platform,
     /// Lethe itself: a worker or a sweep.
     System,
+    /// A staff member.
+    Staff(Uuid),
 }
 
 impl Actor {
@@ -31,6 +33,7 @@ impl Actor {
             Self::Requester => "requester".into(),
             Self::Platform => "platform".into(),
             Self::System => "system".into(),
+            Self::Staff(id) => format!("staff:{id}"),
         }
     }
 }
@@ -112,6 +115,56 @@ impl AuditEntry {
     /// An unverified request expired.
     pub fn expired(request_id: Uuid) -> Self {
         Self::new(request_id, Actor::System, "request.expired", json!({}))
+    }
+
+    /// Staff counted what a purge would touch.
+    pub fn dry_run(request_id: Uuid, staff: Uuid, counts: &Value) -> Self {
+        Self::new(request_id, Actor::Staff(staff), "request.dry_run", counts.clone())
+    }
+
+    /// A staff member approved; `approvals` so far, `approved` whether that sufficed.
+    pub fn staff_approved(request_id: Uuid, staff: Uuid, approvals: i64, approved: bool) -> Self {
+        Self::new(request_id, Actor::Staff(staff), "request.approval", json!({ "approvals": approvals, "approved": approved }))
+    }
+
+    /// A staff member denied the request.
+    pub fn denied(request_id: Uuid, staff: Uuid) -> Self {
+        Self::new(request_id, Actor::Staff(staff), "request.denied", json!({}))
+    }
+
+    /// The requester withdrew the request.
+    pub fn cancelled(request_id: Uuid) -> Self {
+        Self::new(request_id, Actor::Requester, "request.cancelled", json!({}))
+    }
+
+    /// The subject was located (or not) for a deletion.
+    pub fn subject_located(request_id: Uuid, found: bool) -> Self {
+        Self::new(request_id, Actor::System, "purge.located", json!({ "found": found }))
+    }
+
+    /// One purge step finished: counts of rows and objects.
+    pub fn purge_step(request_id: Uuid, step: &str, rows: u64, objects: u64) -> Self {
+        Self::new(request_id, Actor::System, "purge.step", json!({ "step": step, "rows": rows, "objects": objects }))
+    }
+
+    /// The purge was verified: counts per step.
+    pub fn purge_completed(request_id: Uuid, report: &lethe_jobs::purge::PurgeReport) -> Self {
+        let counts: serde_json::Map<String, Value> = report
+            .counts
+            .iter()
+            .map(|(k, v)| (k.clone(), json!({ "rows": v.rows, "objects": v.objects, "objects_shared": v.objects_shared })))
+            .collect();
+        Self::new(
+            request_id,
+            Actor::System,
+            "purge.completed",
+            json!({ "verified": true, "subject_found": report.subject_found, "rows": report.rows, "objects": report.objects, "steps": counts }),
+        )
+    }
+
+    /// The request could not be carried out.
+    pub fn failed(request_id: Uuid, code: &str) -> Self {
+        Self::new(request_id, Actor::System, "request.failed", json!({ "code": code }))
     }
 
     fn new(request_id: Uuid, actor: Actor, action: &'static str, details: Value) -> Self {

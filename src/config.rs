@@ -156,6 +156,12 @@ pub struct RequestSettings {
     pub regime: crate::domain::Regime,
     /// Whether verified access requests wait for staff approval.
     pub access_require_approval: bool,
+    /// Whether verified deletion requests wait for staff approval.
+    pub deletion_require_approval: bool,
+    /// Two different staff members must approve a deletion.
+    pub deletion_two_person_rule: bool,
+    /// Hours between approval and purge in which the requester may still cancel.
+    pub deletion_grace_hours: u32,
     /// Lifetime of an export's download link, in hours (at most 168, the S3 limit).
     pub export_link_ttl_hours: u32,
     /// Days the requester's email is kept after a request closes.
@@ -193,6 +199,8 @@ pub struct WorkerSettings {
     pub reenqueue_after_minutes: u32,
     /// Seconds running jobs get to finish at shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Rows deleted or rewritten per statement during a purge.
+    pub purge_batch_size: usize,
 }
 
 /// Logging settings.
@@ -252,6 +260,9 @@ impl Settings {
         }
         if self.requests.export_link_ttl_hours == 0 || self.requests.export_link_ttl_hours > 168 {
             anyhow::bail!("configuration: requests.export_link_ttl_hours must be between 1 and 168 (the S3 presign limit)");
+        }
+        if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
+            anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
         }
         if self.worker.lease_seconds < 3 {
             anyhow::bail!("configuration: worker.lease_seconds must be at least 3");

@@ -34,8 +34,11 @@ pub enum ApiError {
     /// No such request (or not yours).
     #[error("no such request")]
     NotFound,
+    /// The staff member's role does not allow this.
+    #[error("your role does not allow this")]
+    Forbidden,
     /// No requester token was presented.
-    #[error("a requester token is required (Authorization: Bearer <token>)")]
+    #[error("a valid token is required (Authorization: Bearer <token>)")]
     Unauthorized,
     /// The verification code is wrong.
     #[error("the verification code is wrong")]
@@ -109,6 +112,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NotFound => "not_found",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::WrongCode { .. } => "wrong_code",
             Self::CodeExpired => "code_expired",
             Self::TooManyAttempts => "too_many_attempts",
@@ -134,6 +138,7 @@ impl ResponseError for ApiError {
             Self::InvalidAssertion(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyAttempts | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

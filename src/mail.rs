@@ -107,3 +107,29 @@ pub fn export_ready(link: &str, expires: chrono::DateTime<chrono::Utc>, request_
         ),
     }
 }
+
+/// The message confirming an erasure.
+pub fn erasure_completed(request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "Your account and data have been deleted".to_owned(),
+        body: format!(
+            "We have deleted your account and the data linked to it.\n\
+             Request: {request_id}\n\n\
+             Records the law requires us to keep (such as payment records for\n\
+             tax purposes) were kept with your personal details removed where\n\
+             the law allows. We have now also erased this email address from\n\
+             our privacy-request records.\n"
+        ),
+    }
+}
+
+/// The message telling a requester their request was denied.
+pub fn request_denied(request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "About your privacy request".to_owned(),
+        body: format!(
+            "We could not carry out your privacy request {request_id}.\n\
+             If you think this is a mistake, reply to this message.\n"
+        ),
+    }
+}

@@ -29,6 +29,46 @@ diesel::table! {
         result -> Nullable<Jsonb>,
         failure -> Nullable<Text>,
         pii_scrubbed_at -> Nullable<Timestamptz>,
+        subject_key -> Nullable<Text>,
+        grace_until -> Nullable<Timestamptz>,
+        dry_run -> Nullable<Jsonb>,
+        purge_checkpoint -> Nullable<Jsonb>,
+        decision_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Staff accounts.
+    staff (id) {
+        id -> Uuid,
+        email -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+        disabled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Staff API tokens, keyed-hashed.
+    staff_tokens (id) {
+        id -> Uuid,
+        staff_id -> Uuid,
+        name -> Text,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Staff decisions on requests.
+    decisions (request_id, staff_id) {
+        request_id -> Uuid,
+        staff_id -> Uuid,
+        decision -> Text,
+        at -> Timestamptz,
     }
 }
 
@@ -58,4 +98,7 @@ diesel::table! {
 }
 
 diesel::joinable!(verification_codes -> requests (request_id));
-diesel::allow_tables_to_appear_in_same_query!(requests, verification_codes, audit_log);
+diesel::joinable!(staff_tokens -> staff (staff_id));
+diesel::joinable!(decisions -> staff (staff_id));
+diesel::joinable!(decisions -> requests (request_id));
+diesel::allow_tables_to_appear_in_same_query!(requests, verification_codes, audit_log, staff, staff_tokens, decisions);

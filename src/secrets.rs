@@ -47,6 +47,10 @@ pub mod label {
     pub const CODE: &str = "lethe/code/v1";
     /// Requester tokens.
     pub const TOKEN: &str = "lethe/token/v1";
+    /// Staff API tokens.
+    pub const STAFF_TOKEN: &str = "lethe/staff-token/v1";
+    /// The key of `hash` anonymization rules in the platform database.
+    pub const ANONYMIZE: &str = "lethe/anonymize/v1";
     /// Platform subjects named by assertions (the identity of requests filed without an email).
     pub const SUBJECT: &str = "lethe/subject/v1";
 }

@@ -60,7 +60,7 @@ impl Services {
     }
 
     /// The HTTP handlers' shared state.
-    pub fn app_state(&self) -> AppState {
+    pub fn app_state(&self, data: Arc<JobContext>) -> AppState {
         let s = &self.settings;
         AppState {
             settings: s.clone(),
@@ -75,6 +75,7 @@ impl Services {
                 &s.security.platform_assertion_audience,
                 s.security.platform_assertion_max_age_seconds,
             ),
+            data,
         }
     }
 
@@ -85,6 +86,10 @@ impl Services {
             self.settings.platform.pool_size,
         )?;
         let map = load_data_map(&self.settings, &platform).await?;
+        let plan = lethe_jobs::purge::plan(&map)?;
+        let anonymize_key = hex::encode(
+            Keyed::new(self.settings.security.secret_key.clone()).hash(crate::secrets::label::ANONYMIZE, "platform"),
+        );
         let lifecycle = ServiceLifecycle::from_parts(self.db.clone(), self.mailer.clone(), self.storage.clone(), &self.settings);
         Ok(Arc::new(JobContext {
             platform,
@@ -94,6 +99,9 @@ impl Services {
             queue: self.queue.clone(),
             job_timeout: Duration::from_secs(self.settings.worker.job_timeout_seconds),
             lease: Duration::from_secs(self.settings.worker.lease_seconds),
+            plan,
+            purge_batch_size: self.settings.worker.purge_batch_size,
+            anonymize_key,
         }))
     }
 }

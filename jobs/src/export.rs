@@ -58,6 +58,9 @@ pub struct ExportReport {
     pub objects_missing: u64,
     /// Whether an account matched at all.
     pub subject_found: bool,
+    /// Uncompressed bytes of every file in the archive.
+    #[serde(default)]
+    pub content_bytes: u64,
 }
 
 /// One file in the archive, as listed in the manifest.
@@ -182,6 +185,7 @@ async fn write_archive(
     });
     let manifest = serde_json::to_vec_pretty(&manifest)?;
     zip.write_entry_whole(entry("manifest.json", Compression::Deflate), &manifest).await?;
+    archive.report.content_bytes = archive.files.iter().map(|f| f.bytes).sum::<u64>() + manifest.len() as u64;
     let mut inner = zip.close().await?.into_inner();
     tokio::io::AsyncWriteExt::shutdown(&mut inner).await?;
     Ok(archive)

@@ -10,6 +10,7 @@ pub mod datamap;
 pub mod export;
 mod export_index;
 pub mod platform;
+pub mod purge;
 pub mod s3server;
 pub mod storage;
 pub mod jobs;

@@ -10,9 +10,12 @@ use apalis_postgres::{Config, PgPool, PostgresStorage};
 use uuid::Uuid;
 
 use crate::jobs::export_request::ExportRequest;
+use crate::jobs::purge_request::PurgeRequest;
 
 /// Queue of access exports.
 pub const EXPORT_QUEUE: &str = "lethe.export_request";
+/// Queue of deletion purges.
+pub const PURGE_QUEUE: &str = "lethe.purge_request";
 
 /// Delivery attempts of one job row before apalis gives up on it (the maintenance
 /// reconciler re-enqueues the request later if it is still open).
@@ -50,6 +53,23 @@ impl Queue {
 
     pub(crate) fn export_storage(&self) -> PostgresStorage<ExportRequest> {
         PostgresStorage::new(&self.pool).with_config(Config::default().queue(EXPORT_QUEUE).batch_size(4))
+    }
+
+    pub(crate) fn purge_storage(&self) -> PostgresStorage<PurgeRequest> {
+        PostgresStorage::new(&self.pool).with_config(Config::default().queue(PURGE_QUEUE).batch_size(2))
+    }
+
+    /// Enqueues the purge of a deletion request, to run after `delay` (the grace period).
+    /// Safe to call more than once: the handler's lease makes extra deliveries no-ops.
+    pub async fn enqueue_purge(&self, request_id: Uuid, delay: Option<Duration>) -> anyhow::Result<()> {
+        let mut task = TaskBuilder::new(PurgeRequest { request_id })
+            .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
+            .max_attempts(MAX_ATTEMPTS);
+        if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+            task = task.run_after(delay);
+        }
+        self.purge_storage().push_task(task.build()).await.context("enqueueing a purge")?;
+        Ok(())
     }
 
     /// Enqueues the export of an access request. Safe to call more than once for the
@@ -92,4 +112,10 @@ pub struct JobContext {
     pub job_timeout: Duration,
     /// Lease a run holds on its request, renewed every third of it while the run lives.
     pub lease: Duration,
+    /// The purge plan derived from the map and the platform's foreign keys.
+    pub plan: crate::purge::Plan,
+    /// Rows per purge statement.
+    pub purge_batch_size: usize,
+    /// Key of `hash` anonymization rules.
+    pub anonymize_key: String,
 }

@@ -55,6 +55,9 @@ impl EmbeddedS3 {
                     },
                     _ = &mut stopped => break,
                 };
+                // Responses are written as headers then body; without NODELAY each small
+                // object waits for the client's delayed ACK (~20-40 ms).
+                let _ = socket.set_nodelay(true);
                 let conn = http.serve_connection(TokioIo::new(socket), service.clone());
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

@@ -73,8 +73,8 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::PrepareExport { rows, objects, users, dir } => {
             let (admin, _) = crate::db::admin_url_and_name(&url)?;
             let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
-            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE); CREATE DATABASE {DATABASE}"))
-                .await?;
+            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")).await?;
+            conn.batch_execute(&format!("CREATE DATABASE {DATABASE}")).await?;
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)?;
             }
@@ -114,6 +114,9 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             println!("archive            {mib:.1} MiB");
             println!("wall time          {seconds:.2} s");
             println!("rows/s             {:.0}", report.rows_total as f64 / seconds);
+            let content = report.content_bytes as f64 / (1024.0 * 1024.0);
+            println!("content            {content:.1} MiB uncompressed (JSON, CSV, objects)");
+            println!("content MiB/s      {:.1}", content / seconds);
             println!("archive MiB/s      {:.1}", mib / seconds);
             println!("peak RSS (VmHWM)   {}", peak_rss().unwrap_or_else(|| "unknown".into()));
             Ok(())

@@ -73,10 +73,11 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
 
     let listen = services.settings.server.listen;
     let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
-    let app = Application::build(services.app_state(), listener)?;
+    let data = services.job_context().await?;
+    let app = Application::build(services.app_state(data.clone()), listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
-    let (workers, stop) = spawn_workers(services.job_context().await?, worker_settings(&services.settings));
+    let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));
 
     let base = format!("http://{listen}");
     let s = &services.settings;

@@ -21,12 +21,13 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     let services = Services::start(settings).await?;
     let listen = services.settings.server.listen;
     let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
-    let app = Application::build(services.app_state(), listener)?;
+    let data = services.job_context().await?;
+    let app = Application::build(services.app_state(data.clone()), listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     tracing::info!(%listen, "HTTP API listening");
     let workers = if args.with_workers {
-        Some(spawn_workers(services.job_context().await?, worker_settings(&services.settings)))
+        Some(spawn_workers(data, worker_settings(&services.settings)))
     } else {
         None
     };

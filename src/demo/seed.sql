@@ -127,3 +127,8 @@ JOIN users ru ON ru.id = r.reporter;
 INSERT INTO tips (from_user_id, to_user_id, amount_cents, message)
 SELECT u.id, 1 + floor(random() * {users})::bigint, 100 * (1 + floor(random() * 10)), 'keep it up!'
 FROM users u WHERE u.id % 20 = 7;
+
+-- The placeholder account retained records are reassigned to when their owner is erased
+-- (payments keep a RESTRICT foreign key to users).
+INSERT INTO users (id, email, username, display_name, created_at)
+VALUES (0, 'deleted-user@platform.invalid', 'deleted-user', 'Deleted user', timestamptz '2022-01-01');

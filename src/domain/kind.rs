@@ -25,7 +25,7 @@ pub enum KindError {
     #[error("kind must be one of: access, deletion, unsubscribe, child_report, likeness")]
     Unknown,
     /// A kind this deployment does not accept yet.
-    #[error("this kind of request is not accepted yet; only access is")]
+    #[error("this kind of request is not accepted yet; only access and deletion are")]
     NotAccepted,
 }
 
@@ -56,7 +56,7 @@ impl RequestKind {
     /// Parses a submitted kind and checks that intake accepts it.
     pub fn accepted(value: &str) -> Result<Self, KindError> {
         match Self::parse(value)? {
-            Self::Access => Ok(Self::Access),
+            kind @ (Self::Access | Self::Deletion) => Ok(kind),
             _ => Err(KindError::NotAccepted),
         }
     }

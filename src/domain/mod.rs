@@ -3,9 +3,11 @@
 mod email;
 mod kind;
 mod regime;
+mod role;
 mod status;
 
 pub use email::{Email, EmailError};
 pub use kind::{KindError, RequestKind};
 pub use regime::Regime;
+pub use role::Role;
 pub use status::RequestStatus;

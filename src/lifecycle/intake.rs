@@ -97,7 +97,8 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
         Identity::Platform(_) => {
             let token = secrets::new_token();
             let token_hash = state.keyed.hash(label::TOKEN, &token);
-            let auto_approve = !state.settings.requests.access_require_approval;
+            let auto_approve = super::verify::auto_approves(state, kind);
+            let grace = super::verify::grace_period(state);
             let (request, created, approved_now) = conn
                 .transaction::<_, ApiError, _>(async |c| {
                     let (request, created) = insert_or_open_retrying(c, &new).await?;
@@ -111,6 +112,7 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
                         &token_hash,
                         "platform_assertion",
                         auto_approve,
+                        grace,
                         &mut entries,
                     )
                     .await?;
@@ -121,7 +123,7 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
                 .await?;
             drop(conn);
             if approved_now && request.status() == RequestStatus::Approved {
-                super::enqueue_after_commit(state, request.id).await;
+                super::enqueue_after_commit(state, &request).await;
             }
             Ok(Filed { request, created, token: Some(token) })
         }

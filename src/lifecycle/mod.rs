@@ -10,18 +10,26 @@
 //! ```
 
 pub mod intake;
+pub mod review;
 pub mod service;
 pub mod verify;
 
-use uuid::Uuid;
-
 use crate::state::AppState;
 
-/// Enqueues the export of a request that was just approved, then records the enqueue.
-/// A failure is only logged: the request stays approved with no enqueue time, and the
-/// maintenance sweep's reconciler enqueues it within a minute.
-pub async fn enqueue_after_commit(state: &AppState, request_id: Uuid) {
-    match state.queue.enqueue_export(request_id).await {
+/// Enqueues the job of a request that was just approved (a deletion's only after its
+/// grace period), then records the enqueue. A failure is only logged: the request stays
+/// approved with no enqueue time, and the maintenance sweep's reconciler enqueues it
+/// within a minute.
+pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Request) {
+    let request_id = request.id;
+    let enqueued = match request.kind() {
+        crate::domain::RequestKind::Deletion => {
+            let delay = request.grace_until.and_then(|until| (until - chrono::Utc::now()).to_std().ok());
+            state.queue.enqueue_purge(request_id, delay).await
+        }
+        _ => state.queue.enqueue_export(request_id).await,
+    };
+    match enqueued {
         Ok(()) => {
             let service = service::ServiceLifecycle::new(state);
             if let Err(error) = lethe_jobs::lifecycle::Lifecycle::mark_enqueued(&service, &[request_id]).await {

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
-use lethe_jobs::lifecycle::{ExportClaim, Lifecycle};
+use lethe_jobs::lifecycle::{ExportClaim, Lifecycle, PurgeClaim, StrandedKind};
+use lethe_jobs::purge::{Checkpoint, PurgeReport};
 use lethe_jobs::platform::SubjectLookup;
 use lethe_jobs::storage::{ObjectRef, Storage};
 use uuid::Uuid;
@@ -114,6 +115,128 @@ impl Lifecycle for ServiceLifecycle {
         Ok(claim)
     }
 
+    async fn claim_purge(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<PurgeClaim>> {
+        let mut conn = self.db.get().await?;
+        let lease = chrono::Duration::from_std(lease)?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+            let now = Utc::now();
+            let runnable = request.kind() == RequestKind::Deletion
+                && matches!(request.status(), RequestStatus::Approved | RequestStatus::Processing)
+                && request.grace_until.is_none_or(|until| until <= now)
+                && request.lease_until.is_none_or(|until| until < now);
+            if !runnable {
+                return Ok(None);
+            }
+            let lookup = match (&request.subject_ref, &request.email, &request.subject_key) {
+                (Some(subject), _, _) => SubjectLookup::Key(subject.clone()),
+                (None, Some(email), _) => SubjectLookup::Email(email.clone()),
+                (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
+                (None, None, None) => {
+                    fail(c, request_id, "requester_identity_missing").await?;
+                    return Ok(None);
+                }
+            };
+            if request.run_attempts >= MAX_RUNS {
+                fail(c, request_id, "too_many_runs").await?;
+                return Ok(None);
+            }
+            let run = request.run_attempts + 1;
+            diesel::update(requests::table.find(request_id))
+                .set((
+                    requests::status.eq(RequestStatus::Processing.as_str()),
+                    requests::lease_until.eq(now + lease),
+                    requests::started_at.eq(request.started_at.unwrap_or(now)),
+                    requests::run_attempts.eq(run),
+                ))
+                .execute(c)
+                .await?;
+            audit::append(c, &[AuditEntry::processing_started(request_id, run)]).await?;
+            let checkpoint = request.purge_checkpoint.clone().map(serde_json::from_value::<Checkpoint>).transpose()?;
+            Ok(Some(PurgeClaim { lookup, subject_key: request.subject_key.clone(), checkpoint, requester_email: request.email.clone() }))
+        })
+        .await
+    }
+
+    async fn record_subject(&self, request_id: Uuid, subject_key: Option<&str>) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            diesel::update(requests::table.find(request_id)).set(requests::subject_key.eq(subject_key)).execute(c).await?;
+            audit::append(c, &[AuditEntry::subject_located(request_id, subject_key.is_some())]).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_checkpoint(&self, request_id: Uuid, checkpoint: &Checkpoint, step: &str) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let value = serde_json::to_value(checkpoint)?;
+        let (rows, objects) = checkpoint.counts.get(step).map_or((0, 0), |c| (c.rows, c.objects));
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let updated = diesel::update(
+                requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+            )
+            .set(requests::purge_checkpoint.eq(&value))
+            .execute(c)
+            .await?;
+            anyhow::ensure!(updated == 1, "the request is no longer processing");
+            audit::append(c, &[AuditEntry::purge_step(request_id, step, rows, objects)]).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let result = serde_json::to_value(report)?;
+        let completed = conn
+            .transaction::<_, anyhow::Error, _>(async |c| {
+                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                if request.status() != RequestStatus::Processing {
+                    return Ok(None);
+                }
+                diesel::update(requests::table.find(request_id))
+                    .set((
+                        requests::status.eq(RequestStatus::Completed.as_str()),
+                        requests::completed_at.eq(Utc::now()),
+                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                        requests::result.eq(&result),
+                        requests::failure.eq(None::<String>),
+                    ))
+                    .execute(c)
+                    .await?;
+                audit::append(c, &[AuditEntry::purge_completed(request_id, report)]).await?;
+                Ok(Some(request))
+            })
+            .await?;
+        let Some(request) = completed else { return Ok(()) };
+        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok()) {
+            if let Err(error) = self.mailer.send(&email, mail::erasure_completed(request_id)).await {
+                tracing::error!(%request_id, error = format!("{error:#}"), "erasure-completed mail failed");
+            }
+        }
+        // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            diesel::update(requests::table.find(request_id))
+                .set((
+                    requests::email.eq(None::<String>),
+                    requests::subject_ref.eq(None::<String>),
+                    requests::subject_key.eq(None::<String>),
+                    requests::pii_scrubbed_at.eq(Utc::now()),
+                ))
+                .execute(c)
+                .await?;
+            audit::append(c, &[AuditEntry::requester_data_scrubbed(request_id)]).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| fail(c, request_id, code).await).await
+    }
+
     async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         diesel::update(
@@ -165,7 +288,7 @@ impl Lifecycle for ServiceLifecycle {
         Ok(())
     }
 
-    async fn export_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+    async fn run_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let updated = diesel::update(
@@ -182,24 +305,30 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn stranded(&self) -> anyhow::Result<Vec<Uuid>> {
+    async fn stranded(&self) -> anyhow::Result<Vec<(Uuid, StrandedKind)>> {
         let mut conn = self.db.get().await?;
         #[derive(QueryableByName)]
         struct Id {
             #[diesel(sql_type = SqlUuid)]
             id: Uuid,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            kind: String,
         }
         let ids: Vec<Id> = diesel::sql_query(
-            "SELECT id FROM requests \
-             WHERE kind = 'access' AND status IN ('approved', 'processing') \
+            "SELECT id, kind FROM requests \
+             WHERE kind IN ('access', 'deletion') AND status IN ('approved', 'processing') \
                AND (lease_until IS NULL OR lease_until < now()) \
+               AND (grace_until IS NULL OR grace_until <= now()) \
                AND (enqueued_at IS NULL OR enqueued_at < now() - $1) \
              ORDER BY due_at LIMIT 1000",
         )
         .bind::<Interval, _>(pg_interval(self.reenqueue_after))
         .load(&mut conn)
         .await?;
-        Ok(ids.into_iter().map(|r| r.id).collect())
+        Ok(ids
+            .into_iter()
+            .map(|r| (r.id, if r.kind == "deletion" { StrandedKind::Purge } else { StrandedKind::Export }))
+            .collect())
     }
 
     async fn mark_enqueued(&self, request_ids: &[Uuid]) -> anyhow::Result<()> {
@@ -293,6 +422,6 @@ async fn fail(c: &mut diesel_async::AsyncPgConnection, request_id: Uuid, code: &
         ))
         .execute(c)
         .await?;
-    audit::append(c, &[AuditEntry::run_failed(request_id, code)]).await?;
+    audit::append(c, &[AuditEntry::failed(request_id, code)]).await?;
     Ok(())
 }

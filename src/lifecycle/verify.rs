@@ -18,9 +18,11 @@ use crate::state::AppState;
 pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result<(Request, String), ApiError> {
     let token = secrets::new_token();
     let token_hash = state.keyed.hash(label::TOKEN, &token);
-    let auto_approve = !state.settings.requests.access_require_approval;
     let keyed = state.keyed.clone();
     let mut conn = state.db.get().await?;
+    let kind = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?.kind();
+    let auto_approve = auto_approves(state, kind);
+    let grace = grace_period(state);
     let (check, approved_now) = conn
         .transaction::<_, ApiError, _>(async |c| {
             let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
@@ -36,7 +38,7 @@ pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result
             let mut approved_now = false;
             match check {
                 CodeCheck::Valid => {
-                    approved_now = mark_verified(c, &request, &token_hash, "email_code", auto_approve, &mut entries).await?;
+                    approved_now = mark_verified(c, &request, &token_hash, "email_code", auto_approve, grace, &mut entries).await?;
                 }
                 CodeCheck::Wrong { attempts_left } => entries.push(AuditEntry::code_rejected(request_id, attempts_left)),
                 CodeCheck::Exhausted | CodeCheck::Expired => {}
@@ -52,12 +54,27 @@ pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result
         CodeCheck::Exhausted => return Err(ApiError::TooManyAttempts),
         CodeCheck::Expired => return Err(ApiError::CodeExpired),
     }
-    if approved_now {
-        super::enqueue_after_commit(state, request_id).await;
-    }
     let mut conn = state.db.get().await?;
     let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    drop(conn);
+    if approved_now {
+        super::enqueue_after_commit(state, &request).await;
+    }
     Ok((request, token))
+}
+
+/// The deletion grace period.
+pub fn grace_period(state: &AppState) -> chrono::Duration {
+    chrono::Duration::hours(i64::from(state.settings.requests.deletion_grace_hours))
+}
+
+/// Whether a verified request of this kind is approved without staff.
+pub fn auto_approves(state: &AppState, kind: crate::domain::RequestKind) -> bool {
+    match kind {
+        crate::domain::RequestKind::Access => !state.settings.requests.access_require_approval,
+        crate::domain::RequestKind::Deletion => !state.settings.requests.deletion_require_approval,
+        _ => false,
+    }
 }
 
 /// Records proved identity on a locked, open request: sets the (new) token, moves
@@ -69,6 +86,7 @@ pub async fn mark_verified(
     token_hash: &[u8],
     via: &'static str,
     auto_approve: bool,
+    grace: chrono::Duration,
     entries: &mut Vec<AuditEntry>,
 ) -> Result<bool, ApiError> {
     let now = Utc::now();
@@ -78,12 +96,15 @@ pub async fn mark_verified(
         return Ok(false);
     }
     let next = if auto_approve { RequestStatus::Approved } else { RequestStatus::Verified };
+    let grace = (auto_approve && request.kind() == crate::domain::RequestKind::Deletion)
+        .then(|| now + grace);
     diesel::update(requests::table.find(request.id))
         .set((
             requests::status.eq(next.as_str()),
             requests::verified_at.eq(now),
             requests::verified_via.eq(via),
             requests::approved_at.eq(auto_approve.then_some(now)),
+            requests::grace_until.eq(grace),
         ))
         .execute(c)
         .await?;

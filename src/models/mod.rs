@@ -2,6 +2,7 @@
 //! connection first.
 
 pub mod request;
+pub mod staff;
 pub mod verification;
 
 pub use request::{NewRequest, Request};

@@ -63,6 +63,16 @@ pub struct Request {
     pub failure: Option<String>,
     /// When requester data was erased from this row.
     pub pii_scrubbed_at: Option<DateTime<Utc>>,
+    /// The subject's key in the platform, once located (deletions).
+    pub subject_key: Option<String>,
+    /// End of the grace period in which the requester may still cancel (deletions).
+    pub grace_until: Option<DateTime<Utc>>,
+    /// What a purge would touch, as last counted for staff.
+    pub dry_run: Option<serde_json::Value>,
+    /// Purge progress: steps done and their counts.
+    pub purge_checkpoint: Option<serde_json::Value>,
+    /// Why staff denied it (a short code or note, no personal data).
+    pub decision_reason: Option<String>,
 }
 
 impl Request {

@@ -3,6 +3,7 @@
 pub mod health;
 pub mod openapi;
 pub mod requests;
+pub mod staff;
 
 use std::net::IpAddr;
 
@@ -17,7 +18,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(openapi::document)
         .service(requests::create::create)
         .service(requests::verify::verify)
-        .service(requests::show::show);
+        .service(requests::show::show)
+        .service(requests::cancel::cancel)
+        .service(staff::tokens::create)
+        .service(staff::list::list)
+        .service(staff::show::show)
+        .service(staff::dry_run::dry_run)
+        .service(staff::approve::approve)
+        .service(staff::deny::deny);
 }
 
 /// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to

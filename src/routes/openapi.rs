@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
-use super::{health, requests};
+use super::{health, requests, staff};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -16,6 +16,13 @@ use super::{health, requests};
         requests::create::create,
         requests::verify::verify,
         requests::show::show,
+        requests::cancel::cancel,
+        staff::tokens::create,
+        staff::list::list,
+        staff::show::show,
+        staff::dry_run::dry_run,
+        staff::approve::approve,
+        staff::deny::deny,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerToken),
@@ -28,10 +35,9 @@ impl utoipa::Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "requester_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        for name in ["requester_token", "staff_token"] {
+            components.add_security_scheme(name, SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        }
     }
 }
 

@@ -38,7 +38,7 @@ async fn malformed_or_invalid_intake_gets_a_clear_error_and_writes_nothing() {
     assert_eq!((status, error["field"].as_str()), (400, Some("kind")));
     assert!(!error["message"].as_str().unwrap().contains("erase-everything"), "input is not echoed");
 
-    let (status, error) = error_of(app.file(json!({ "kind": "deletion", "email": "a@example.com" })).await).await;
+    let (status, error) = error_of(app.file(json!({ "kind": "unsubscribe", "email": "a@example.com" })).await).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("kind")), "kinds not accepted yet are refused clearly");
 
     for bad in ["not-an-email", "a@b", "", "x@@example.com"] {

@@ -5,6 +5,7 @@ mod access;
 mod assertion;
 mod audit;
 mod cli;
+mod health;
 mod helpers;
 mod intake;
 mod maintenance;

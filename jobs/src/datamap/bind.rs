@@ -2,7 +2,7 @@
 //! SQL that selects a subject's rows for each entry.
 
 use super::catalog::{Catalog, ColumnInfo, ident, literal};
-use super::spec::{Category, DataMap, KeyFormat, ObjectSpec, SUBJECT_PLACEHOLDER, TableSpec};
+use super::spec::{Category, ColumnRule, DataMap, KeyFormat, ObjectSpec, SUBJECT_PLACEHOLDER, TableSpec};
 
 /// A subject's key in the platform database, as text (`42`, a UUID, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct BoundMap {
     key_type: String,
     /// The table entries, in map order.
     pub tables: Vec<BoundTable>,
+    /// The platform's foreign keys, for deriving the deletion order.
+    pub foreign_keys: Vec<super::catalog::ForeignKey>,
 }
 
 impl BoundMap {
@@ -110,6 +112,68 @@ impl BoundMap {
             }
             tables.push(BoundTable { spec: spec.clone(), columns: columns.to_vec(), link_type });
         }
+        // Foreign keys to the subject that would block deleting it, or that reach a
+        // table the map does not treat at all.
+        if matches!(subject.erase, super::spec::Erase::Delete) {
+            for fk in catalog.foreign_keys.iter().filter(|fk| fk.references == subject.table && fk.table != subject.table) {
+                let column = fk.columns.join(",");
+                let treated = map.tables.iter().filter(|t| t.table_name() == fk.table && t.link.parent.is_none() && t.link.column == column);
+                let mut any = false;
+                for entry in treated {
+                    any = true;
+                    let keeps_link = match &entry.erase {
+                        super::spec::Erase::Delete => false,
+                        super::spec::Erase::Detach { columns } => !columns.contains(&column),
+                        super::spec::Erase::Retain { reassign, .. } => !reassign,
+                        super::spec::Erase::Anonymize { columns } => !columns.contains_key(&column),
+                    };
+                    if keeps_link && fk.on_delete == super::catalog::OnDelete::Restrict {
+                        problem(&entry.name, format!(
+                            "foreign key {} ({}.{column}) restricts deleting the subject but the rows keep their link: \
+                             delete them, detach the column, or retain with reassign = true",
+                            fk.name, fk.table
+                        ));
+                    }
+                    if let super::spec::Erase::Retain { reassign: true, .. } = &entry.erase {
+                        if subject.placeholder.is_none() {
+                            problem(&entry.name, "reassign = true needs subject.placeholder".to_owned());
+                        }
+                    }
+                }
+                if !any && fk.on_delete == super::catalog::OnDelete::Restrict {
+                    problem("subject", format!(
+                        "foreign key {} ({}.{column}) restricts deleting the subject and no entry treats it",
+                        fk.name, fk.table
+                    ));
+                }
+            }
+        }
+        for spec in &map.tables {
+            let table = spec.table_name();
+            for (column, rule) in rewrite_rules(&spec.erase) {
+                let Some(info) = catalog.column(table, column) else { continue };
+                let text_like = info.sql_type == "text" || info.sql_type.starts_with("character");
+                let json_like = info.sql_type == "jsonb" || info.sql_type == "json";
+                match rule {
+                    ColumnRule::Hash | ColumnRule::Redact if !text_like => problem(
+                        &spec.name,
+                        format!("`{table}.{column}` is {}, but hash and redact need a text column", info.sql_type),
+                    ),
+                    ColumnRule::JsonPaths(paths) => {
+                        if info.sql_type != "jsonb" {
+                            problem(&spec.name, format!("`{table}.{column}` is {}, but json_paths needs jsonb", info.sql_type));
+                        }
+                        for path in paths {
+                            if path.is_empty() || !path.split('.').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+                                problem(&spec.name, format!("json path `{path}` must be dot-separated names"));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                let _ = json_like;
+            }
+        }
         for object in &map.objects {
             if let (Some(from), Some(column)) = (&object.from, &object.column) {
                 let table = map.tables.iter().find(|t| &t.name == from).map(|t| t.table_name()).unwrap_or("");
@@ -119,7 +183,7 @@ impl BoundMap {
             }
         }
         if problems.is_empty() {
-            Ok(Self { map, subject_columns, key_type, tables })
+            Ok(Self { map, subject_columns, key_type, tables, foreign_keys: catalog.foreign_keys.clone() })
         } else {
             Err(problems)
         }
@@ -189,6 +253,38 @@ impl BoundMap {
         )
     }
 
+    /// The schema-qualified table of entry `name` and the condition (over alias `t0`)
+    /// selecting its rows that belong to, or hang off, the subject.
+    pub fn entry_filter(&self, name: &str, subject: &SubjectKey) -> (String, String) {
+        let table = self.table(name);
+        (self.qualified(table.spec.table_name()), self.condition(table, 0, subject))
+    }
+
+    /// The schema-qualified subject table and the condition (over alias `t0`) selecting
+    /// the subject's own row.
+    pub fn subject_filter(&self, subject: &SubjectKey) -> (String, String) {
+        let s = &self.map.subject;
+        (
+            self.qualified(&s.table),
+            format!("t0.{} = CAST({} AS {})", ident(&s.key), literal(subject.as_str()), self.key_type),
+        )
+    }
+
+    /// The subject key's SQL type.
+    pub fn key_type(&self) -> &str {
+        &self.key_type
+    }
+
+    /// A column's SQL type in entry `name`'s table.
+    pub fn column_type(&self, name: &str, column: &str) -> Option<&str> {
+        self.table(name).columns.iter().find(|c| c.name == column).map(|c| c.sql_type.as_str())
+    }
+
+    /// The schema-qualified name of a table.
+    pub fn qualified_table(&self, table: &str) -> String {
+        self.qualified(table)
+    }
+
     /// The WHERE condition tying alias `t{depth}` of `table` to the subject.
     fn condition(&self, table: &BoundTable, depth: usize, subject: &SubjectKey) -> String {
         let alias = format!("t{depth}");
@@ -238,6 +334,16 @@ fn percent_decode(path: &str) -> String {
         .map(|(k, v)| if v.is_empty() { k.into_owned() } else { format!("{k}={v}") })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The column rules an erase action applies (anonymize, or retain's anonymize).
+pub fn rewrite_rules(erase: &super::spec::Erase) -> Vec<(&String, &ColumnRule)> {
+    use super::spec::Erase;
+    match erase {
+        Erase::Anonymize { columns } => columns.iter().collect(),
+        Erase::Retain { anonymize, .. } => anonymize.iter().collect(),
+        Erase::Delete | Erase::Detach { .. } => vec![],
+    }
 }
 
 fn erase_columns(erase: &super::spec::Erase) -> Vec<&String> {

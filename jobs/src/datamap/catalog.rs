@@ -16,10 +16,56 @@ pub struct ColumnInfo {
     pub sql_type: String,
 }
 
-/// The columns of every table in one schema, in table order.
+/// What a foreign key does when the referenced row is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// `NO ACTION` or `RESTRICT`: the delete fails while rows reference it.
+    Restrict,
+    /// `CASCADE`: referencing rows are deleted too.
+    Cascade,
+    /// `SET NULL` / `SET DEFAULT`: referencing rows survive, detached.
+    SetNull,
+}
+
+/// A foreign key between two tables of the schema.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    /// Constraint name.
+    pub name: String,
+    /// The referencing table.
+    pub table: String,
+    /// Its columns.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub references: String,
+    /// The referenced columns.
+    pub referenced_columns: Vec<String>,
+    /// The delete rule.
+    pub on_delete: OnDelete,
+}
+
+/// The columns of every table in one schema, in table order, and its foreign keys.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: HashMap<String, Vec<ColumnInfo>>,
+    /// Every foreign key among the schema's tables.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+#[derive(QueryableByName)]
+struct ForeignKeyRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    columns: String,
+    #[diesel(sql_type = Text)]
+    references: String,
+    #[diesel(sql_type = Text)]
+    referenced_columns: String,
+    #[diesel(sql_type = Text)]
+    on_delete: String,
 }
 
 #[derive(QueryableByName)]
@@ -57,7 +103,45 @@ impl Catalog {
                 .or_default()
                 .push(ColumnInfo { name: row.column_name, sql_type: row.sql_type });
         }
-        Ok(Self { tables })
+        let fks: Vec<ForeignKeyRow> = diesel::sql_query(
+            "SELECT con.conname::text AS name, src.relname::text AS table_name, \
+                    (SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i) \
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns, \
+                    tgt.relname::text AS references, \
+                    (SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i) \
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS referenced_columns, \
+                    con.confdeltype::text AS on_delete \
+             FROM pg_constraint con \
+             JOIN pg_class src ON src.oid = con.conrelid \
+             JOIN pg_class tgt ON tgt.oid = con.confrelid \
+             JOIN pg_namespace n ON n.oid = src.relnamespace \
+             WHERE con.contype = 'f' AND n.nspname = $1 \
+             ORDER BY src.relname, con.conname",
+        )
+        .bind::<Text, _>(schema)
+        .load(conn)
+        .await?;
+        let foreign_keys = fks
+            .into_iter()
+            .map(|r| ForeignKey {
+                name: r.name,
+                table: r.table_name,
+                columns: r.columns.split(',').map(str::to_owned).collect(),
+                references: r.references,
+                referenced_columns: r.referenced_columns.split(',').map(str::to_owned).collect(),
+                on_delete: match r.on_delete.as_str() {
+                    "c" => OnDelete::Cascade,
+                    "n" | "d" => OnDelete::SetNull,
+                    _ => OnDelete::Restrict,
+                },
+            })
+            .collect();
+        Ok(Self { tables, foreign_keys })
+    }
+
+    /// Every table name.
+    pub fn table_names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
     }
 
     /// The columns of a table, in order, or `None` if it does not exist.

@@ -47,6 +47,9 @@ pub struct SubjectSpec {
     pub category: Category,
     /// What erasure does to the subject row.
     pub erase: Erase,
+    /// Key of a placeholder account ("deleted user") that retained rows are reassigned to
+    /// when a foreign key would otherwise keep the subject row alive (`reassign = true`).
+    pub placeholder: Option<String>,
 }
 
 fn default_key() -> String {
@@ -176,6 +179,10 @@ pub enum Erase {
         /// Columns rewritten although the rows are kept.
         #[serde(default)]
         anonymize: BTreeMap<String, ColumnRule>,
+        /// Point the link column at the subject table's placeholder account, so that a
+        /// RESTRICT foreign key no longer blocks deleting the subject.
+        #[serde(default)]
+        reassign: bool,
     },
     /// Other people's rows hanging off the subject's: set the linking columns to NULL.
     Detach {

@@ -36,21 +36,7 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
         let spec = ExportJobSpec { request_id: job.request_id, subject, destination: claim.destination.clone() };
         export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await
     };
-    let heartbeat = async {
-        loop {
-            tokio::time::sleep(lease / 3).await;
-            if let Err(error) = ctx.lifecycle.renew_lease(job.request_id, lease).await {
-                tracing::warn!(error = format!("{error:#}"), "lease renewal failed");
-            }
-        }
-    };
-    let outcome = tokio::select! {
-        outcome = tokio::time::timeout(ctx.job_timeout, run) => match outcome {
-            Ok(outcome) => outcome,
-            Err(_) => Err(anyhow::anyhow!("export timed out after {:?}", ctx.job_timeout)),
-        },
-        () = heartbeat => unreachable!("the heartbeat never ends"),
-    };
+    let outcome = super::with_lease(&ctx, job.request_id, run).await;
     match outcome {
         Ok(report) => {
             tracing::info!(rows = report.rows_total, objects = report.objects, bytes = report.archive_bytes, "export uploaded");
@@ -59,7 +45,7 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
         }
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "export failed");
-            ctx.lifecycle.export_failed(job.request_id, "export_error").await?;
+            ctx.lifecycle.run_failed(job.request_id, "export_error").await?;
             Err(error.into())
         }
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
 
+use crate::lifecycle::StrandedKind;
 use crate::queue::JobContext;
 
 /// Runs one sweep.
@@ -24,11 +25,15 @@ pub async fn handle(_tick: Tick, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
 /// One sweep, also callable directly (tests, `lethe demo`).
 pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
     let stranded = ctx.lifecycle.stranded().await?;
-    for request_id in &stranded {
-        ctx.queue.enqueue_export(*request_id).await?;
+    for (request_id, kind) in &stranded {
+        match kind {
+            StrandedKind::Export => ctx.queue.enqueue_export(*request_id).await?,
+            StrandedKind::Purge => ctx.queue.enqueue_purge(*request_id, None).await?,
+        }
     }
     if !stranded.is_empty() {
-        ctx.lifecycle.mark_enqueued(&stranded).await?;
+        let ids: Vec<_> = stranded.iter().map(|(id, _)| *id).collect();
+        ctx.lifecycle.mark_enqueued(&ids).await?;
         tracing::info!(count = stranded.len(), "re-enqueued stranded requests");
     }
     for (request_id, archive) in ctx.lifecycle.expired_exports().await? {

@@ -3,6 +3,7 @@
 
 pub mod export_request;
 pub mod maintenance;
+pub mod purge_request;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,20 +37,26 @@ pub async fn run(
     let schedule = cron::Schedule::from_str(&settings.maintenance_schedule)
         .map_err(|e| anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}"))?;
     let process = ulid::Ulid::generate();
-    let export_ctx = ctx.clone();
+    let (export_ctx, purge_ctx) = (ctx.clone(), ctx.clone());
     let concurrency = settings.concurrency.max(1);
     Monitor::new()
         .register(move |_restarts| {
-            let backoff = ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 0.5, HasherRng::default())
-                .expect("static backoff bounds are valid")
-                .make_backoff();
             WorkerBuilder::new(format!("lethe-export-{process}"))
                 .backend(export_ctx.queue.export_storage().with_pubsub().poll_with_interval(Duration::from_secs(5)))
                 .concurrency(concurrency)
-                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff))
+                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
                 .catch_panic()
                 .data(export_ctx.clone())
                 .build(export_request::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("lethe-purge-{process}"))
+                .backend(purge_ctx.queue.purge_storage().with_pubsub().poll_with_interval(Duration::from_secs(5)))
+                .concurrency(concurrency)
+                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
+                .catch_panic()
+                .data(purge_ctx.clone())
+                .build(purge_request::handle)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-maintenance-{process}"))
@@ -61,4 +68,35 @@ pub async fn run(
         .run_with_signal(shutdown)
         .await?;
     Ok(())
+}
+
+fn backoff() -> apalis::layers::retry::backoff::ExponentialBackoff<HasherRng> {
+    ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 0.5, HasherRng::default())
+        .expect("static backoff bounds are valid")
+        .make_backoff()
+}
+
+/// Runs `work` while renewing the request's lease every third of its length, and gives up
+/// after the job timeout. A crashed run stops renewing, so its request is free again
+/// within one lease period.
+pub(crate) async fn with_lease<T>(
+    ctx: &crate::queue::JobContext,
+    request_id: uuid::Uuid,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(ctx.lease / 3).await;
+            if let Err(error) = ctx.lifecycle.renew_lease(request_id, ctx.lease).await {
+                tracing::warn!(error = format!("{error:#}"), "lease renewal failed");
+            }
+        }
+    };
+    tokio::select! {
+        outcome = tokio::time::timeout(ctx.job_timeout, work) => match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow::anyhow!("the run timed out after {:?}", ctx.job_timeout)),
+        },
+        () = heartbeat => unreachable!("the heartbeat never ends"),
+    }
 }

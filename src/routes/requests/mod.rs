@@ -1,5 +1,6 @@
 //! `/v1/requests`: file a request, verify it, follow it.
 
+pub mod cancel;
 pub mod create;
 pub mod show;
 pub mod verify;

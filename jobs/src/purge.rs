@@ -1,0 +1,622 @@
+//! Erasure: a subject's rows and objects removed, rewritten or reassigned exactly as the
+//! data map says, in bounded batches, in an order derived from the platform's foreign
+//! keys; then a verification pass that must find nothing erasable left.
+//!
+//! Every step re-selects the subject's rows in each batch (so rows written after the dry
+//! run are caught), touches at most `batch_size` rows per statement (short locks, no
+//! unbounded transactions) and is idempotent: killed at any instant or run twice, a re-run
+//! converges to the same end state. Objects named by rows are deleted *before* their rows
+//! in the same batch, so a crash can never leave an object whose key is lost.
+
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::Context;
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+
+use crate::datamap::bind::rewrite_rules;
+use crate::datamap::catalog::{OnDelete, ident, literal};
+use crate::datamap::spec::{ColumnRule, Erase};
+use crate::datamap::{BoundMap, SubjectKey, object_key};
+use crate::platform::PlatformPool;
+use crate::storage::Storage;
+
+/// One step of a purge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", content = "entry", rename_all = "snake_case")]
+pub enum Step {
+    /// Rewrite columns of an entry's rows (anonymize, retain's anonymize, detach).
+    Rewrite(String),
+    /// Point retained rows at the placeholder account.
+    Reassign(String),
+    /// Delete an entry's rows (and the objects they name).
+    Delete(String),
+    /// Delete the objects under a subject prefix.
+    Prefix(String),
+    /// Delete the subject row itself.
+    Subject,
+}
+
+impl Step {
+    /// A stable label for reports and checkpoints.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Rewrite(e) => format!("rewrite:{e}"),
+            Self::Reassign(e) => format!("reassign:{e}"),
+            Self::Delete(e) => format!("delete:{e}"),
+            Self::Prefix(e) => format!("prefix:{e}"),
+            Self::Subject => "delete:subject".into(),
+        }
+    }
+}
+
+/// The ordered steps of a purge under one map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Steps, in the order they run.
+    pub steps: Vec<Step>,
+}
+
+/// Derives the order: rewrites first (while the rows they reach through parents still
+/// exist), then reassignments, then deletes with referencing tables before the tables
+/// they reference (from the catalog's foreign keys, never hand-listed), then prefixed
+/// objects, then the subject row.
+pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
+    let mut steps = Vec::new();
+    for t in &map.tables {
+        if !rewrite_rules(&t.spec.erase).is_empty() || matches!(t.spec.erase, Erase::Detach { .. }) {
+            steps.push(Step::Rewrite(t.spec.name.clone()));
+        }
+    }
+    for t in &map.tables {
+        if let Erase::Retain { reassign: true, .. } = t.spec.erase {
+            steps.push(Step::Reassign(t.spec.name.clone()));
+        }
+    }
+    let deletes: Vec<&crate::datamap::BoundTable> =
+        map.tables.iter().filter(|t| matches!(t.spec.erase, Erase::Delete)).collect();
+    let tables: Vec<&str> = {
+        let mut seen = Vec::new();
+        for t in &deletes {
+            if !seen.contains(&t.spec.table_name()) {
+                seen.push(t.spec.table_name());
+            }
+        }
+        seen
+    };
+    // Edges child -> parent between distinct delete tables; SET NULL edges are dropped if
+    // they close a cycle (the database detaches those rows by itself).
+    let mut edges: Vec<(&str, &str, OnDelete)> = map
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.table != fk.references && tables.contains(&fk.table.as_str()) && tables.contains(&fk.references.as_str()))
+        .map(|fk| (fk.table.as_str(), fk.references.as_str(), fk.on_delete))
+        .collect();
+    let order = match topological(&tables, &edges) {
+        Some(order) => order,
+        None => {
+            edges.retain(|(_, _, rule)| *rule != OnDelete::SetNull);
+            topological(&tables, &edges).context("the foreign keys between deleted tables form a cycle with no SET NULL link to break it")?
+        }
+    };
+    for table in order {
+        for t in deletes.iter().filter(|t| t.spec.table_name() == table) {
+            steps.push(Step::Delete(t.spec.name.clone()));
+        }
+    }
+    for o in map.map.objects.iter().filter(|o| o.prefix.is_some()) {
+        steps.push(Step::Prefix(o.name.clone()));
+    }
+    if matches!(map.map.subject.erase, Erase::Delete) {
+        steps.push(Step::Subject);
+    } else {
+        anyhow::bail!("the subject row must be deleted (subject.erase = {{ action = \"delete\" }})");
+    }
+    Ok(Plan { steps })
+}
+
+/// Kahn's algorithm, ties broken by the given order. `None` on a cycle.
+fn topological<'a>(nodes: &[&'a str], edges: &[(&'a str, &'a str, OnDelete)]) -> Option<Vec<&'a str>> {
+    let mut remaining: Vec<&str> = nodes.to_vec();
+    let mut order = Vec::new();
+    while !remaining.is_empty() {
+        // A table can go once no remaining table references it.
+        let next = remaining.iter().position(|n| !edges.iter().any(|(child, parent, _)| parent == n && remaining.contains(child) && child != n))?;
+        order.push(remaining.remove(next));
+    }
+    Some(order)
+}
+
+/// Who is being erased, as the purge needs it.
+#[derive(Clone)]
+pub struct Target {
+    /// The subject's key.
+    pub subject: SubjectKey,
+    /// Identity strings removed from free text by `redact` rules (email, username).
+    pub identities: Vec<String>,
+    /// Key for `hash` rules.
+    pub hash_key: String,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Rows deleted or rewritten.
+    pub rows: u64,
+    /// Objects deleted.
+    pub objects: u64,
+    /// Objects kept because other rows still name them.
+    pub objects_shared: u64,
+}
+
+/// Something the verification pass found that should be gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftover {
+    /// The step that should have removed it.
+    pub step: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Dry-run counts: what a purge would touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// Rows per entry, by action.
+    pub rows: BTreeMap<String, EntryCount>,
+    /// Objects per bucket.
+    pub objects: BTreeMap<String, u64>,
+    /// Whether an account matched.
+    pub subject_found: bool,
+}
+
+/// Rows of one entry and what erasure does to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryCount {
+    /// `delete`, `anonymize`, `retain` or `detach`.
+    pub action: String,
+    /// Rows.
+    pub rows: u64,
+    /// Legal basis, for retained rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Text)]
+    v: String,
+}
+
+/// Runs purges for one map.
+pub struct Purger<'a> {
+    /// Platform database.
+    pub platform: &'a PlatformPool,
+    /// The bound map.
+    pub map: &'a BoundMap,
+    /// Object storage.
+    pub storage: &'a Storage,
+    /// Rows per statement.
+    pub batch_size: usize,
+}
+
+fn action_name(erase: &Erase) -> &'static str {
+    match erase {
+        Erase::Delete => "delete",
+        Erase::Anonymize { .. } => "anonymize",
+        Erase::Retain { .. } => "retain",
+        Erase::Detach { .. } => "detach",
+    }
+}
+
+impl Purger<'_> {
+    async fn conn(&self) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+        self.platform.get().await.context("connecting to the platform database")
+    }
+
+    async fn count(&self, sql: String) -> anyhow::Result<u64> {
+        let row: Count = diesel::sql_query(sql).get_result(&mut *self.conn().await?).await?;
+        Ok(row.n as u64)
+    }
+
+    /// Counts what a purge of `subject` would touch.
+    pub async fn dry_run(&self, subject: Option<&SubjectKey>) -> anyhow::Result<DryRun> {
+        let Some(subject) = subject else { return Ok(DryRun::default()) };
+        let mut out = DryRun { subject_found: true, ..DryRun::default() };
+        let (table, cond) = self.map.subject_filter(subject);
+        let n = self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?;
+        out.rows.insert(self.map.map.subject.table.clone(), EntryCount { action: "delete".into(), rows: n, basis: None });
+        for t in &self.map.tables {
+            let (table, cond) = self.map.entry_filter(&t.spec.name, subject);
+            let rows = self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?;
+            let basis = match &t.spec.erase {
+                Erase::Retain { basis, period, .. } => Some(format!("{basis} ({period})")),
+                _ => None,
+            };
+            out.rows.insert(t.spec.name.clone(), EntryCount { action: action_name(&t.spec.erase).into(), rows, basis });
+        }
+        for o in &self.map.map.objects {
+            let n = if let Some(prefix) = BoundMap::object_prefix(o, subject) {
+                self.storage.list_prefix(&o.bucket, &prefix).await?.len() as u64
+            } else {
+                let (Some(from), Some(column)) = (&o.from, &o.column) else { continue };
+                let erased = self.map.tables.iter().any(|t| &t.spec.name == from && matches!(t.spec.erase, Erase::Delete));
+                if !erased {
+                    continue;
+                }
+                self.count(format!("SELECT count(*) AS n FROM ({}) v", self.map.column_values_sql(from, column, subject)))
+                    .await?
+            };
+            *out.objects.entry(o.bucket.clone()).or_default() += n;
+        }
+        Ok(out)
+    }
+
+    /// Runs one step to completion, batch by batch.
+    pub async fn run_step(&self, step: &Step, target: &Target) -> anyhow::Result<StepReport> {
+        match step {
+            Step::Rewrite(entry) => self.rewrite(entry, target).await,
+            Step::Reassign(entry) => self.reassign(entry, target).await,
+            Step::Delete(entry) => self.delete(entry, target).await,
+            Step::Prefix(name) => self.prefix(name, target).await,
+            Step::Subject => {
+                let (table, cond) = self.map.subject_filter(&target.subject);
+                if self.map.map.subject.placeholder.as_deref() == Some(target.subject.as_str()) {
+                    anyhow::bail!("refusing to delete the placeholder account");
+                }
+                let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE {cond}")).execute(&mut *self.conn().await?).await?;
+                Ok(StepReport { rows: n as u64, ..StepReport::default() })
+            }
+        }
+    }
+
+    /// SET clause and "still needs work" predicate (over alias `t0`) of an entry's rules.
+    fn rewrite_sql(&self, entry: &str, target: &Target) -> (Vec<String>, Vec<String>) {
+        let spec = &self.map.tables.iter().find(|t| t.spec.name == entry).expect("planned entry").spec;
+        let mut sets = Vec::new();
+        let mut needs = Vec::new();
+        let pattern = identity_pattern(&target.identities);
+        for (column, rule) in rewrite_rules(&spec.erase) {
+            let c = ident(column);
+            match rule {
+                ColumnRule::Null => {
+                    sets.push(format!("{c} = NULL"));
+                    needs.push(format!("t0.{c} IS NOT NULL"));
+                }
+                ColumnRule::Value(value) => {
+                    let ty = self.map.column_type(entry, column).unwrap_or("text");
+                    sets.push(format!("{c} = CAST({} AS {ty})", literal(value)));
+                    needs.push(format!("t0.{c} IS DISTINCT FROM CAST({} AS {ty})", literal(value)));
+                }
+                ColumnRule::Hash => {
+                    sets.push(format!("{c} = 'anon:' || encode(sha256(convert_to($1 || {c}, 'UTF8')), 'hex')"));
+                    needs.push(format!("(t0.{c} IS NOT NULL AND t0.{c} NOT LIKE 'anon:%')"));
+                }
+                ColumnRule::Redact => {
+                    if let Some(pattern) = &pattern {
+                        sets.push(format!("{c} = regexp_replace({c}, {}, '[redacted]', 'gi')", literal(pattern)));
+                        needs.push(format!("t0.{c} ~* {}", literal(pattern)));
+                    }
+                }
+                ColumnRule::JsonPaths(paths) => {
+                    let mut expr = c.clone();
+                    for path in paths {
+                        let p = literal(&format!("{{{}}}", path.replace('.', ",")));
+                        expr = format!("({expr} #- {p})");
+                        needs.push(format!("(t0.{c} #> {p}) IS NOT NULL"));
+                    }
+                    sets.push(format!("{c} = {expr}"));
+                }
+            }
+        }
+        if let Erase::Detach { columns } = &spec.erase {
+            for column in columns {
+                sets.push(format!("{} = NULL", ident(column)));
+                needs.push(format!("t0.{} IS NOT NULL", ident(column)));
+            }
+        }
+        (sets, needs)
+    }
+
+    async fn rewrite(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
+        let (sets, needs) = self.rewrite_sql(entry, target);
+        if sets.is_empty() {
+            return Ok(StepReport::default());
+        }
+        let (table, cond) = self.map.entry_filter(entry, &target.subject);
+        let sql = format!(
+            "UPDATE {table} d SET {} WHERE d.ctid = ANY(ARRAY(SELECT t0.ctid FROM {table} t0 WHERE {cond} AND ({}) LIMIT {}))",
+            sets.join(", "),
+            needs.join(" OR "),
+            self.batch_size
+        );
+        let mut report = StepReport::default();
+        let mut conn = self.conn().await?;
+        loop {
+            let n = diesel::sql_query(&sql).bind::<Text, _>(&target.hash_key).execute(&mut *conn).await
+                .with_context(|| format!("rewriting {entry}"))?;
+            report.rows += n as u64;
+            if n == 0 {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn reassign(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
+        let placeholder = self.map.map.subject.placeholder.as_deref().context("reassign needs subject.placeholder")?;
+        let spec = &self.map.tables.iter().find(|t| t.spec.name == entry).expect("planned entry").spec;
+        let column = &spec.link.column;
+        let ty = self.map.column_type(entry, column).unwrap_or("text");
+        let (table, cond) = self.map.entry_filter(entry, &target.subject);
+        let sql = format!(
+            "UPDATE {table} d SET {c} = CAST({p} AS {ty}) WHERE d.ctid = ANY(ARRAY(SELECT t0.ctid FROM {table} t0 WHERE {cond} LIMIT {n}))",
+            c = ident(column),
+            p = literal(placeholder),
+            n = self.batch_size
+        );
+        let mut report = StepReport::default();
+        let mut conn = self.conn().await?;
+        loop {
+            let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("reassigning {entry}"))?;
+            report.rows += n as u64;
+            if n == 0 {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn delete(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
+        let (table, cond) = self.map.entry_filter(entry, &target.subject);
+        let objects: Vec<&crate::datamap::ObjectSpec> =
+            self.map.map.objects.iter().filter(|o| o.from.as_deref() == Some(entry) && o.column.is_some()).collect();
+        let mut report = StepReport::default();
+        let mut conn = self.conn().await?;
+        if objects.is_empty() {
+            let sql = format!(
+                "DELETE FROM {table} d WHERE d.ctid = ANY(ARRAY(SELECT t0.ctid FROM {table} t0 WHERE {cond} LIMIT {}))",
+                self.batch_size
+            );
+            loop {
+                let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("deleting {entry}"))?;
+                report.rows += n as u64;
+                if n == 0 {
+                    return Ok(report);
+                }
+            }
+        }
+        let columns: Vec<String> = objects.iter().map(|o| format!("t0.{}::text", ident(o.column.as_deref().unwrap_or_default()))).collect();
+        let select = format!(
+            "SELECT json_build_array(t0.ctid::text, {})::text AS v FROM {table} t0 WHERE {cond} LIMIT {}",
+            columns.join(", "),
+            self.batch_size
+        );
+        loop {
+            let rows: Vec<TextRow> = diesel::sql_query(&select).load(&mut *conn).await.with_context(|| format!("selecting {entry}"))?;
+            if rows.is_empty() {
+                return Ok(report);
+            }
+            let mut ctids = Vec::with_capacity(rows.len());
+            let mut values: Vec<HashSet<String>> = vec![HashSet::new(); objects.len()];
+            for row in rows {
+                let fields: Vec<Option<String>> = serde_json::from_str(&row.v)?;
+                let ctid = fields[0].clone().context("row without ctid")?;
+                anyhow::ensure!(valid_ctid(&ctid), "unexpected ctid");
+                ctids.push(ctid);
+                for (i, value) in fields[1..].iter().enumerate() {
+                    if let Some(value) = value {
+                        values[i].insert(value.clone());
+                    }
+                }
+            }
+            let tids = format!("'{{{}}}'::tid[]", ctids.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(","));
+            // Objects first: a crash after this point re-selects the same rows and finds the
+            // objects already gone, which is fine; the other order could lose a key.
+            for (spec, raw) in objects.iter().zip(values) {
+                let raw: Vec<String> = raw.into_iter().collect();
+                let shared = self.still_referenced(&mut conn, spec, &raw, entry, &tids).await?;
+                let keys: Vec<String> = raw
+                    .iter()
+                    .filter(|v| !shared.contains(*v))
+                    .filter_map(|v| object_key(v, spec.format))
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                report.objects_shared += shared.len() as u64;
+                report.objects += self.storage.delete_keys(&spec.bucket, &keys).await? as u64;
+            }
+            let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE t0.ctid = ANY({tids}) AND {cond}"))
+                .execute(&mut *conn)
+                .await
+                .with_context(|| format!("deleting {entry}"))?;
+            report.rows += n as u64;
+        }
+    }
+
+    /// Raw column values among `raw` that rows other than this batch still hold, in any
+    /// table whose objects live in the same bucket: those objects must stay.
+    async fn still_referenced(
+        &self,
+        conn: &mut AsyncPgConnection,
+        spec: &crate::datamap::ObjectSpec,
+        raw: &[String],
+        entry: &str,
+        batch_tids: &str,
+    ) -> anyhow::Result<HashSet<String>> {
+        let mut shared = HashSet::new();
+        if raw.is_empty() {
+            return Ok(shared);
+        }
+        let this_table = self.map.tables.iter().find(|t| t.spec.name == entry).map(|t| t.spec.table_name()).unwrap_or("");
+        let mut checked = HashSet::new();
+        for other in self.map.map.objects.iter().filter(|o| o.bucket == spec.bucket && o.format == spec.format) {
+            let (Some(from), Some(column)) = (&other.from, &other.column) else { continue };
+            let Some(table) = self.map.tables.iter().find(|t| &t.spec.name == from).map(|t| t.spec.table_name()) else { continue };
+            if !checked.insert((table, column.as_str())) {
+                continue;
+            }
+            let exclude = if table == this_table { format!(" AND NOT (x.ctid = ANY({batch_tids}))") } else { String::new() };
+            let sql = format!(
+                "SELECT DISTINCT x.{c}::text AS v FROM {t} x WHERE x.{c}::text = ANY($1){exclude}",
+                c = ident(column),
+                t = self.map.qualified_table(table)
+            );
+            let rows: Vec<TextRow> = diesel::sql_query(sql).bind::<Array<Text>, _>(raw).load(conn).await?;
+            shared.extend(rows.into_iter().map(|r| r.v));
+        }
+        Ok(shared)
+    }
+
+    async fn prefix(&self, name: &str, target: &Target) -> anyhow::Result<StepReport> {
+        let spec = self.map.map.objects.iter().find(|o| o.name == name).context("planned object entry")?;
+        let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix entry")?;
+        let keys = self.storage.list_prefix(&spec.bucket, &prefix).await?;
+        let n = self.storage.delete_keys(&spec.bucket, &keys).await?;
+        Ok(StepReport { objects: n as u64, ..StepReport::default() })
+    }
+
+    /// Re-locates the subject: every step must find nothing left to do.
+    pub async fn verify(&self, plan: &Plan, target: &Target) -> anyhow::Result<Vec<Leftover>> {
+        let mut leftovers = Vec::new();
+        for step in &plan.steps {
+            let count = match step {
+                Step::Delete(entry) | Step::Reassign(entry) => {
+                    let (table, cond) = self.map.entry_filter(entry, &target.subject);
+                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?
+                }
+                Step::Rewrite(entry) => {
+                    let (_, needs) = self.rewrite_sql(entry, target);
+                    if needs.is_empty() {
+                        0
+                    } else {
+                        let (table, cond) = self.map.entry_filter(entry, &target.subject);
+                        let sql = format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond} AND ({})", needs.join(" OR "));
+                        let row: Count = diesel::sql_query(sql).bind::<Text, _>(&target.hash_key).get_result(&mut *self.conn().await?).await?;
+                        row.n as u64
+                    }
+                }
+                Step::Prefix(name) => {
+                    let spec = self.map.map.objects.iter().find(|o| &o.name == name).context("object entry")?;
+                    let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix")?;
+                    self.storage.list_prefix(&spec.bucket, &prefix).await?.len() as u64
+                }
+                Step::Subject => {
+                    let (table, cond) = self.map.subject_filter(&target.subject);
+                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?
+                }
+            };
+            if count > 0 {
+                leftovers.push(Leftover { step: step.label(), count });
+            }
+        }
+        Ok(leftovers)
+    }
+}
+
+fn valid_ctid(ctid: &str) -> bool {
+    let inner = ctid.strip_prefix('(').and_then(|s| s.strip_suffix(')'));
+    inner.is_some_and(|s| {
+        let mut parts = s.split(',');
+        let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+    })
+}
+
+/// A case-insensitive regular expression matching any identity string literally.
+fn identity_pattern(identities: &[String]) -> Option<String> {
+    let escaped: Vec<String> = identities
+        .iter()
+        .filter(|s| s.len() >= 3)
+        .map(|s| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_string() } else { format!("\\{c}") }).collect())
+        .collect();
+    (!escaped.is_empty()).then(|| escaped.join("|"))
+}
+
+/// Progress of a purge: the steps done in this pass and what every step did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Labels of the steps finished in the current pass.
+    pub done: Vec<String>,
+    /// Totals per step label, across passes and re-runs.
+    pub counts: BTreeMap<String, StepReport>,
+    /// Passes that ended in a verification finding leftovers.
+    pub failed_verifications: u32,
+}
+
+impl Checkpoint {
+    /// Records a finished step.
+    pub fn record(&mut self, step: &Step, report: &StepReport) {
+        let label = step.label();
+        let total = self.counts.entry(label.clone()).or_default();
+        total.rows += report.rows;
+        total.objects += report.objects;
+        total.objects_shared += report.objects_shared;
+        if !self.done.contains(&label) {
+            self.done.push(label);
+        }
+    }
+
+    /// Whether a step is done in this pass.
+    pub fn is_done(&self, step: &Step) -> bool {
+        self.done.contains(&step.label())
+    }
+}
+
+/// The outcome of a purge, for the control plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// Whether an account matched.
+    pub subject_found: bool,
+    /// Totals per step.
+    pub counts: BTreeMap<String, StepReport>,
+    /// Rows deleted or rewritten, all steps.
+    pub rows: u64,
+    /// Objects deleted, all steps.
+    pub objects: u64,
+}
+
+impl PurgeReport {
+    /// Builds the report from a finished checkpoint.
+    pub fn from_checkpoint(checkpoint: &Checkpoint) -> Self {
+        Self {
+            subject_found: true,
+            rows: checkpoint.counts.values().map(|c| c.rows).sum(),
+            objects: checkpoint.counts.values().map(|c| c.objects).sum(),
+            counts: checkpoint.counts.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_patterns_escape_regex_characters() {
+        assert_eq!(identity_pattern(&["a.b+c@x.com".into(), "ab".into()]).unwrap(), "a\\.b\\+c\\@x\\.com");
+        assert_eq!(identity_pattern(&[]), None);
+    }
+
+    #[test]
+    fn ctids_are_checked_before_they_are_spliced() {
+        assert!(valid_ctid("(0,1)"));
+        assert!(valid_ctid("(123,45)"));
+        assert!(!valid_ctid("(1,2);DROP"));
+        assert!(!valid_ctid("(,1)"));
+    }
+
+    #[test]
+    fn referencing_tables_come_before_the_tables_they_reference() {
+        let edges = [("comments", "images", OnDelete::Cascade), ("images", "users", OnDelete::Cascade)];
+        let order = topological(&["users", "images", "comments"], &edges).unwrap();
+        assert_eq!(order, ["comments", "images", "users"]);
+        let cycle = [("a", "b", OnDelete::Restrict), ("b", "a", OnDelete::SetNull)];
+        assert!(topological(&["a", "b"], &cycle).is_none());
+    }
+}

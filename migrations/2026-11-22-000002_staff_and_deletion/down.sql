@@ -1,0 +1,9 @@
+ALTER TABLE requests
+    DROP COLUMN subject_key,
+    DROP COLUMN grace_until,
+    DROP COLUMN dry_run,
+    DROP COLUMN purge_checkpoint,
+    DROP COLUMN decision_reason;
+DROP TABLE decisions;
+DROP TABLE staff_tokens;
+DROP TABLE staff;

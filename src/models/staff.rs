@@ -1,0 +1,129 @@
+//! Staff accounts and their API tokens. Passwords are Argon2id PHC strings; tokens are
+//! shown once and stored only as keyed hashes, and can be revoked.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::domain::{Email, Role};
+use crate::schema::{staff, staff_tokens};
+use crate::secrets::{Keyed, label};
+
+/// A staff account.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff, check_for_backend(diesel::pg::Pg))]
+pub struct Staff {
+    /// Id.
+    pub id: Uuid,
+    /// Sign-in email.
+    pub email: String,
+    /// Role, as stored.
+    pub role: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Disabled (can no longer sign in or use tokens).
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// Hashes a password with Argon2id (the crate's OWASP defaults).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Ok(Argon2::default().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("hashing: {e}"))?.to_string())
+}
+
+/// Prefix of staff tokens, so that a leaked one is recognisable.
+pub const TOKEN_PREFIX: &str = "lst_";
+
+impl Staff {
+    /// The role.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).expect("the database constrains roles")
+    }
+
+    /// Creates a staff account.
+    pub async fn create(conn: &mut AsyncPgConnection, email: &Email, role: Role, password: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(password.chars().count() >= 12, "the password must be at least 12 characters");
+        let hash = hash_password(password)?;
+        Ok(diesel::insert_into(staff::table)
+            .values((
+                staff::id.eq(Uuid::now_v7()),
+                staff::email.eq(email.normalized()),
+                staff::role.eq(role.as_str()),
+                staff::password_hash.eq(hash),
+                staff::created_at.eq(Utc::now()),
+            ))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await?)
+    }
+
+    /// Finds an active account by email.
+    pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &Email) -> QueryResult<Option<Self>> {
+        staff::table
+            .filter(staff::email.eq(email.normalized()))
+            .filter(staff::disabled_at.is_null())
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Checks a password (Argon2id, constant-time inside the crate). Runs on a blocking
+    /// thread: a hash costs tens of milliseconds.
+    pub async fn check_password(&self, password: String) -> bool {
+        let hash = self.password_hash.clone();
+        tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Issues a new API token for this account; returns (token id, token). The token is
+    /// shown once and stored only as a keyed hash.
+    pub async fn issue_token(&self, conn: &mut AsyncPgConnection, keyed: &Keyed, name: &str) -> QueryResult<(Uuid, String)> {
+        let token = format!("{TOKEN_PREFIX}{}", crate::secrets::new_token());
+        let id = Uuid::now_v7();
+        diesel::insert_into(staff_tokens::table)
+            .values((
+                staff_tokens::id.eq(id),
+                staff_tokens::staff_id.eq(self.id),
+                staff_tokens::name.eq(name),
+                staff_tokens::token_hash.eq(keyed.hash(label::STAFF_TOKEN, &token)),
+                staff_tokens::created_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+        Ok((id, token))
+    }
+
+    /// The active account behind a token, if the token is live.
+    pub async fn by_token(conn: &mut AsyncPgConnection, keyed: &Keyed, token: &str) -> QueryResult<Option<Self>> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let hash = keyed.hash(label::STAFF_TOKEN, token);
+        let found: Option<(Uuid, Self)> = staff_tokens::table
+            .inner_join(staff::table)
+            .filter(staff_tokens::token_hash.eq(&hash))
+            .filter(staff_tokens::revoked_at.is_null())
+            .filter(staff::disabled_at.is_null())
+            .select((staff_tokens::id, Self::as_select()))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((token_id, account)) = found else { return Ok(None) };
+        diesel::update(staff_tokens::table.find(token_id)).set(staff_tokens::last_used_at.eq(Utc::now())).execute(conn).await?;
+        Ok(Some(account))
+    }
+
+    /// Revokes a token by id; returns whether one was live.
+    pub async fn revoke_token(conn: &mut AsyncPgConnection, token_id: Uuid) -> QueryResult<bool> {
+        let n = diesel::update(staff_tokens::table.find(token_id).filter(staff_tokens::revoked_at.is_null()))
+            .set(staff_tokens::revoked_at.eq(Utc::now()))
+            .execute(conn)
+            .await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,39 @@
+//! `POST /v1/staff/requests/{id}/deny`.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::lifecycle::review;
+use crate::state::AppState;
+
+/// Why.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Denial {
+    /// A short reason code or note (no personal data), e.g. `identity_not_proven`.
+    pub reason: String,
+}
+
+/// Denies a request awaiting review (reviewer and up); the requester is told.
+#[utoipa::path(post, path = "/v1/staff/requests/{id}/deny", params(("id" = Uuid, Path)), request_body = Denial, security(("staff_token" = [])),
+    responses((status = 200, description = "denied"), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/v1/staff/requests/{id}/deny")]
+pub async fn deny(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Denial>,
+) -> Result<HttpResponse, ApiError> {
+    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 200 {
+        return Err(ApiError::field("reason", "reason must be 1 to 200 characters"));
+    }
+    let request = review::deny(&state, id, &staff, reason).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": id, "status": request.status() })))
+}

@@ -1,0 +1,80 @@
+//! `GET /v1/staff/requests`: requests by due date, with what is overdue.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{RequestKind, RequestStatus, Role};
+use crate::error::ApiError;
+use crate::models::Request;
+use crate::schema::requests;
+use crate::state::AppState;
+
+/// Filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only open requests past their due date.
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+/// One line of the list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Id.
+    pub id: Uuid,
+    /// Kind.
+    pub kind: RequestKind,
+    /// Status.
+    pub status: RequestStatus,
+    /// Received.
+    pub created_at: DateTime<Utc>,
+    /// Legal due date.
+    pub due_at: DateTime<Utc>,
+    /// Open and past due.
+    pub overdue: bool,
+}
+
+const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
+
+/// Lists requests, soonest due first (viewer and up).
+#[utoipa::path(get, path = "/v1/staff/requests", params(Filter), security(("staff_token" = [])),
+    responses((status = 200, body = [Summary]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/v1/staff/requests")]
+pub async fn list(req: HttpRequest, state: web::Data<AppState>, filter: web::Query<Filter>) -> Result<HttpResponse, ApiError> {
+    super::authenticate(&req, &state, Role::Viewer).await?;
+    let mut query = requests::table.select(Request::as_select()).order(requests::due_at.asc()).limit(500).into_boxed();
+    if let Some(status) = &filter.status {
+        let status = RequestStatus::parse(status).ok_or_else(|| ApiError::field("status", "unknown status"))?;
+        query = query.filter(requests::status.eq(status.as_str()));
+    }
+    if let Some(kind) = &filter.kind {
+        let kind = RequestKind::parse(kind).map_err(|e| ApiError::field("kind", e.to_string()))?;
+        query = query.filter(requests::kind.eq(kind.as_str()));
+    }
+    let now = Utc::now();
+    if filter.overdue {
+        query = query.filter(requests::status.eq_any(OPEN)).filter(requests::due_at.lt(now));
+    }
+    let rows: Vec<Request> = query.load(&mut state.db.get().await?).await?;
+    let list: Vec<Summary> = rows
+        .iter()
+        .map(|r| Summary {
+            id: r.id,
+            kind: r.kind(),
+            status: r.status(),
+            created_at: r.created_at,
+            due_at: r.due_at,
+            overdue: OPEN.contains(&r.status.as_str()) && r.due_at < now,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}

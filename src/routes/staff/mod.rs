@@ -1,0 +1,39 @@
+//! `/v1/staff/…`: the staff JSON API. Every call needs a staff API token
+//! (`Authorization: Bearer lst_…`) whose account has at least the route's role.
+
+pub mod approve;
+pub mod deny;
+pub mod dry_run;
+pub mod list;
+pub mod show;
+pub mod tokens;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::models::staff::Staff;
+use crate::state::AppState;
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The staff member behind the request's token, if their role is at least `min`:
+/// 401 without a live token, 403 with too small a role.
+pub async fn authenticate(req: &HttpRequest, state: &AppState, min: Role) -> Result<Staff, ApiError> {
+    let token = bearer(req).ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.db.get().await?;
+    let staff = Staff::by_token(&mut conn, &state.keyed, token).await?.ok_or(ApiError::Unauthorized)?;
+    if staff.role() < min {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(staff)
+}

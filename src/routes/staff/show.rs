@@ -1,0 +1,60 @@
+//! `GET /v1/staff/requests/{id}`: one request with its dry run, result, decisions and
+//! audit trail.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::StoredEntry;
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::models::Request;
+use crate::schema::{audit_log, decisions};
+use crate::state::AppState;
+
+/// The request in full, for staff (viewer and up). Carries no requester contact details.
+#[utoipa::path(get, path = "/v1/staff/requests/{id}", params(("id" = Uuid, Path)), security(("staff_token" = [])),
+    responses((status = 200, description = "the request"), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/v1/staff/requests/{id}")]
+pub async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    super::authenticate(&req, &state, Role::Viewer).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let mut conn = state.db.get().await?;
+    let r = Request::find(&mut conn, id).await?.ok_or(ApiError::NotFound)?;
+    let decided: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = decisions::table
+        .filter(decisions::request_id.eq(id))
+        .select((decisions::staff_id, decisions::decision, decisions::at))
+        .order(decisions::at.asc())
+        .load(&mut conn)
+        .await?;
+    let trail: Vec<StoredEntry> = audit_log::table
+        .filter(audit_log::request_id.eq(id))
+        .select(StoredEntry::as_select())
+        .order(audit_log::seq.asc())
+        .load(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": r.id,
+        "kind": r.kind(),
+        "status": r.status(),
+        "regime": r.regime,
+        "created_at": r.created_at,
+        "due_at": r.due_at,
+        "overdue": r.completed_at.is_none() && r.due_at < chrono::Utc::now(),
+        "verified_via": r.verified_via,
+        "approved_at": r.approved_at,
+        "grace_until": r.grace_until,
+        "started_at": r.started_at,
+        "completed_at": r.completed_at,
+        "subject_located": r.subject_key.is_some(),
+        "dry_run": r.dry_run,
+        "progress": r.purge_checkpoint,
+        "result": r.result,
+        "failure": r.failure,
+        "decision_reason": r.decision_reason,
+        "decisions": decided.iter().map(|(staff, decision, at)| json!({ "staff_id": staff, "decision": decision, "at": at })).collect::<Vec<_>>(),
+        "audit": trail.iter().map(|e| json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": e.details })).collect::<Vec<_>>(),
+    })))
+}
