@@ -205,6 +205,12 @@ pub struct Purger<'a> {
     pub storage: &'a Storage,
     /// Rows per statement.
     pub batch_size: usize,
+    /// Objects per DeleteObjects call (at most 1,000).
+    pub object_batch: usize,
+    /// Test hook: the purge fails at the n-th operation boundary (each batch statement,
+    /// each object-deletion call, between a batch's objects and its rows). `None` in
+    /// production.
+    pub fault: Option<&'a std::sync::atomic::AtomicI64>,
 }
 
 fn action_name(erase: &Erase) -> &'static str {
@@ -217,6 +223,30 @@ fn action_name(erase: &Erase) -> &'static str {
 }
 
 impl Purger<'_> {
+    /// A purger with production settings.
+    pub fn new<'a>(platform: &'a PlatformPool, map: &'a BoundMap, storage: &'a Storage, batch_size: usize) -> Purger<'a> {
+        Purger { platform, map, storage, batch_size, object_batch: 1000, fault: None }
+    }
+
+    /// An operation boundary: where the fault hook may strike.
+    fn boundary(&self) -> anyhow::Result<()> {
+        if let Some(fault) = self.fault
+            && fault.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 1 {
+                anyhow::bail!("injected fault");
+            }
+        Ok(())
+    }
+
+    /// Deletes keys in `object_batch` chunks, a boundary before each.
+    async fn delete_objects(&self, bucket: &str, keys: &[String]) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for chunk in keys.chunks(self.object_batch.clamp(1, 1000)) {
+            self.boundary()?;
+            n += self.storage.delete_keys(bucket, chunk).await? as u64;
+        }
+        Ok(n)
+    }
+
     async fn conn(&self) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
         self.platform.get().await.context("connecting to the platform database")
     }
@@ -267,6 +297,7 @@ impl Purger<'_> {
             Step::Delete(entry) => self.delete(entry, target).await,
             Step::Prefix(name) => self.prefix(name, target).await,
             Step::Subject => {
+                self.boundary()?;
                 let (table, cond) = self.map.subject_filter(&target.subject);
                 if self.map.map.subject.placeholder.as_deref() == Some(target.subject.as_str()) {
                     anyhow::bail!("refusing to delete the placeholder account");
@@ -340,6 +371,7 @@ impl Purger<'_> {
         let mut report = StepReport::default();
         let mut conn = self.conn().await?;
         loop {
+            self.boundary()?;
             let n = diesel::sql_query(&sql).bind::<Text, _>(&target.hash_key).execute(&mut *conn).await
                 .with_context(|| format!("rewriting {entry}"))?;
             report.rows += n as u64;
@@ -364,6 +396,7 @@ impl Purger<'_> {
         let mut report = StepReport::default();
         let mut conn = self.conn().await?;
         loop {
+            self.boundary()?;
             let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("reassigning {entry}"))?;
             report.rows += n as u64;
             if n == 0 {
@@ -384,6 +417,7 @@ impl Purger<'_> {
                 self.batch_size
             );
             loop {
+                self.boundary()?;
                 let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("deleting {entry}"))?;
                 report.rows += n as u64;
                 if n == 0 {
@@ -398,6 +432,7 @@ impl Purger<'_> {
             self.batch_size
         );
         loop {
+            self.boundary()?;
             let rows: Vec<TextRow> = diesel::sql_query(&select).load(&mut *conn).await.with_context(|| format!("selecting {entry}"))?;
             if rows.is_empty() {
                 return Ok(report);
@@ -429,8 +464,9 @@ impl Purger<'_> {
                     .into_iter()
                     .collect();
                 report.objects_shared += shared.len() as u64;
-                report.objects += self.storage.delete_keys(&spec.bucket, &keys).await? as u64;
+                report.objects += self.delete_objects(&spec.bucket, &keys).await?;
             }
+            self.boundary()?;
             let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE t0.ctid = ANY({tids}) AND {cond}"))
                 .execute(&mut *conn)
                 .await
@@ -477,8 +513,8 @@ impl Purger<'_> {
         let spec = self.map.map.objects.iter().find(|o| o.name == name).context("planned object entry")?;
         let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix entry")?;
         let keys = self.storage.list_prefix(&spec.bucket, &prefix).await?;
-        let n = self.storage.delete_keys(&spec.bucket, &keys).await?;
-        Ok(StepReport { objects: n as u64, ..StepReport::default() })
+        let n = self.delete_objects(&spec.bucket, &keys).await?;
+        Ok(StepReport { objects: n, ..StepReport::default() })
     }
 
     /// Re-locates the subject: every step must find nothing left to do.

@@ -83,10 +83,11 @@ impl Queue {
         Ok(())
     }
 
-    /// Jobs not yet finished per queue: (pending or retrying, running), for tests and `/readyz`.
+    /// Jobs that are due and not finished: (pending or retrying, running). Jobs scheduled
+    /// for later (a deletion's grace period) are not counted.
     pub async fn backlog(&self) -> anyhow::Result<(i64, i64)> {
         let row: (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)), \
+            "SELECT count(*) FILTER (WHERE run_at <= now() AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))), \
                     count(*) FILTER (WHERE status IN ('Queued', 'Running')) \
              FROM apalis.jobs",
         )

@@ -36,7 +36,7 @@ pub async fn dry_run(state: &AppState, request_id: Uuid, staff: &Staff) -> Resul
         (None, None, Some(email)) => locate(&mut *data.platform.get().await.map_err(anyhow::Error::from)?, &data.map, &SubjectLookup::Email(email.clone())).await?,
         (None, None, None) => return Err(ApiError::Conflict("the requester's identity is no longer held")),
     };
-    let purger = Purger { platform: &data.platform, map: &data.map, storage: &data.storage, batch_size: data.purge_batch_size };
+    let purger = Purger::new(&data.platform, &data.map, &data.storage, data.purge_batch_size);
     let counts = purger.dry_run(subject.as_ref()).await?;
     let value = serde_json::to_value(&counts).map_err(anyhow::Error::from)?;
     conn.transaction::<_, ApiError, _>(async |c| {
@@ -151,14 +151,13 @@ pub async fn deny(state: &AppState, request_id: Uuid, staff: &Staff, reason: &st
                 .execute(c)
                 .await?;
             audit::append(c, &[AuditEntry::denied(request_id, staff.id)]).await?;
-            Ok(Request::find(c, request_id).await?.ok_or(ApiError::NotFound)?)
+            Request::find(c, request_id).await?.ok_or(ApiError::NotFound)
         })
         .await?;
-    if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok()) {
-        if let Err(error) = state.mailer.send(&email, mail::request_denied(request_id)).await {
+    if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok())
+        && let Err(error) = state.mailer.send(&email, mail::request_denied(request_id)).await {
             tracing::error!(%request_id, error = format!("{error:#}"), "denial mail failed");
         }
-    }
     Ok(request)
 }
 
@@ -182,7 +181,7 @@ pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<R
             .execute(c)
             .await?;
         audit::append(c, &[AuditEntry::cancelled(request_id)]).await?;
-        Ok(Request::find(c, request_id).await?.ok_or(ApiError::NotFound)?)
+        Request::find(c, request_id).await?.ok_or(ApiError::NotFound)
     })
     .await
 }

@@ -210,11 +210,10 @@ impl Lifecycle for ServiceLifecycle {
             })
             .await?;
         let Some(request) = completed else { return Ok(()) };
-        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok()) {
-            if let Err(error) = self.mailer.send(&email, mail::erasure_completed(request_id)).await {
+        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok())
+            && let Err(error) = self.mailer.send(&email, mail::erasure_completed(request_id)).await {
                 tracing::error!(%request_id, error = format!("{error:#}"), "erasure-completed mail failed");
             }
-        }
         // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             diesel::update(requests::table.find(request_id))

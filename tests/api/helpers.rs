@@ -331,3 +331,33 @@ impl TestApp {
         body.lines().find(|l| l.starts_with("http")).expect("a link in the mail").trim().to_owned()
     }
 }
+
+impl TestApp {
+    /// Creates a staff account with `role` and returns an API token for it.
+    pub async fn staff_token(&self, email: &str, role: lethe::domain::Role) -> String {
+        let mut conn = self.services.db.get().await.unwrap();
+        let email = lethe::domain::Email::try_from(email).unwrap();
+        let staff = lethe::models::staff::Staff::create(&mut conn, &email, role, "correct horse battery staple").await.unwrap();
+        let keyed = lethe::secrets::Keyed::new(self.services.settings.security.secret_key.clone());
+        staff.issue_token(&mut conn, &keyed, "test").await.unwrap().1
+    }
+
+    /// `POST` to a staff endpoint with a token.
+    pub async fn staff_post(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.address)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    /// Files a deletion request for `email` and verifies it by code.
+    pub async fn file_deletion(&self, email: &str) -> Verified {
+        let response = self.file(json!({ "kind": "deletion", "email": email })).await;
+        assert_eq!(response.status(), 202);
+        let filed: Value = response.json().await.unwrap();
+        let id = filed["id"].as_str().unwrap().to_owned();
+        let code = self.latest_code(email);
+        let response = self.verify(&id, &code).await;
+        assert_eq!(response.status(), 200);
+        let verified: Value = response.json().await.unwrap();
+        assert_eq!(verified["request"]["status"], "verified", "deletions wait for staff");
+        Verified { id, token: verified["token"].as_str().unwrap().to_owned() }
+    }
+}

@@ -5,6 +5,7 @@ mod access;
 mod assertion;
 mod audit;
 mod cli;
+mod deletion;
 mod health;
 mod helpers;
 mod intake;

@@ -134,11 +134,10 @@ impl BoundMap {
                             fk.name, fk.table
                         ));
                     }
-                    if let super::spec::Erase::Retain { reassign: true, .. } = &entry.erase {
-                        if subject.placeholder.is_none() {
+                    if let super::spec::Erase::Retain { reassign: true, .. } = &entry.erase
+                        && subject.placeholder.is_none() {
                             problem(&entry.name, "reassign = true needs subject.placeholder".to_owned());
                         }
-                    }
                 }
                 if !any && fk.on_delete == super::catalog::OnDelete::Restrict {
                     problem("subject", format!(

@@ -80,7 +80,7 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: crate::lifecycle::Purg
         return Ok(Some(PurgeReport::default()));
     };
     let target = Target { identities: identities(ctx, &subject, claim.requester_email).await?, subject, hash_key: ctx.anonymize_key.clone() };
-    let purger = Purger { platform: &ctx.platform, map: &ctx.map, storage: &ctx.storage, batch_size: ctx.purge_batch_size };
+    let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
     let mut checkpoint = claim.checkpoint.unwrap_or_default();
     while checkpoint.failed_verifications < MAX_PASSES {
         for step in &ctx.plan.steps {
