@@ -36,6 +36,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         // A throwaway key: codes and tokens of this run die with it.
         settings.security.secret_key = SecretString::from(crate::secrets::new_secret_key());
     }
+    // The demo shows the whole deletion flow at once: no grace period.
+    settings.requests.deletion_grace_hours = 0;
     if !settings.platform.data_map.exists() {
         let path = std::path::PathBuf::from("var/datamap.toml");
         std::fs::create_dir_all("var")?;
@@ -71,6 +73,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     .context("finding a sample account")?;
     drop(conn);
 
+    let staff_token = demo_staff_token(&services).await?;
     let listen = services.settings.server.listen;
     let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
     let data = services.job_context().await?;
@@ -94,6 +97,9 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
          \x20 grep -h 'verification code is' {mailbox}/*.eml | tail -1\n\
          \x20 curl -s -X POST {base}/v1/requests/<id>/verify -H 'content-type: application/json' -d '{{\"code\":\"<code>\"}}'\n\
          \x20 curl -s {base}/v1/requests/<id> -H 'authorization: Bearer <token>'\n\n\
+         Staff API token (admin, for this run; staff approve deletions):\n\
+         \x20 export STAFF={staff_token}\n\
+         \x20 curl -s {base}/v1/staff/requests -H \"authorization: Bearer $STAFF\"\n\n\
          Press Ctrl-C to stop.",
         mailbox = s.mail.mailbox_dir.display(),
         s3 = services.s3_endpoint.as_deref().unwrap_or("AWS"),
@@ -110,6 +116,19 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         s3.shutdown().await;
     }
     Ok(())
+}
+
+/// An admin account for the demo (created once) and a fresh token for this run.
+async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
+    use crate::models::staff::Staff;
+    let email = crate::domain::Email::try_from("admin@lethe.invalid").expect("a valid address");
+    let mut conn = services.db.get().await?;
+    let staff = match Staff::find_by_email(&mut conn, &email).await? {
+        Some(staff) => staff,
+        None => Staff::create(&mut conn, &email, crate::domain::Role::Admin, &crate::secrets::new_token()).await?,
+    };
+    let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
+    Ok(staff.issue_token(&mut conn, &keyed, "demo").await?.1)
 }
 
 async fn reset(settings: &Settings, service_url: &str, platform_url: &str) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ pub mod datamap;
 pub mod demo;
 pub mod migrate;
 pub mod serve;
+pub mod staff;
 pub mod work;
 
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Staff accounts and API tokens.
+    #[command(subcommand)]
+    Staff(staff::Command),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -61,6 +65,7 @@ impl Cli {
             Command::Demo(args) => demo::run(settings, args).await,
             Command::Datamap(command) => datamap::run(&settings, command).await,
             Command::Audit(command) => audit::run(&settings, command).await,
+            Command::Staff(command) => staff::run(&settings, command).await,
             Command::Bench(command) => bench::run(settings, command).await,
         }
     }
