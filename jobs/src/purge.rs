@@ -517,6 +517,37 @@ impl Purger<'_> {
         Ok(StepReport { objects: n, ..StepReport::default() })
     }
 
+    /// The step as one unbatched SQL statement (no objects, no batching, no verification):
+    /// what a person would type into psql. The benchmark's lower bound. `$1` stands for
+    /// the hash key, as in the batched statements. `None` for object-only steps.
+    pub fn unbatched_sql(&self, step: &Step, target: &Target) -> Option<String> {
+        match step {
+            Step::Rewrite(entry) => {
+                let (sets, needs) = self.rewrite_sql(entry, target);
+                let (table, cond) = self.map.entry_filter(entry, &target.subject);
+                (!sets.is_empty()).then(|| {
+                    format!("UPDATE {table} t0 SET {} WHERE {cond} AND ({})", sets.join(", "), needs.join(" OR "))
+                })
+            }
+            Step::Reassign(entry) => {
+                let spec = &self.map.tables.iter().find(|t| &t.spec.name == entry)?.spec;
+                let ty = self.map.column_type(entry, &spec.link.column).unwrap_or("text");
+                let placeholder = self.map.map.subject.placeholder.as_deref()?;
+                let (table, cond) = self.map.entry_filter(entry, &target.subject);
+                Some(format!("UPDATE {table} t0 SET {} = CAST({} AS {ty}) WHERE {cond}", ident(&spec.link.column), literal(placeholder)))
+            }
+            Step::Delete(entry) => {
+                let (table, cond) = self.map.entry_filter(entry, &target.subject);
+                Some(format!("DELETE FROM {table} t0 WHERE {cond}"))
+            }
+            Step::Subject => {
+                let (table, cond) = self.map.subject_filter(&target.subject);
+                Some(format!("DELETE FROM {table} t0 WHERE {cond}"))
+            }
+            Step::Prefix(_) => None,
+        }
+    }
+
     /// Re-locates the subject: every step must find nothing left to do.
     pub async fn verify(&self, plan: &Plan, target: &Target) -> anyhow::Result<Vec<Leftover>> {
         let mut leftovers = Vec::new();

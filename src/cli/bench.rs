@@ -1,5 +1,8 @@
 //! `lethe bench`: reproducible benchmarks on the demo platform.
 //!
+//! `prepare-purge` and `purge` compare a purge by Lethe (batched, objects deleted,
+//! verified) with the same deletes issued as unbatched SQL in one psql session.
+//!
 //! `prepare-export` builds a platform database with one heavy subject; `export` streams
 //! that subject's export through the embedded S3 server and reports rows/s, MB/s and the
 //! process's peak resident memory. Run them as two processes so the figure is the
@@ -43,7 +46,34 @@ pub enum Command {
         #[arg(long, default_value = "var/bench")]
         dir: PathBuf,
     },
+    /// Create the purge benchmark's template database: a platform with one heavy subject.
+    PreparePurge {
+        /// Rows of the heavy subject (over images, comments, notifications, sessions, reactions).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Objects of the heavy subject.
+        #[arg(long, default_value_t = 10_000)]
+        objects: u32,
+        /// Other users around them.
+        #[arg(long, default_value_t = 200)]
+        users: u32,
+        /// Benchmark directory.
+        #[arg(long, default_value = "var/bench-purge")]
+        dir: PathBuf,
+    },
+    /// Purge the heavy subject with Lethe, and run the same deletes as unbatched SQL in one
+    /// psql session, on fresh copies, alternating; report both and their ratio.
+    Purge {
+        /// Benchmark directory, as given to prepare-purge.
+        #[arg(long, default_value = "var/bench-purge")]
+        dir: PathBuf,
+        /// Rounds (each: one Lethe purge, one psql run).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
 }
+
+const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
 
 const DATABASE: &str = "lethe_bench_platform";
 
@@ -70,6 +100,8 @@ async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)>
 pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
     let url = bench_url(&settings)?;
     match command {
+        Command::PreparePurge { rows, objects, users, dir } => prepare_purge(&settings, rows, objects, users, dir).await,
+        Command::Purge { dir, rounds } => purge_rounds(&settings, dir, rounds.max(1)).await,
         Command::PrepareExport { rows, objects, users, dir } => {
             let (admin, _) = crate::db::admin_url_and_name(&url)?;
             let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
@@ -122,6 +154,127 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+async fn admin_exec(url: &str, sql: &str) -> anyhow::Result<()> {
+    let (admin, _) = crate::db::admin_url_and_name(url)?;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
+    conn.batch_execute(sql).await?;
+    Ok(())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    let status = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+    anyhow::ensure!(status.success(), "copying {} failed", from.display());
+    Ok(())
+}
+
+async fn prepare_purge(settings: &Settings, rows: u64, objects: u32, users: u32, dir: PathBuf) -> anyhow::Result<()> {
+    let url = with_database(settings.platform.database_url.expose_secret(), PURGE_TEMPLATE)?;
+    admin_exec(&url, &format!("DROP DATABASE IF EXISTS {PURGE_TEMPLATE} WITH (FORCE)")).await?;
+    admin_exec(&url, &format!("CREATE DATABASE {PURGE_TEMPLATE}")).await?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let (server, storage) = storage(&dir).await?;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+    crate::demo::install_and_seed(&mut conn, &storage, users, 0.42).await?;
+    let started = Instant::now();
+    let email = crate::demo::add_heavy_subject(&mut conn, &storage, rows, objects).await?;
+    conn.batch_execute("VACUUM ANALYZE").await?;
+    drop(conn);
+    server.shutdown().await;
+    copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))?;
+    std::fs::write(dir.join("subject.txt"), &email)?;
+    println!("prepared {PURGE_TEMPLATE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Result<()> {
+    use lethe_jobs::purge::{Purger, Target, plan};
+    let email = std::fs::read_to_string(dir.join("subject.txt"))
+        .context("no prepared benchmark: run `lethe bench prepare-purge` first")?;
+    let base = settings.platform.database_url.expose_secret().to_owned();
+    let hash_key = "bench-anonymize-key";
+    let (mut lethe_times, mut sql_times) = (Vec::new(), Vec::new());
+    let mut summary = None;
+    for round in 1..=rounds {
+        // Lethe: batched, objects deleted, verified.
+        let name = "lethe_bench_purge_a";
+        let url = with_database(&base, name)?;
+        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        admin_exec(&url, &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}")).await?;
+        copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
+        let (server, storage) = storage(&dir).await?;
+        let platform = lethe_jobs::platform::pool(&url, 2)?;
+        let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
+        let plan = plan(&map)?;
+        let mut conn = platform.get().await?;
+        let subject = locate(&mut conn, &map, &SubjectLookup::Email(email.trim().to_owned())).await?.context("subject missing")?;
+        drop(conn);
+        let target = Target { subject, identities: vec![email.trim().to_owned()], hash_key: hash_key.into() };
+        let purger = Purger::new(&platform, &map, &storage, settings.worker.purge_batch_size);
+        let started = Instant::now();
+        let mut rows = 0;
+        let mut objects = 0;
+        for step in &plan.steps {
+            let report = purger.run_step(step, &target).await?;
+            rows += report.rows;
+            objects += report.objects;
+        }
+        let leftovers = purger.verify(&plan, &target).await?;
+        anyhow::ensure!(leftovers.is_empty(), "verification found leftovers: {leftovers:?}");
+        let lethe_seconds = started.elapsed().as_secs_f64();
+        let script: Vec<String> = plan
+            .steps
+            .iter()
+            .filter_map(|s| purger.unbatched_sql(s, &target))
+            .map(|sql| format!("{};", sql.replace("$1", &lethe_jobs::datamap::catalog::literal(hash_key))))
+            .collect();
+        drop(platform);
+        server.shutdown().await;
+        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+
+        // The limit: the same statements, unbatched, in one psql session.
+        let name = "lethe_bench_purge_b";
+        let url = with_database(&base, name)?;
+        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        admin_exec(&url, &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}")).await?;
+        let script_path = dir.join("raw.sql");
+        std::fs::write(&script_path, script.join("\n"))?;
+        let started = Instant::now();
+        let status = std::process::Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"]).arg(&script_path).status()?;
+        let sql_seconds = started.elapsed().as_secs_f64();
+        anyhow::ensure!(status.success(), "psql failed");
+        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+
+        println!("round {round}: lethe {lethe_seconds:.2} s, raw SQL {sql_seconds:.2} s, ratio {:.2}", lethe_seconds / sql_seconds);
+        lethe_times.push(lethe_seconds);
+        sql_times.push(sql_seconds);
+        summary = Some((rows, objects, script.len()));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = lethe_times.iter().zip(&sql_times).map(|(a, b)| a / b).collect();
+    let (rows, objects, statements) = summary.unwrap_or_default();
+    println!("rows purged        {rows} (deleted or rewritten), objects deleted {objects}");
+    println!("raw SQL            {statements} statements in one psql session (rows only, no objects, no verification)");
+    println!("lethe median       {:.2} s (batched, objects deleted, verified)", median(&mut lethe_times.clone()));
+    println!("raw SQL median     {:.2} s", median(&mut sql_times.clone()));
+    println!("ratio median       {:.2}", median(&mut ratios.clone()));
+    println!("peak RSS (VmHWM)   {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+    Ok(())
 }
 
 fn peak_rss() -> Option<String> {
