@@ -39,6 +39,8 @@ pub struct ObjectRef {
 #[derive(Clone)]
 pub struct Storage {
     client: Client,
+    /// Whether each bucket keeps versions (asked once per bucket).
+    versioned: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
 }
 
 /// The minimum part size S3 accepts for every part but the last.
@@ -65,7 +67,7 @@ impl Storage {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
-        Self { client: Client::from_conf(builder.build()) }
+        Self { client: Client::from_conf(builder.build()), versioned: Default::default() }
     }
 
     /// Creates the bucket unless it exists.
@@ -137,14 +139,72 @@ impl Storage {
         Ok(keys)
     }
 
-    /// Deletes keys with batched DeleteObjects (at most 1,000 a call); missing keys count
-    /// as deleted, so this is idempotent. Returns how many keys were asked to be deleted.
+    /// Whether the bucket keeps object versions. A server without versioning support (the
+    /// embedded one answers 501) counts as unversioned.
+    pub async fn is_versioned(&self, bucket: &str) -> anyhow::Result<bool> {
+        if let Some(known) = self.versioned.lock().expect("not poisoned").get(bucket) {
+            return Ok(*known);
+        }
+        let versioned = match self.client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => out.status().is_some(),
+            Err(error) => {
+                let status = error.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(400 | 501)) {
+                    false
+                } else {
+                    return Err(anyhow::Error::new(error.into_service_error())
+                        .context(format!("asking whether {bucket} is versioned")));
+                }
+            }
+        };
+        self.versioned.lock().expect("not poisoned").insert(bucket.to_owned(), versioned);
+        Ok(versioned)
+    }
+
+    /// Every version id and delete marker of `key` in a versioned bucket.
+    async fn versions_of(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
+        let mut ids = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .with_context(|| format!("listing versions in {bucket}"))?;
+            let versions = page.versions().iter().filter(|v| v.key() == Some(key)).filter_map(|v| v.version_id());
+            let markers = page.delete_markers().iter().filter(|m| m.key() == Some(key)).filter_map(|m| m.version_id());
+            for version in versions.chain(markers) {
+                ids.push(ObjectIdentifier::builder().key(key).version_id(version).build()?);
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(ids);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// Deletes keys with batched DeleteObjects (at most 1,000 identifiers a call); missing
+    /// keys count as deleted, so this is idempotent. In a versioned bucket every version
+    /// and delete marker of each key goes, so nothing can be restored. Returns how many
+    /// keys were asked to be deleted.
     pub async fn delete_keys(&self, bucket: &str, keys: &[String]) -> anyhow::Result<usize> {
-        for chunk in keys.chunks(1000) {
-            let ids = chunk
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(k).build())
-                .collect::<Result<Vec<_>, _>>()?;
+        let identifiers: Vec<ObjectIdentifier> = if self.is_versioned(bucket).await? {
+            let mut all = Vec::new();
+            for key in keys {
+                all.extend(self.versions_of(bucket, key).await?);
+            }
+            all
+        } else {
+            keys.iter().map(|k| ObjectIdentifier::builder().key(k).build()).collect::<Result<Vec<_>, _>>()?
+        };
+        for chunk in identifiers.chunks(1000) {
+            let ids = chunk.to_vec();
             let out = self
                 .client
                 .delete_objects()
