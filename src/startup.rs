@@ -165,6 +165,16 @@ pub async fn bind_data_map(text: &str, platform: &lethe_jobs::platform::Platform
     })
 }
 
+/// A query-string error without the offending value: serde names the field, not the input.
+fn query_problem(error: &actix_web::error::QueryPayloadError) -> String {
+    let text = error.to_string();
+    match text.split('`').nth(1) {
+        Some(field) if text.contains("unknown field") => format!("unknown parameter `{field}`"),
+        Some(field) if text.contains("missing field") => format!("missing parameter `{field}`"),
+        _ => "a parameter has the wrong type".to_owned(),
+    }
+}
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -188,6 +198,9 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| json_error(e, limit)))
                 .app_data(web::PayloadConfig::default().limit(limit))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::MalformedBody { message: format!("query string: {}", query_problem(&e)) }.into()
+                }))
                 .configure(crate::routes::configure)
                 .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
         })

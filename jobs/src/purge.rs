@@ -237,12 +237,15 @@ impl Purger<'_> {
         Ok(())
     }
 
-    /// Deletes keys in `object_batch` chunks, a boundary before each.
+    /// Deletes keys in `object_batch` chunks, up to four DeleteObjects calls at a time, a
+    /// boundary before each group.
     async fn delete_objects(&self, bucket: &str, keys: &[String]) -> anyhow::Result<u64> {
+        let chunks: Vec<&[String]> = keys.chunks(self.object_batch.clamp(1, 1000)).collect();
         let mut n = 0;
-        for chunk in keys.chunks(self.object_batch.clamp(1, 1000)) {
+        for group in chunks.chunks(4) {
             self.boundary()?;
-            n += self.storage.delete_keys(bucket, chunk).await? as u64;
+            let calls = group.iter().map(|chunk| self.storage.delete_keys(bucket, chunk));
+            n += futures::future::try_join_all(calls).await?.into_iter().sum::<usize>() as u64;
         }
         Ok(n)
     }
@@ -375,7 +378,9 @@ impl Purger<'_> {
             let n = diesel::sql_query(&sql).bind::<Text, _>(&target.hash_key).execute(&mut *conn).await
                 .with_context(|| format!("rewriting {entry}"))?;
             report.rows += n as u64;
-            if n == 0 {
+            // A short batch means nothing more matched just now; rows written later are
+            // caught by the verification pass, which runs the steps again.
+            if n < self.batch_size {
                 return Ok(report);
             }
         }
@@ -399,7 +404,7 @@ impl Purger<'_> {
             self.boundary()?;
             let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("reassigning {entry}"))?;
             report.rows += n as u64;
-            if n == 0 {
+            if n < self.batch_size {
                 return Ok(report);
             }
         }
@@ -420,7 +425,7 @@ impl Purger<'_> {
                 self.boundary()?;
                 let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("deleting {entry}"))?;
                 report.rows += n as u64;
-                if n == 0 {
+                if n < self.batch_size {
                     return Ok(report);
                 }
             }
@@ -437,6 +442,7 @@ impl Purger<'_> {
             if rows.is_empty() {
                 return Ok(report);
             }
+            let last = rows.len() < self.batch_size;
             let mut ctids = Vec::with_capacity(rows.len());
             let mut values: Vec<HashSet<String>> = vec![HashSet::new(); objects.len()];
             for row in rows {
@@ -472,6 +478,9 @@ impl Purger<'_> {
                 .await
                 .with_context(|| format!("deleting {entry}"))?;
             report.rows += n as u64;
+            if last {
+                return Ok(report);
+            }
         }
     }
 

@@ -226,12 +226,20 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
         let started = Instant::now();
         let mut rows = 0;
         let mut objects = 0;
+        let mut timings = Vec::new();
         for step in &plan.steps {
+            let step_started = Instant::now();
             let report = purger.run_step(step, &target).await?;
+            timings.push((step_started.elapsed().as_secs_f64(), step.label()));
             rows += report.rows;
             objects += report.objects;
         }
+        let verify_started = Instant::now();
         let leftovers = purger.verify(&plan, &target).await?;
+        timings.push((verify_started.elapsed().as_secs_f64(), "verification".into()));
+        timings.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let slowest: Vec<String> = timings.iter().take(5).map(|(t, l)| format!("{l} {t:.2}s")).collect();
+        println!("round {round}: slowest steps: {}", slowest.join(", "));
         anyhow::ensure!(leftovers.is_empty(), "verification found leftovers: {leftovers:?}");
         let lethe_seconds = started.elapsed().as_secs_f64();
         let script: Vec<String> = plan

@@ -453,6 +453,10 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let bad = app.client.get(format!("{}/v1/staff/requests?status=nonsense", app.address)).bearer_auth(&viewer).send().await.unwrap();
     assert_eq!(bad.status(), 400);
+    let bad = app.client.get(format!("{}/v1/staff/requests?sort=x", app.address)).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed_body", "query errors use the JSON envelope");
 
     // During the grace period the requester may cancel; the purge then never runs.
     let cancel = app

@@ -5,6 +5,7 @@ mod access;
 mod assertion;
 mod audit;
 mod cli;
+mod datamap;
 mod deletion;
 mod health;
 mod helpers;

@@ -4,8 +4,12 @@
 
 pub mod bind;
 pub mod catalog;
+pub mod coverage;
+pub mod discover;
 pub mod spec;
 
 pub use bind::{BindProblem, BoundMap, BoundTable, SubjectKey, object_key};
 pub use catalog::Catalog;
+pub use coverage::{Coverage, coverage};
+pub use discover::discover;
 pub use spec::{Category, DataMap, Erase, KeyFormat, MapError, ObjectSpec, TableSpec};
