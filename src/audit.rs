@@ -158,7 +158,14 @@ impl AuditEntry {
             request_id,
             Actor::System,
             "purge.completed",
-            json!({ "verified": true, "subject_found": report.subject_found, "rows": report.rows, "objects": report.objects, "steps": counts }),
+            json!({
+                "verified": true,
+                "subject_found": report.subject_found,
+                "rows": report.rows,
+                "objects": report.objects,
+                "buckets": report.buckets,
+                "steps": counts,
+            }),
         )
     }
 

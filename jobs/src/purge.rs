@@ -149,6 +149,9 @@ pub struct StepReport {
     pub objects: u64,
     /// Objects kept because other rows still name them.
     pub objects_shared: u64,
+    /// Objects deleted per bucket.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, u64>,
 }
 
 /// Something the verification pass found that should be gone.
@@ -470,7 +473,9 @@ impl Purger<'_> {
                     .into_iter()
                     .collect();
                 report.objects_shared += shared.len() as u64;
-                report.objects += self.delete_objects(&spec.bucket, &keys).await?;
+                let deleted = self.delete_objects(&spec.bucket, &keys).await?;
+                report.objects += deleted;
+                *report.buckets.entry(spec.bucket.clone()).or_default() += deleted;
             }
             self.boundary()?;
             let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE t0.ctid = ANY({tids}) AND {cond}"))
@@ -523,7 +528,7 @@ impl Purger<'_> {
         let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix entry")?;
         let keys = self.storage.list_prefix(&spec.bucket, &prefix).await?;
         let n = self.delete_objects(&spec.bucket, &keys).await?;
-        Ok(StepReport { objects: n, ..StepReport::default() })
+        Ok(StepReport { objects: n, buckets: BTreeMap::from([(spec.bucket.clone(), n)]), ..StepReport::default() })
     }
 
     /// The step as one unbatched SQL statement (no objects, no batching, no verification):
@@ -633,6 +638,9 @@ impl Checkpoint {
         total.rows += report.rows;
         total.objects += report.objects;
         total.objects_shared += report.objects_shared;
+        for (bucket, n) in &report.buckets {
+            *total.buckets.entry(bucket.clone()).or_default() += n;
+        }
         if !self.done.contains(&label) {
             self.done.push(label);
         }
@@ -655,6 +663,9 @@ pub struct PurgeReport {
     pub rows: u64,
     /// Objects deleted, all steps.
     pub objects: u64,
+    /// Objects deleted per bucket.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, u64>,
 }
 
 impl PurgeReport {
@@ -664,6 +675,10 @@ impl PurgeReport {
             subject_found: true,
             rows: checkpoint.counts.values().map(|c| c.rows).sum(),
             objects: checkpoint.counts.values().map(|c| c.objects).sum(),
+            buckets: checkpoint.counts.values().flat_map(|c| &c.buckets).fold(BTreeMap::new(), |mut all, (bucket, n)| {
+                *all.entry(bucket.clone()).or_default() += n;
+                all
+            }),
             counts: checkpoint.counts.clone(),
         }
     }

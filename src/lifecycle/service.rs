@@ -86,29 +86,7 @@ impl Lifecycle for ServiceLifecycle {
                 if !runnable {
                     return Ok(None);
                 }
-                let lookup = match (&request.subject_ref, &request.email) {
-                    (Some(subject), _) => SubjectLookup::Key(subject.clone()),
-                    (None, Some(email)) => SubjectLookup::Email(email.clone()),
-                    (None, None) => {
-                        fail(c, request_id, "requester_identity_missing").await?;
-                        return Ok(None);
-                    }
-                };
-                if request.run_attempts >= MAX_RUNS {
-                    fail(c, request_id, "too_many_runs").await?;
-                    return Ok(None);
-                }
-                let run = request.run_attempts + 1;
-                diesel::update(requests::table.find(request_id))
-                    .set((
-                        requests::status.eq(RequestStatus::Processing.as_str()),
-                        requests::lease_until.eq(now + lease),
-                        requests::started_at.eq(request.started_at.unwrap_or(now)),
-                        requests::run_attempts.eq(run),
-                    ))
-                    .execute(c)
-                    .await?;
-                audit::append(c, &[AuditEntry::processing_started(request_id, run)]).await?;
+                let Some(lookup) = start_run(c, &request, now + lease).await? else { return Ok(None) };
                 Ok(Some(ExportClaim { lookup, destination }))
             })
             .await?;
@@ -128,30 +106,7 @@ impl Lifecycle for ServiceLifecycle {
             if !runnable {
                 return Ok(None);
             }
-            let lookup = match (&request.subject_ref, &request.email, &request.subject_key) {
-                (Some(subject), _, _) => SubjectLookup::Key(subject.clone()),
-                (None, Some(email), _) => SubjectLookup::Email(email.clone()),
-                (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
-                (None, None, None) => {
-                    fail(c, request_id, "requester_identity_missing").await?;
-                    return Ok(None);
-                }
-            };
-            if request.run_attempts >= MAX_RUNS {
-                fail(c, request_id, "too_many_runs").await?;
-                return Ok(None);
-            }
-            let run = request.run_attempts + 1;
-            diesel::update(requests::table.find(request_id))
-                .set((
-                    requests::status.eq(RequestStatus::Processing.as_str()),
-                    requests::lease_until.eq(now + lease),
-                    requests::started_at.eq(request.started_at.unwrap_or(now)),
-                    requests::run_attempts.eq(run),
-                ))
-                .execute(c)
-                .await?;
-            audit::append(c, &[AuditEntry::processing_started(request_id, run)]).await?;
+            let Some(lookup) = start_run(c, &request, now + lease).await? else { return Ok(None) };
             let checkpoint = request.purge_checkpoint.clone().map(serde_json::from_value::<Checkpoint>).transpose()?;
             Ok(Some(PurgeClaim { lookup, subject_key: request.subject_key.clone(), checkpoint, requester_email: request.email.clone() }))
         })
@@ -410,6 +365,41 @@ impl Lifecycle for ServiceLifecycle {
         })
         .await
     }
+}
+
+/// Starts a run on a locked, runnable request: how to find its subject, the lease until
+/// `lease_until`, one more run counted and audited. `None` (and the request `failed`)
+/// when the identity is gone or the runs are exhausted.
+async fn start_run(
+    c: &mut diesel_async::AsyncPgConnection,
+    request: &Request,
+    lease_until: chrono::DateTime<Utc>,
+) -> anyhow::Result<Option<SubjectLookup>> {
+    let lookup = match (&request.subject_ref, &request.email, &request.subject_key) {
+        (Some(subject), _, _) => SubjectLookup::Key(subject.clone()),
+        (None, Some(email), _) => SubjectLookup::Email(email.clone()),
+        (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
+        (None, None, None) => {
+            fail(c, request.id, "requester_identity_missing").await?;
+            return Ok(None);
+        }
+    };
+    if request.run_attempts >= MAX_RUNS {
+        fail(c, request.id, "too_many_runs").await?;
+        return Ok(None);
+    }
+    let run = request.run_attempts + 1;
+    diesel::update(requests::table.find(request.id))
+        .set((
+            requests::status.eq(RequestStatus::Processing.as_str()),
+            requests::lease_until.eq(lease_until),
+            requests::started_at.eq(request.started_at.unwrap_or_else(Utc::now)),
+            requests::run_attempts.eq(run),
+        ))
+        .execute(c)
+        .await?;
+    audit::append(c, &[AuditEntry::processing_started(request.id, run)]).await?;
+    Ok(Some(lookup))
 }
 
 async fn fail(c: &mut diesel_async::AsyncPgConnection, request_id: Uuid, code: &str) -> anyhow::Result<()> {

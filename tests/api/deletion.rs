@@ -289,6 +289,8 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     .await
     .unwrap();
     assert!(audit.v.contains("delete:images") && !audit.v.contains('@'), "{}", audit.v);
+    let details: Value = serde_json::from_str(&audit.v).unwrap();
+    assert_eq!(details["buckets"]["platform-avatars"], 2, "object counts per bucket: {details}");
     assert!(app.mails_to(&subject.email).iter().any(|m| m.contains("have been deleted")));
     assert!(!crate::helpers::captured_logs().contains(&subject.email));
     assert!(matches!(lethe::audit::verify_chain(&mut db).await.unwrap(), lethe::audit::ChainCheck::Intact { .. }));
