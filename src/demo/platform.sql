@@ -4,7 +4,8 @@
 -- SET NULL links whose rows keep free text (comment replies, moderation reports),
 -- soft links with no foreign key (tips, ledger), personal data inside JSON (sessions.meta,
 -- images.meta), object keys stored bare, as URLs, or derived from ids (avatars),
--- composite keys (reactions, follows) and self-references (comments, users.referred_by).
+-- composite keys (reactions, follows), self-references (comments, users.referred_by) and
+-- a cycle between tables (images.model_id -> models, models.preview_image_id -> images).
 
 CREATE TABLE users (
     id           bigserial PRIMARY KEY,
@@ -43,13 +44,19 @@ CREATE TABLE images (
 CREATE INDEX images_user ON images (user_id);
 
 CREATE TABLE models (
-    id          bigserial PRIMARY KEY,
-    user_id     bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    name        text NOT NULL,
-    description text,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    id               bigserial PRIMARY KEY,
+    user_id          bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name             text NOT NULL,
+    description      text,
+    preview_image_id bigint REFERENCES images (id) ON DELETE SET NULL,
+    created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX models_user ON models (user_id);
+CREATE INDEX models_preview ON models (preview_image_id);
+
+-- The image was generated with this model (anyone's): closes a cycle with preview_image_id.
+ALTER TABLE images ADD COLUMN model_id bigint REFERENCES models (id) ON DELETE SET NULL;
+CREATE INDEX images_model ON images (model_id);
 
 CREATE TABLE model_versions (
     id         bigserial PRIMARY KEY,

@@ -50,6 +50,10 @@ INSERT INTO models (user_id, name, description, created_at)
 SELECT a.user_id, 'model-' || a.user_id || '-' || k, 'A LoRA trained on my own drawings', timestamptz '2023-06-01' + random() * interval '400 days'
 FROM seed_activity a, LATERAL generate_series(1, CASE WHEN a.w > 0.3 THEN 1 + floor(a.w * 3)::int ELSE 0 END) k;
 
+UPDATE models m SET preview_image_id = (SELECT min(i.id) FROM images i WHERE i.user_id = m.user_id);
+UPDATE images SET model_id = 1 + floor(random() * (SELECT max(id) FROM models))::bigint
+WHERE random() < 0.2 AND EXISTS (SELECT 1 FROM models);
+
 INSERT INTO model_versions (model_id, version, notes)
 SELECT m.id, 'v' || k, 'training notes for v' || k
 FROM models m, LATERAL generate_series(1, 1 + floor(random() * 3)::int) k;

@@ -44,8 +44,8 @@ struct Subject {
 const TOUCHED: &[(&str, &str, &str)] = &[
     ("users", "t.id::text", "t.id = $1 OR t.referred_by = $1"),
     ("profiles", "t.user_id::text", "t.user_id = $1"),
-    ("images", "t.id::text", "t.user_id = $1"),
-    ("models", "t.id::text", "t.user_id = $1"),
+    ("images", "t.id::text", "t.user_id = $1 OR t.model_id IN (SELECT id FROM models WHERE user_id = $1)"),
+    ("models", "t.id::text", "t.user_id = $1 OR t.preview_image_id IN (SELECT id FROM images WHERE user_id = $1)"),
     ("model_versions", "t.id::text", "t.model_id IN (SELECT id FROM models WHERE user_id = $1)"),
     (
         "model_files",
