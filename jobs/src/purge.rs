@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::datamap::bind::rewrite_rules;
 use crate::datamap::catalog::{OnDelete, ident, literal};
 use crate::datamap::spec::{ColumnRule, Erase};
-use crate::datamap::{BoundMap, SubjectKey, object_key};
+use crate::datamap::{BoundMap, KeyFormat, SubjectKey, object_key};
 use crate::platform::PlatformPool;
 use crate::storage::Storage;
 
@@ -463,15 +463,10 @@ impl Purger<'_> {
             // Objects first: a crash after this point re-selects the same rows and finds the
             // objects already gone, which is fine; the other order could lose a key.
             for (spec, raw) in objects.iter().zip(values) {
-                let raw: Vec<String> = raw.into_iter().collect();
-                let shared = self.still_referenced(&mut conn, spec, &raw, entry, &tids).await?;
-                let keys: Vec<String> = raw
-                    .iter()
-                    .filter(|v| !shared.contains(*v))
-                    .filter_map(|v| object_key(v, spec.format))
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect();
+                let keys: Vec<String> =
+                    raw.iter().filter_map(|v| object_key(v, spec.format)).collect::<HashSet<_>>().into_iter().collect();
+                let shared = self.still_referenced(&mut conn, spec, &keys, entry, &tids).await?;
+                let keys: Vec<String> = keys.into_iter().filter(|k| !shared.contains(k)).collect();
                 report.objects_shared += shared.len() as u64;
                 let deleted = self.delete_objects(&spec.bucket, &keys).await?;
                 report.objects += deleted;
@@ -489,36 +484,43 @@ impl Purger<'_> {
         }
     }
 
-    /// Raw column values among `raw` that rows other than this batch still hold, in any
-    /// table whose objects live in the same bucket: those objects must stay.
+    /// Keys among `keys` that rows other than this batch still name, in any object column
+    /// of the same bucket, whether it holds bare keys or URLs: those objects must stay.
     async fn still_referenced(
         &self,
         conn: &mut AsyncPgConnection,
         spec: &crate::datamap::ObjectSpec,
-        raw: &[String],
+        keys: &[String],
         entry: &str,
         batch_tids: &str,
     ) -> anyhow::Result<HashSet<String>> {
         let mut shared = HashSet::new();
-        if raw.is_empty() {
+        if keys.is_empty() {
             return Ok(shared);
         }
+        // URL columns are compared on their path, which may be percent-encoded.
+        let mut url_paths: Vec<String> = keys.to_vec();
+        url_paths.extend(keys.iter().map(|k| encoded_path(k)).filter(|e| !keys.contains(e)));
         let this_table = self.map.tables.iter().find(|t| t.spec.name == entry).map(|t| t.spec.table_name()).unwrap_or("");
         let mut checked = HashSet::new();
-        for other in self.map.map.objects.iter().filter(|o| o.bucket == spec.bucket && o.format == spec.format) {
+        for other in self.map.map.objects.iter().filter(|o| o.bucket == spec.bucket) {
             let (Some(from), Some(column)) = (&other.from, &other.column) else { continue };
             let Some(table) = self.map.tables.iter().find(|t| &t.spec.name == from).map(|t| t.spec.table_name()) else { continue };
-            if !checked.insert((table, column.as_str())) {
+            if !checked.insert((table, column.as_str(), other.format)) {
                 continue;
             }
+            let c = ident(column);
             let exclude = if table == this_table { format!(" AND NOT (x.ctid = ANY({batch_tids}))") } else { String::new() };
+            let (key_expr, candidates) = match other.format {
+                KeyFormat::Key => (format!("x.{c}::text"), keys),
+                KeyFormat::Url => (format!("regexp_replace(x.{c}::text, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', '')"), url_paths.as_slice()),
+            };
             let sql = format!(
-                "SELECT DISTINCT x.{c}::text AS v FROM {t} x WHERE x.{c}::text = ANY($1){exclude}",
-                c = ident(column),
+                "SELECT DISTINCT x.{c}::text AS v FROM {t} x WHERE {key_expr} = ANY($1){exclude}",
                 t = self.map.qualified_table(table)
             );
-            let rows: Vec<TextRow> = diesel::sql_query(sql).bind::<Array<Text>, _>(raw).load(conn).await?;
-            shared.extend(rows.into_iter().map(|r| r.v));
+            let rows: Vec<TextRow> = diesel::sql_query(sql).bind::<Array<Text>, _>(candidates).load(conn).await?;
+            shared.extend(rows.into_iter().filter_map(|r| object_key(&r.v, other.format)));
         }
         Ok(shared)
     }
@@ -598,6 +600,13 @@ impl Purger<'_> {
         }
         Ok(leftovers)
     }
+}
+
+/// A key as it appears, percent-encoded, in the path of a URL.
+fn encoded_path(key: &str) -> String {
+    let mut url = url::Url::parse("s3://bucket/").expect("a valid base URL");
+    url.set_path(key);
+    url.path().trim_start_matches('/').to_owned()
 }
 
 fn valid_ctid(ctid: &str) -> bool {
@@ -692,6 +701,12 @@ mod tests {
     fn identity_patterns_escape_regex_characters() {
         assert_eq!(identity_pattern(&["a.b+c@x.com".into(), "ab".into()]).unwrap(), "a\\.b\\+c\\@x\\.com");
         assert_eq!(identity_pattern(&[]), None);
+    }
+
+    #[test]
+    fn keys_are_matched_against_their_percent_encoded_url_paths() {
+        assert_eq!(encoded_path("images/1/a b.png"), "images/1/a%20b.png");
+        assert_eq!(object_key(&format!("https://cdn.x/{}", encoded_path("images/1/a b.png")), KeyFormat::Url).as_deref(), Some("images/1/a b.png"));
     }
 
     #[test]

@@ -106,7 +106,9 @@ async fn wrong_codes_count_down_then_lock_and_expired_codes_are_refused() {
     let (status, error) = error_of(app.verify(id, &code).await).await;
     assert_eq!((status, error["code"].as_str()), (429, Some("too_many_attempts")), "even the right code, once locked");
 
-    // A new code (filing again) works; an expired one does not.
+    // A new code (filing again) works; an expired one does not. (A pause keeps the two
+    // mails' timestamps apart, so the mailbox's newest is the new code.)
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     app.file(json!({ "kind": "access", "email": email })).await;
     let code = app.latest_code(email);
     app.service_db().await.batch_execute("UPDATE verification_codes SET expires_at = now() - interval '1 second'").await.unwrap();

@@ -232,7 +232,7 @@ pub struct ObjectSpec {
 }
 
 /// How a column holds an object key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyFormat {
     /// The bare key.
