@@ -8,126 +8,25 @@
 //! converges to the same end state. Objects named by rows are deleted *before* their rows
 //! in the same batch, so a crash can never leave an object whose key is lost.
 
+mod plan;
+mod report;
+
+pub use plan::{Plan, Step, plan};
+pub use report::{Checkpoint, DryRun, EntryCount, Leftover, PurgeReport, StepReport};
+
 use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Context;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
 
 use crate::datamap::bind::rewrite_rules;
-use crate::datamap::catalog::{OnDelete, ident, literal};
+use crate::datamap::catalog::{ident, literal};
 use crate::datamap::spec::{ColumnRule, Erase};
 use crate::datamap::{BoundMap, KeyFormat, SubjectKey, object_key};
 use crate::platform::PlatformPool;
 use crate::storage::Storage;
-
-/// One step of a purge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", content = "entry", rename_all = "snake_case")]
-pub enum Step {
-    /// Rewrite columns of an entry's rows (anonymize, retain's anonymize, detach).
-    Rewrite(String),
-    /// Point retained rows at the placeholder account.
-    Reassign(String),
-    /// Delete an entry's rows (and the objects they name).
-    Delete(String),
-    /// Delete the objects under a subject prefix.
-    Prefix(String),
-    /// Delete the subject row itself.
-    Subject,
-}
-
-impl Step {
-    /// A stable label for reports and checkpoints.
-    pub fn label(&self) -> String {
-        match self {
-            Self::Rewrite(e) => format!("rewrite:{e}"),
-            Self::Reassign(e) => format!("reassign:{e}"),
-            Self::Delete(e) => format!("delete:{e}"),
-            Self::Prefix(e) => format!("prefix:{e}"),
-            Self::Subject => "delete:subject".into(),
-        }
-    }
-}
-
-/// The ordered steps of a purge under one map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    /// Steps, in the order they run.
-    pub steps: Vec<Step>,
-}
-
-/// Derives the order: rewrites first (while the rows they reach through parents still
-/// exist), then reassignments, then deletes with referencing tables before the tables
-/// they reference (from the catalog's foreign keys, never hand-listed), then prefixed
-/// objects, then the subject row.
-pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
-    let mut steps = Vec::new();
-    for t in &map.tables {
-        if !rewrite_rules(&t.spec.erase).is_empty() || matches!(t.spec.erase, Erase::Detach { .. }) {
-            steps.push(Step::Rewrite(t.spec.name.clone()));
-        }
-    }
-    for t in &map.tables {
-        if let Erase::Retain { reassign: true, .. } = t.spec.erase {
-            steps.push(Step::Reassign(t.spec.name.clone()));
-        }
-    }
-    let deletes: Vec<&crate::datamap::BoundTable> =
-        map.tables.iter().filter(|t| matches!(t.spec.erase, Erase::Delete)).collect();
-    let tables: Vec<&str> = {
-        let mut seen = Vec::new();
-        for t in &deletes {
-            if !seen.contains(&t.spec.table_name()) {
-                seen.push(t.spec.table_name());
-            }
-        }
-        seen
-    };
-    // Edges child -> parent between distinct delete tables; SET NULL edges are dropped if
-    // they close a cycle (the database detaches those rows by itself).
-    let mut edges: Vec<(&str, &str, OnDelete)> = map
-        .foreign_keys
-        .iter()
-        .filter(|fk| fk.table != fk.references && tables.contains(&fk.table.as_str()) && tables.contains(&fk.references.as_str()))
-        .map(|fk| (fk.table.as_str(), fk.references.as_str(), fk.on_delete))
-        .collect();
-    let order = match topological(&tables, &edges) {
-        Some(order) => order,
-        None => {
-            edges.retain(|(_, _, rule)| *rule != OnDelete::SetNull);
-            topological(&tables, &edges).context("the foreign keys between deleted tables form a cycle with no SET NULL link to break it")?
-        }
-    };
-    for table in order {
-        for t in deletes.iter().filter(|t| t.spec.table_name() == table) {
-            steps.push(Step::Delete(t.spec.name.clone()));
-        }
-    }
-    for o in map.map.objects.iter().filter(|o| o.prefix.is_some()) {
-        steps.push(Step::Prefix(o.name.clone()));
-    }
-    if matches!(map.map.subject.erase, Erase::Delete) {
-        steps.push(Step::Subject);
-    } else {
-        anyhow::bail!("the subject row must be deleted (subject.erase = {{ action = \"delete\" }})");
-    }
-    Ok(Plan { steps })
-}
-
-/// Kahn's algorithm, ties broken by the given order. `None` on a cycle.
-fn topological<'a>(nodes: &[&'a str], edges: &[(&'a str, &'a str, OnDelete)]) -> Option<Vec<&'a str>> {
-    let mut remaining: Vec<&str> = nodes.to_vec();
-    let mut order = Vec::new();
-    while !remaining.is_empty() {
-        // A table can go once no remaining table references it.
-        let next = remaining.iter().position(|n| !edges.iter().any(|(child, parent, _)| parent == n && remaining.contains(child) && child != n))?;
-        order.push(remaining.remove(next));
-    }
-    Some(order)
-}
 
 /// Who is being erased, as the purge needs it.
 #[derive(Clone)]
@@ -138,52 +37,6 @@ pub struct Target {
     pub identities: Vec<String>,
     /// Key for `hash` rules.
     pub hash_key: String,
-}
-
-/// What one step did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepReport {
-    /// Rows deleted or rewritten.
-    pub rows: u64,
-    /// Objects deleted.
-    pub objects: u64,
-    /// Objects kept because other rows still name them.
-    pub objects_shared: u64,
-    /// Objects deleted per bucket.
-    #[serde(default)]
-    pub buckets: BTreeMap<String, u64>,
-}
-
-/// Something the verification pass found that should be gone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Leftover {
-    /// The step that should have removed it.
-    pub step: String,
-    /// How many.
-    pub count: u64,
-}
-
-/// Dry-run counts: what a purge would touch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DryRun {
-    /// Rows per entry, by action.
-    pub rows: BTreeMap<String, EntryCount>,
-    /// Objects per bucket.
-    pub objects: BTreeMap<String, u64>,
-    /// Whether an account matched.
-    pub subject_found: bool,
-}
-
-/// Rows of one entry and what erasure does to them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryCount {
-    /// `delete`, `anonymize`, `retain` or `detach`.
-    pub action: String,
-    /// Rows.
-    pub rows: u64,
-    /// Legal basis, for retained rows.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -628,71 +481,6 @@ fn identity_pattern(identities: &[String]) -> Option<String> {
     (!escaped.is_empty()).then(|| escaped.join("|"))
 }
 
-/// Progress of a purge: the steps done in this pass and what every step did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Labels of the steps finished in the current pass.
-    pub done: Vec<String>,
-    /// Totals per step label, across passes and re-runs.
-    pub counts: BTreeMap<String, StepReport>,
-    /// Passes that ended in a verification finding leftovers.
-    pub failed_verifications: u32,
-}
-
-impl Checkpoint {
-    /// Records a finished step.
-    pub fn record(&mut self, step: &Step, report: &StepReport) {
-        let label = step.label();
-        let total = self.counts.entry(label.clone()).or_default();
-        total.rows += report.rows;
-        total.objects += report.objects;
-        total.objects_shared += report.objects_shared;
-        for (bucket, n) in &report.buckets {
-            *total.buckets.entry(bucket.clone()).or_default() += n;
-        }
-        if !self.done.contains(&label) {
-            self.done.push(label);
-        }
-    }
-
-    /// Whether a step is done in this pass.
-    pub fn is_done(&self, step: &Step) -> bool {
-        self.done.contains(&step.label())
-    }
-}
-
-/// The outcome of a purge, for the control plane.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PurgeReport {
-    /// Whether an account matched.
-    pub subject_found: bool,
-    /// Totals per step.
-    pub counts: BTreeMap<String, StepReport>,
-    /// Rows deleted or rewritten, all steps.
-    pub rows: u64,
-    /// Objects deleted, all steps.
-    pub objects: u64,
-    /// Objects deleted per bucket.
-    #[serde(default)]
-    pub buckets: BTreeMap<String, u64>,
-}
-
-impl PurgeReport {
-    /// Builds the report from a finished checkpoint.
-    pub fn from_checkpoint(checkpoint: &Checkpoint) -> Self {
-        Self {
-            subject_found: true,
-            rows: checkpoint.counts.values().map(|c| c.rows).sum(),
-            objects: checkpoint.counts.values().map(|c| c.objects).sum(),
-            buckets: checkpoint.counts.values().flat_map(|c| &c.buckets).fold(BTreeMap::new(), |mut all, (bucket, n)| {
-                *all.entry(bucket.clone()).or_default() += n;
-                all
-            }),
-            counts: checkpoint.counts.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,12 +505,4 @@ mod tests {
         assert!(!valid_ctid("(,1)"));
     }
 
-    #[test]
-    fn referencing_tables_come_before_the_tables_they_reference() {
-        let edges = [("comments", "images", OnDelete::Cascade), ("images", "users", OnDelete::Cascade)];
-        let order = topological(&["users", "images", "comments"], &edges).unwrap();
-        assert_eq!(order, ["comments", "images", "users"]);
-        let cycle = [("a", "b", OnDelete::Restrict), ("b", "a", OnDelete::SetNull)];
-        assert!(topological(&["a", "b"], &cycle).is_none());
-    }
 }
