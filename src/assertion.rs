@@ -40,27 +40,38 @@ impl AssertionVerifier {
     /// Builds a verifier.
     pub fn new(secret: &SecretString, audience: &str, max_age_seconds: u64) -> Self {
         let secret = (!secret.expose_secret().is_empty()).then(|| secret.clone());
-        Self { secret, audience: audience.to_owned(), max_age_seconds }
+        Self {
+            secret,
+            audience: audience.to_owned(),
+            max_age_seconds,
+        }
     }
 
     /// Checks an assertion.
     pub fn verify(&self, token: &str) -> Result<Asserted, ApiError> {
-        let secret = self.secret.as_ref().ok_or(ApiError::InvalidAssertion("assertions are not enabled"))?;
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or(ApiError::InvalidAssertion("assertions are not enabled"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "sub"]);
         validation.leeway = 30;
-        let data = decode::<Claims>(token, &DecodingKey::from_secret(secret.expose_secret().as_bytes()), &validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                ApiError::InvalidAssertion(match e.kind() {
-                    K::ExpiredSignature => "expired",
-                    K::InvalidAudience => "wrong audience",
-                    K::InvalidSignature => "bad signature",
-                    K::MissingRequiredClaim(_) => "missing claim",
-                    _ => "malformed",
-                })
-            })?;
+        let data = decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            &validation,
+        )
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            ApiError::InvalidAssertion(match e.kind() {
+                K::ExpiredSignature => "expired",
+                K::InvalidAudience => "wrong audience",
+                K::InvalidSignature => "bad signature",
+                K::MissingRequiredClaim(_) => "missing claim",
+                _ => "malformed",
+            })
+        })?;
         let claims = data.claims;
         if claims.exp.saturating_sub(claims.iat) > self.max_age_seconds {
             return Err(ApiError::InvalidAssertion("lifetime too long"));
@@ -69,9 +80,15 @@ impl AssertionVerifier {
             return Err(ApiError::InvalidAssertion("bad subject"));
         }
         let email = match claims.email {
-            Some(e) => Some(Email::try_from(e.as_str()).map_err(|_| ApiError::InvalidAssertion("bad email claim"))?),
+            Some(e) => Some(
+                Email::try_from(e.as_str())
+                    .map_err(|_| ApiError::InvalidAssertion("bad email claim"))?,
+            ),
             None => None,
         };
-        Ok(Asserted { subject: claims.sub, email })
+        Ok(Asserted {
+            subject: claims.sub,
+            email,
+        })
     }
 }

@@ -49,39 +49,78 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// A request was filed.
-    pub fn request_filed(request_id: Uuid, kind: &str, regime: &str, due_at: DateTime<Utc>) -> Self {
-        Self::new(request_id, Actor::Requester, "request.filed", json!({ "kind": kind, "regime": regime, "due_at": due_at.to_rfc3339() }))
+    pub fn request_filed(
+        request_id: Uuid,
+        kind: &str,
+        regime: &str,
+        due_at: DateTime<Utc>,
+    ) -> Self {
+        Self::new(
+            request_id,
+            Actor::Requester,
+            "request.filed",
+            json!({ "kind": kind, "regime": regime, "due_at": due_at.to_rfc3339() }),
+        )
     }
 
     /// A new verification code was sent.
     pub fn code_sent(request_id: Uuid) -> Self {
-        Self::new(request_id, Actor::System, "verification.code_sent", json!({}))
+        Self::new(
+            request_id,
+            Actor::System,
+            "verification.code_sent",
+            json!({}),
+        )
     }
 
     /// A wrong code was entered.
     pub fn code_rejected(request_id: Uuid, attempts_left: i32) -> Self {
-        Self::new(request_id, Actor::Requester, "verification.code_rejected", json!({ "attempts_left": attempts_left }))
+        Self::new(
+            request_id,
+            Actor::Requester,
+            "verification.code_rejected",
+            json!({ "attempts_left": attempts_left }),
+        )
     }
 
     /// The requester proved their identity.
     pub fn verified(request_id: Uuid, via: &str) -> Self {
-        let actor = if via == "platform_assertion" { Actor::Platform } else { Actor::Requester };
+        let actor = if via == "platform_assertion" {
+            Actor::Platform
+        } else {
+            Actor::Requester
+        };
         Self::new(request_id, actor, "request.verified", json!({ "via": via }))
     }
 
     /// The request was approved without staff (policy allows it).
     pub fn auto_approved(request_id: Uuid) -> Self {
-        Self::new(request_id, Actor::System, "request.approved", json!({ "by": "policy" }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "request.approved",
+            json!({ "by": "policy" }),
+        )
     }
 
     /// A worker started (or restarted) the request.
     pub fn processing_started(request_id: Uuid, run: i32) -> Self {
-        Self::new(request_id, Actor::System, "request.processing", json!({ "run": run }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "request.processing",
+            json!({ "run": run }),
+        )
     }
 
     /// A run failed; it will be retried.
     pub fn run_failed(request_id: Uuid, code: &str) -> Self {
-        Self::new(request_id, Actor::System, "request.run_failed", json!({ "code": code }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "request.run_failed",
+            json!({ "code": code }),
+        )
     }
 
     /// An export was written: counts per table, objects and bytes.
@@ -119,12 +158,22 @@ impl AuditEntry {
 
     /// Staff counted what a purge would touch.
     pub fn dry_run(request_id: Uuid, staff: Uuid, counts: &Value) -> Self {
-        Self::new(request_id, Actor::Staff(staff), "request.dry_run", counts.clone())
+        Self::new(
+            request_id,
+            Actor::Staff(staff),
+            "request.dry_run",
+            counts.clone(),
+        )
     }
 
     /// A staff member approved; `approvals` so far, `approved` whether that sufficed.
     pub fn staff_approved(request_id: Uuid, staff: Uuid, approvals: i64, approved: bool) -> Self {
-        Self::new(request_id, Actor::Staff(staff), "request.approval", json!({ "approvals": approvals, "approved": approved }))
+        Self::new(
+            request_id,
+            Actor::Staff(staff),
+            "request.approval",
+            json!({ "approvals": approvals, "approved": approved }),
+        )
     }
 
     /// A staff member denied the request.
@@ -139,12 +188,22 @@ impl AuditEntry {
 
     /// The subject was located (or not) for a deletion.
     pub fn subject_located(request_id: Uuid, found: bool) -> Self {
-        Self::new(request_id, Actor::System, "purge.located", json!({ "found": found }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "purge.located",
+            json!({ "found": found }),
+        )
     }
 
     /// One purge step finished: counts of rows and objects.
     pub fn purge_step(request_id: Uuid, step: &str, rows: u64, objects: u64) -> Self {
-        Self::new(request_id, Actor::System, "purge.step", json!({ "step": step, "rows": rows, "objects": objects }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "purge.step",
+            json!({ "step": step, "rows": rows, "objects": objects }),
+        )
     }
 
     /// The purge was verified: counts per step.
@@ -171,11 +230,21 @@ impl AuditEntry {
 
     /// The request could not be carried out.
     pub fn failed(request_id: Uuid, code: &str) -> Self {
-        Self::new(request_id, Actor::System, "request.failed", json!({ "code": code }))
+        Self::new(
+            request_id,
+            Actor::System,
+            "request.failed",
+            json!({ "code": code }),
+        )
     }
 
     fn new(request_id: Uuid, actor: Actor, action: &'static str, details: Value) -> Self {
-        Self { request_id: Some(request_id), actor, action, details }
+        Self {
+            request_id: Some(request_id),
+            actor,
+            action,
+            details,
+        }
     }
 
     /// The action name.
@@ -220,7 +289,11 @@ pub fn chain_hash(
     h.update(prev_hash);
     h.update(seq.to_be_bytes());
     h.update(at.timestamp_micros().to_be_bytes());
-    h.update(request_id.map(|id| id.as_bytes().to_vec()).unwrap_or_default());
+    h.update(
+        request_id
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default(),
+    );
     h.update([0]);
     h.update(actor.as_bytes());
     h.update([0]);
@@ -235,7 +308,10 @@ pub fn chain_hash(
 /// record; the advisory lock serialises appenders so the chain has a single head.
 pub async fn append(conn: &mut AsyncPgConnection, entries: &[AuditEntry]) -> QueryResult<()> {
     const AUDIT_LOCK: i64 = 0x4c45_5448_4541_5544; // "LETHEAUD"
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<diesel::sql_types::BigInt, _>(AUDIT_LOCK).execute(conn).await?;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(AUDIT_LOCK)
+        .execute(conn)
+        .await?;
     let head: Option<(i64, Vec<u8>)> = audit_log::table
         .select((audit_log::seq, audit_log::hash))
         .order(audit_log::seq.desc())
@@ -247,7 +323,15 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[AuditEntry]) -> Que
         seq += 1;
         let at = Utc::now().trunc_subsecs(6);
         let actor = entry.actor.as_str();
-        let hash = chain_hash(&prev, seq, at, entry.request_id, &actor, entry.action, &entry.details);
+        let hash = chain_hash(
+            &prev,
+            seq,
+            at,
+            entry.request_id,
+            &actor,
+            entry.action,
+            &entry.details,
+        );
         diesel::insert_into(audit_log::table)
             .values((
                 audit_log::seq.eq(seq),
@@ -296,18 +380,37 @@ pub async fn verify_chain(conn: &mut AsyncPgConnection) -> QueryResult<ChainChec
             .load(conn)
             .await?;
         if page.is_empty() {
-            return Ok(ChainCheck::Intact { entries: expected_seq - 1 });
+            return Ok(ChainCheck::Intact {
+                entries: expected_seq - 1,
+            });
         }
         for e in page {
             if e.seq != expected_seq {
-                return Ok(ChainCheck::Broken { seq: expected_seq, reason: "entry missing" });
+                return Ok(ChainCheck::Broken {
+                    seq: expected_seq,
+                    reason: "entry missing",
+                });
             }
             if e.prev_hash != prev {
-                return Ok(ChainCheck::Broken { seq: e.seq, reason: "does not link to the previous entry" });
+                return Ok(ChainCheck::Broken {
+                    seq: e.seq,
+                    reason: "does not link to the previous entry",
+                });
             }
-            let hash = chain_hash(&prev, e.seq, e.at, e.request_id, &e.actor, &e.action, &e.details);
+            let hash = chain_hash(
+                &prev,
+                e.seq,
+                e.at,
+                e.request_id,
+                &e.actor,
+                &e.action,
+                &e.details,
+            );
             if hash != e.hash {
-                return Ok(ChainCheck::Broken { seq: e.seq, reason: "content does not match its hash" });
+                return Ok(ChainCheck::Broken {
+                    seq: e.seq,
+                    reason: "content does not match its hash",
+                });
             }
             prev = e.hash;
             expected_seq += 1;

@@ -229,13 +229,16 @@ pub const DEFAULTS: &str = include_str!("../config/default.toml");
 impl Settings {
     /// Loads the defaults, then `file` (if given), then `LETHE__…` environment variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Self::load_with(file, config::Environment::with_prefix("LETHE").separator("__"))
+        Self::load_with(
+            file,
+            config::Environment::with_prefix("LETHE").separator("__"),
+        )
     }
 
     /// As [`Settings::load`] with a given environment source (tests pass a map).
     pub fn load_with(file: Option<&Path>, env: config::Environment) -> anyhow::Result<Self> {
-        let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             if !file.exists() {
                 anyhow::bail!("configuration file {} does not exist", file.display());
@@ -259,7 +262,9 @@ impl Settings {
             anyhow::bail!("configuration: security.secret_key must be at least 32 characters");
         }
         if self.requests.export_link_ttl_hours == 0 || self.requests.export_link_ttl_hours > 168 {
-            anyhow::bail!("configuration: requests.export_link_ttl_hours must be between 1 and 168 (the S3 presign limit)");
+            anyhow::bail!(
+                "configuration: requests.export_link_ttl_hours must be between 1 and 168 (the S3 presign limit)"
+            );
         }
         if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
             anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
@@ -274,19 +279,34 @@ impl Settings {
             anyhow::bail!("configuration: security.code_ttl_minutes must be at least 1");
         }
         for (name, value) in [
-            ("rate_limit.intake_per_ip_per_minute", self.rate_limit.intake_per_ip_per_minute),
-            ("rate_limit.intake_per_email_per_hour", self.rate_limit.intake_per_email_per_hour),
-            ("rate_limit.verify_per_ip_per_minute", self.rate_limit.verify_per_ip_per_minute),
+            (
+                "rate_limit.intake_per_ip_per_minute",
+                self.rate_limit.intake_per_ip_per_minute,
+            ),
+            (
+                "rate_limit.intake_per_email_per_hour",
+                self.rate_limit.intake_per_email_per_hour,
+            ),
+            (
+                "rate_limit.verify_per_ip_per_minute",
+                self.rate_limit.verify_per_ip_per_minute,
+            ),
         ] {
             if value == 0 {
                 anyhow::bail!("configuration: {name} must be at least 1");
             }
         }
         if self.storage.mode == StorageMode::External && self.storage.access_key_id.is_empty() {
-            anyhow::bail!("configuration: storage.access_key_id is required when storage.mode = \"external\"");
+            anyhow::bail!(
+                "configuration: storage.access_key_id is required when storage.mode = \"external\""
+            );
         }
-        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.expose_secret().is_empty() {
-            anyhow::bail!("configuration: mail.smtp_url is required when mail.transport = \"smtp\"");
+        if self.mail.transport == MailTransportKind::Smtp
+            && self.mail.smtp_url.expose_secret().is_empty()
+        {
+            anyhow::bail!(
+                "configuration: mail.smtp_url is required when mail.transport = \"smtp\""
+            );
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             anyhow::bail!("configuration: mail.from is not a valid mailbox");

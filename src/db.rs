@@ -27,7 +27,9 @@ pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
     let applied = std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .context("connecting to the service database")?;
-        let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
         Ok(applied.iter().map(ToString::to_string).collect())
     })
     .join()
@@ -47,16 +49,20 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     let mut conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(admin_url)
         .await
         .context("connecting to the PostgreSQL server")?;
-    let found: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-        .bind::<Text, _>(name)
-        .get_result(&mut conn)
-        .await?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(name)
+            .get_result(&mut conn)
+            .await?;
     if found.exists {
         return Ok(false);
     }
-    conn.batch_execute(&format!("CREATE DATABASE {}", lethe_jobs::datamap::catalog::ident(name)))
-        .await
-        .with_context(|| format!("creating database {name}"))?;
+    conn.batch_execute(&format!(
+        "CREATE DATABASE {}",
+        lethe_jobs::datamap::catalog::ident(name)
+    ))
+    .await
+    .with_context(|| format!("creating database {name}"))?;
     Ok(true)
 }
 

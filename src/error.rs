@@ -125,16 +125,20 @@ impl ApiError {
 
     /// A field error.
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidField { field, message: message.into() }
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::MalformedBody { .. } | Self::InvalidField { .. } | Self::WrongCode { .. } | Self::CodeExpired => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MalformedBody { .. }
+            | Self::InvalidField { .. }
+            | Self::WrongCode { .. }
+            | Self::CodeExpired => StatusCode::BAD_REQUEST,
             Self::InvalidAssertion(_) | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -159,10 +163,19 @@ impl ResponseError for ApiError {
             Self::WrongCode { attempts_left } => Some(*attempts_left),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), field, attempts_left } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                field,
+                attempts_left,
+            },
+        };
         let mut response = HttpResponse::build(self.status_code()).json(body);
         if let Self::RateLimited { retry_after } = self {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }
@@ -173,10 +186,18 @@ pub fn json_error(error: actix_web::error::JsonPayloadError, limit: usize) -> ac
     use actix_web::error::JsonPayloadError as E;
     let api = match &error {
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
-        E::ContentType => ApiError::MalformedBody { message: "Content-Type must be application/json".into() },
-        E::Deserialize(e) if e.is_data() => ApiError::MalformedBody { message: describe_serde(e) },
-        E::Deserialize(_) => ApiError::MalformedBody { message: "request body is not valid JSON".into() },
-        _ => ApiError::MalformedBody { message: "request body could not be read".into() },
+        E::ContentType => ApiError::MalformedBody {
+            message: "Content-Type must be application/json".into(),
+        },
+        E::Deserialize(e) if e.is_data() => ApiError::MalformedBody {
+            message: describe_serde(e),
+        },
+        E::Deserialize(_) => ApiError::MalformedBody {
+            message: "request body is not valid JSON".into(),
+        },
+        _ => ApiError::MalformedBody {
+            message: "request body could not be read".into(),
+        },
     };
     api.into()
 }
@@ -188,7 +209,11 @@ fn describe_serde(error: &serde_json::Error) -> String {
     let text = text.split(" at line ").next().unwrap_or(&text);
     if text.starts_with("unknown field") || text.starts_with("missing field") {
         let name = text.split('`').nth(1).unwrap_or("?");
-        let what = if text.starts_with("unknown") { "unknown field" } else { "missing field" };
+        let what = if text.starts_with("unknown") {
+            "unknown field"
+        } else {
+            "missing field"
+        };
         format!("{what} `{name}`")
     } else {
         "request body does not have the expected shape".into()

@@ -34,11 +34,18 @@ pub struct Mail {
 impl Mailer {
     /// Builds the configured transport (creating the mailbox directory if needed).
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
-        let from: Mailbox = settings.from.parse().context("configuration: mail.from is not a valid mailbox")?;
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .context("configuration: mail.from is not a valid mailbox")?;
         let transport = match settings.transport {
             MailTransportKind::Mailbox => {
-                std::fs::create_dir_all(&settings.mailbox_dir)
-                    .with_context(|| format!("creating the mailbox directory {}", settings.mailbox_dir.display()))?;
+                std::fs::create_dir_all(&settings.mailbox_dir).with_context(|| {
+                    format!(
+                        "creating the mailbox directory {}",
+                        settings.mailbox_dir.display()
+                    )
+                })?;
                 Transport::Mailbox(AsyncFileTransport::new(&settings.mailbox_dir))
             }
             MailTransportKind::Smtp => Transport::Smtp(
@@ -61,17 +68,24 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             // Plain 7-bit where the text allows it, so links stay readable and clickable in
             // the raw .eml files of the mailbox transport.
-            .body(Body::new_with_encoding(mail.body, ContentTransferEncoding::SevenBit).unwrap_or_else(|raw| {
-                // Long lines (a presigned link) need quoted-printable; keep CRLF handling.
-                Body::new(String::from_utf8(raw).expect("the body was a String"))
-            }))
+            .body(
+                Body::new_with_encoding(mail.body, ContentTransferEncoding::SevenBit)
+                    .unwrap_or_else(|raw| {
+                        // Long lines (a presigned link) need quoted-printable; keep CRLF handling.
+                        Body::new(String::from_utf8(raw).expect("the body was a String"))
+                    }),
+            )
             .context("building a message")?;
         match &self.transport {
             Transport::Mailbox(t) => {
-                t.send(message).await.context("writing a message to the mailbox")?;
+                t.send(message)
+                    .await
+                    .context("writing a message to the mailbox")?;
             }
             Transport::Smtp(t) => {
-                t.send(message).await.context("sending a message over SMTP")?;
+                t.send(message)
+                    .await
+                    .context("sending a message over SMTP")?;
             }
         }
         Ok(())
@@ -93,7 +107,11 @@ pub fn verification_code(code: &str, ttl_minutes: u32, kind: &str) -> Mail {
 }
 
 /// The message carrying the export's download link.
-pub fn export_ready(link: &str, expires: chrono::DateTime<chrono::Utc>, request_id: uuid::Uuid) -> Mail {
+pub fn export_ready(
+    link: &str,
+    expires: chrono::DateTime<chrono::Utc>,
+    request_id: uuid::Uuid,
+) -> Mail {
     Mail {
         subject: "Your data export is ready".to_owned(),
         body: format!(

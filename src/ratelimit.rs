@@ -23,13 +23,20 @@ pub struct Limits {
 
 fn per(count: u32, period: Duration) -> Quota {
     let count = NonZeroU32::new(count).expect("validated non-zero");
-    Quota::with_period(period / count.get()).expect("non-zero period").allow_burst(count)
+    Quota::with_period(period / count.get())
+        .expect("non-zero period")
+        .allow_burst(count)
 }
 
-fn check<K: Clone + std::hash::Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
+fn check<K: Clone + std::hash::Hash + Eq>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ApiError> {
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
-        ApiError::RateLimited { retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+        ApiError::RateLimited {
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
     })
 }
 
@@ -37,9 +44,18 @@ impl Limits {
     /// Builds the limiters.
     pub fn new(settings: &RateLimitSettings) -> Self {
         Self {
-            intake_ip: Arc::new(RateLimiter::keyed(per(settings.intake_per_ip_per_minute, Duration::from_secs(60)))),
-            intake_email: Arc::new(RateLimiter::keyed(per(settings.intake_per_email_per_hour, Duration::from_secs(3600)))),
-            verify_ip: Arc::new(RateLimiter::keyed(per(settings.verify_per_ip_per_minute, Duration::from_secs(60)))),
+            intake_ip: Arc::new(RateLimiter::keyed(per(
+                settings.intake_per_ip_per_minute,
+                Duration::from_secs(60),
+            ))),
+            intake_email: Arc::new(RateLimiter::keyed(per(
+                settings.intake_per_email_per_hour,
+                Duration::from_secs(3600),
+            ))),
+            verify_ip: Arc::new(RateLimiter::keyed(per(
+                settings.verify_per_ip_per_minute,
+                Duration::from_secs(60),
+            ))),
         }
     }
 

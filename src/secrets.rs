@@ -22,7 +22,8 @@ impl Keyed {
 
     /// HMAC-SHA256(key, label || 0 || value).
     pub fn hash(&self, label: &str, value: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes()).expect("HMAC takes any key");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
+            .expect("HMAC takes any key");
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -31,7 +32,8 @@ impl Keyed {
 
     /// Whether `value` hashes to `expected`, compared in constant time.
     pub fn verify(&self, label: &str, value: &str, expected: &[u8]) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes()).expect("HMAC takes any key");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
+            .expect("HMAC takes any key");
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());

@@ -50,13 +50,27 @@ impl Services {
         storage
             .ensure_bucket(&settings.storage.exports_bucket)
             .await
-            .with_context(|| format!("object storage at {} is not reachable", s3_endpoint.as_deref().unwrap_or("AWS")))?;
+            .with_context(|| {
+                format!(
+                    "object storage at {} is not reachable",
+                    s3_endpoint.as_deref().unwrap_or("AWS")
+                )
+            })?;
         let db_url = settings.database.url.expose_secret().to_owned();
         let db = db::pool(&db_url, settings.database.pool_size)?;
         // Each worker holds a LISTEN connection; leave room for pushes.
-        let queue = Queue::connect(&db_url, (settings.worker.concurrency as u32).max(2) + 4).await?;
+        let queue =
+            Queue::connect(&db_url, (settings.worker.concurrency as u32).max(2) + 4).await?;
         let mailer = Mailer::new(&settings.mail)?;
-        Ok(Self { settings, db, queue, storage, mailer, embedded_s3, s3_endpoint })
+        Ok(Self {
+            settings,
+            db,
+            queue,
+            storage,
+            mailer,
+            embedded_s3,
+            s3_endpoint,
+        })
     }
 
     /// The HTTP handlers' shared state.
@@ -88,9 +102,15 @@ impl Services {
         let map = load_data_map(&self.settings, &platform).await?;
         let plan = lethe_jobs::purge::plan(&map)?;
         let anonymize_key = hex::encode(
-            Keyed::new(self.settings.security.secret_key.clone()).hash(crate::secrets::label::ANONYMIZE, "platform"),
+            Keyed::new(self.settings.security.secret_key.clone())
+                .hash(crate::secrets::label::ANONYMIZE, "platform"),
         );
-        let lifecycle = ServiceLifecycle::from_parts(self.db.clone(), self.mailer.clone(), self.storage.clone(), &self.settings);
+        let lifecycle = ServiceLifecycle::from_parts(
+            self.db.clone(),
+            self.mailer.clone(),
+            self.storage.clone(),
+            &self.settings,
+        );
         Ok(Arc::new(JobContext {
             platform,
             map,
@@ -106,7 +126,9 @@ impl Services {
     }
 }
 
-async fn start_storage(settings: &Settings) -> anyhow::Result<(Storage, Option<EmbeddedS3>, Option<String>)> {
+async fn start_storage(
+    settings: &Settings,
+) -> anyhow::Result<(Storage, Option<EmbeddedS3>, Option<String>)> {
     let s = &settings.storage;
     let s3 = |endpoint: Option<String>| S3Settings {
         endpoint,
@@ -121,12 +143,21 @@ async fn start_storage(settings: &Settings) -> anyhow::Result<(Storage, Option<E
             Ok((Storage::new(&s3(endpoint.clone())), None, endpoint))
         }
         StorageMode::Embedded => {
-            match EmbeddedS3::start(&s.embedded_dir, s.embedded_listen, &s.access_key_id, s.secret_access_key.expose_secret())
-                .await
+            match EmbeddedS3::start(
+                &s.embedded_dir,
+                s.embedded_listen,
+                &s.access_key_id,
+                s.secret_access_key.expose_secret(),
+            )
+            .await
             {
                 Ok(server) => {
                     let endpoint = server.endpoint();
-                    Ok((Storage::new(&s3(Some(endpoint.clone()))), Some(server), Some(endpoint)))
+                    Ok((
+                        Storage::new(&s3(Some(endpoint.clone()))),
+                        Some(server),
+                        Some(endpoint),
+                    ))
                 }
                 // Another Lethe process on this machine already serves the embedded store
                 // (e.g. `serve` and `work` side by side): share it.
@@ -138,7 +169,11 @@ async fn start_storage(settings: &Settings) -> anyhow::Result<(Storage, Option<E
                 {
                     let endpoint = format!("http://{}", s.embedded_listen);
                     tracing::info!(%endpoint, "embedded S3 address in use; sharing the running server");
-                    Ok((Storage::new(&s3(Some(endpoint.clone()))), None, Some(endpoint)))
+                    Ok((
+                        Storage::new(&s3(Some(endpoint.clone()))),
+                        None,
+                        Some(endpoint),
+                    ))
                 }
                 Err(error) => Err(error),
             }
@@ -147,21 +182,37 @@ async fn start_storage(settings: &Settings) -> anyhow::Result<(Storage, Option<E
 }
 
 /// Reads the data map and binds it to the live platform schema; lists every problem.
-pub async fn load_data_map(settings: &Settings, platform: &lethe_jobs::platform::PlatformPool) -> anyhow::Result<BoundMap> {
+pub async fn load_data_map(
+    settings: &Settings,
+    platform: &lethe_jobs::platform::PlatformPool,
+) -> anyhow::Result<BoundMap> {
     let path = &settings.platform.data_map;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the data map {} (platform.data_map)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the data map {} (platform.data_map)",
+            path.display()
+        )
+    })?;
     bind_data_map(&text, platform).await
 }
 
 /// Parses a data map and binds it to the live platform schema.
-pub async fn bind_data_map(text: &str, platform: &lethe_jobs::platform::PlatformPool) -> anyhow::Result<BoundMap> {
+pub async fn bind_data_map(
+    text: &str,
+    platform: &lethe_jobs::platform::PlatformPool,
+) -> anyhow::Result<BoundMap> {
     let map = DataMap::parse(text)?;
-    let mut conn = platform.get().await.context("connecting to the platform database")?;
+    let mut conn = platform
+        .get()
+        .await
+        .context("connecting to the platform database")?;
     let catalog = Catalog::load(&mut conn, &map.schema).await?;
     BoundMap::bind(map, &catalog).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the data map does not match the platform schema:\n  {}", lines.join("\n  "))
+        anyhow::anyhow!(
+            "the data map does not match the platform schema:\n  {}",
+            lines.join("\n  ")
+        )
     })
 }
 
@@ -196,13 +247,22 @@ impl Application {
                 // Request line, status, size and time only: no client address or user agent.
                 .wrap(middleware::Logger::new("%r %s %b %Dms"))
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| json_error(e, limit)))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(limit)
+                        .error_handler(move |e, _| json_error(e, limit)),
+                )
                 .app_data(web::PayloadConfig::default().limit(limit))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::MalformedBody { message: format!("query string: {}", query_problem(&e)) }.into()
+                    ApiError::MalformedBody {
+                        message: format!("query string: {}", query_problem(&e)),
+                    }
+                    .into()
                 }))
                 .configure(crate::routes::configure)
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound)
+                }))
         })
         .listen(listener)?
         .workers(workers)
@@ -242,7 +302,10 @@ pub fn worker_settings(settings: &Settings) -> lethe_jobs::jobs::WorkerSettings 
 pub fn spawn_workers(
     ctx: Arc<JobContext>,
     settings: lethe_jobs::jobs::WorkerSettings,
-) -> (tokio::task::JoinHandle<anyhow::Result<()>>, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(lethe_jobs::jobs::run(ctx, settings, async move {
         let _ = stopped.await;

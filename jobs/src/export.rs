@@ -115,9 +115,18 @@ pub async fn export_subject(
 ) -> anyhow::Result<ExportReport> {
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let (finished_tx, finished_rx) = tokio::sync::oneshot::channel();
-    let upload = storage.upload_stream(&spec.destination, reader, PART_SIZE, "application/zip", finished_rx);
+    let upload = storage.upload_stream(
+        &spec.destination,
+        reader,
+        PART_SIZE,
+        "application/zip",
+        finished_rx,
+    );
     let produce = async {
-        let mut conn = platform.get().await.context("connecting to the platform database")?;
+        let mut conn = platform
+            .get()
+            .await
+            .context("connecting to the platform database")?;
         let spec = spec.clone();
         let archive = conn
             .build_transaction()
@@ -148,8 +157,17 @@ async fn write_archive(
         let subject_table = map.map.subject.table.clone();
         let columns: Vec<String> = map.subject_columns.iter().map(|c| c.name.clone()).collect();
         let sql = map.subject_rows_sql(subject);
-        export_rows(c, &mut zip, &mut archive, &subject_table, &subject_table, map.subject_category(), &columns, &sql)
-            .await?;
+        export_rows(
+            c,
+            &mut zip,
+            &mut archive,
+            &subject_table,
+            &subject_table,
+            map.subject_category(),
+            &columns,
+            &sql,
+        )
+        .await?;
         for table in map.tables.iter().filter(|t| t.spec.export) {
             let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
             let sql = map.rows_sql(&table.spec.name, subject);
@@ -167,8 +185,20 @@ async fn write_archive(
         }
         export_objects(c, &mut zip, &mut archive, map, storage, subject).await?;
     }
-    let index = crate::export_index::render(spec, &archive.report, &archive.tables, &archive.object_counts);
-    write_whole(&mut zip, &mut archive, "index.html", index.as_bytes(), Compression::Deflate).await?;
+    let index = crate::export_index::render(
+        spec,
+        &archive.report,
+        &archive.tables,
+        &archive.object_counts,
+    );
+    write_whole(
+        &mut zip,
+        &mut archive,
+        "index.html",
+        index.as_bytes(),
+        Compression::Deflate,
+    )
+    .await?;
     let manifest = serde_json::json!({
         "format": "lethe-export/1",
         "request_id": spec.request_id,
@@ -184,8 +214,10 @@ async fn write_archive(
         "files": archive.files,
     });
     let manifest = serde_json::to_vec_pretty(&manifest)?;
-    zip.write_entry_whole(entry("manifest.json", Compression::Deflate), &manifest).await?;
-    archive.report.content_bytes = archive.files.iter().map(|f| f.bytes).sum::<u64>() + manifest.len() as u64;
+    zip.write_entry_whole(entry("manifest.json", Compression::Deflate), &manifest)
+        .await?;
+    archive.report.content_bytes =
+        archive.files.iter().map(|f| f.bytes).sum::<u64>() + manifest.len() as u64;
     let mut inner = zip.close().await?.into_inner();
     tokio::io::AsyncWriteExt::shutdown(&mut inner).await?;
     Ok(archive)
@@ -207,9 +239,18 @@ struct HashedEntry<'a> {
 }
 
 impl<'a> HashedEntry<'a> {
-    async fn open(zip: &'a mut Zip, path: String, compression: Compression) -> anyhow::Result<Self> {
+    async fn open(
+        zip: &'a mut Zip,
+        path: String,
+        compression: Compression,
+    ) -> anyhow::Result<Self> {
         let writer = zip.write_entry_stream(entry(&path, compression)).await?;
-        Ok(Self { writer, hasher: Sha256::new(), bytes: 0, path })
+        Ok(Self {
+            writer,
+            hasher: Sha256::new(),
+            bytes: 0,
+            path,
+        })
     }
 
     async fn write(&mut self, buf: &[u8]) -> anyhow::Result<()> {
@@ -221,7 +262,11 @@ impl<'a> HashedEntry<'a> {
 
     async fn close(self) -> anyhow::Result<FileEntry> {
         self.writer.close().await?;
-        Ok(FileEntry { path: self.path, bytes: self.bytes, sha256: hex::encode(self.hasher.finalize()) })
+        Ok(FileEntry {
+            path: self.path,
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        })
     }
 }
 
@@ -232,14 +277,22 @@ async fn write_whole(
     bytes: &[u8],
     compression: Compression,
 ) -> anyhow::Result<()> {
-    zip.write_entry_whole(entry(path, compression), bytes).await?;
-    archive.files.push(FileEntry { path: path.to_owned(), bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) });
+    zip.write_entry_whole(entry(path, compression), bytes)
+        .await?;
+    archive.files.push(FileEntry {
+        path: path.to_owned(),
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    });
     Ok(())
 }
 
 /// Writes one entry's rows twice: as a JSON array of objects and as CSV with a header,
 /// both from the same snapshot.
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename these")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename these"
+)]
 async fn export_rows(
     c: &mut AsyncPgConnection,
     zip: &mut Zip,
@@ -255,7 +308,11 @@ async fn export_rows(
     let mut json = HashedEntry::open(zip, format!("{base}.json"), Compression::Deflate).await?;
     json.write(b"[").await?;
     let mut rows = 0u64;
-    let mut cursor = platform::Cursor::open(c, &format!("SELECT row_to_json(x)::text AS v FROM ({rows_sql}) x")).await?;
+    let mut cursor = platform::Cursor::open(
+        c,
+        &format!("SELECT row_to_json(x)::text AS v FROM ({rows_sql}) x"),
+    )
+    .await?;
     loop {
         let batch = cursor.fetch(c, BATCH).await?;
         if batch.is_empty() {
@@ -270,16 +327,26 @@ async fn export_rows(
         json.write(&buf).await?;
     }
     cursor.close(c).await?;
-    json.write(if rows == 0 { b"]\n" } else { b"\n]\n" }).await?;
-    let json = json.close().await.with_context(|| format!("writing {name}.json"))?;
+    json.write(if rows == 0 { b"]\n" } else { b"\n]\n" })
+        .await?;
+    let json = json
+        .close()
+        .await
+        .with_context(|| format!("writing {name}.json"))?;
 
     // CSV from PostgreSQL's own text form of every value, in column order.
     let mut csv_entry = HashedEntry::open(zip, format!("{base}.csv"), Compression::Deflate).await?;
     let mut header = csv::Writer::from_writer(Vec::new());
     header.write_record(columns)?;
     csv_entry.write(&header.into_inner()?).await?;
-    let values = columns.iter().map(|col| format!("x.{}::text", crate::datamap::catalog::ident(col))).collect::<Vec<_>>();
-    let sql = format!("SELECT json_build_array({})::text AS v FROM ({rows_sql}) x", values.join(", "));
+    let values = columns
+        .iter()
+        .map(|col| format!("x.{}::text", crate::datamap::catalog::ident(col)))
+        .collect::<Vec<_>>();
+    let sql = format!(
+        "SELECT json_build_array({})::text AS v FROM ({rows_sql}) x",
+        values.join(", ")
+    );
     let mut cursor = platform::Cursor::open(c, &sql).await?;
     let mut csv_rows = 0u64;
     loop {
@@ -287,17 +354,25 @@ async fn export_rows(
         if batch.is_empty() {
             break;
         }
-        let mut writer = csv::Writer::from_writer(Vec::with_capacity(batch.iter().map(String::len).sum()));
+        let mut writer =
+            csv::Writer::from_writer(Vec::with_capacity(batch.iter().map(String::len).sum()));
         for row in batch {
-            let fields: Vec<Option<String>> = serde_json::from_str(&row).context("decoding a row")?;
+            let fields: Vec<Option<String>> =
+                serde_json::from_str(&row).context("decoding a row")?;
             writer.write_record(fields.iter().map(|f| f.as_deref().unwrap_or("")))?;
             csv_rows += 1;
         }
         csv_entry.write(&writer.into_inner()?).await?;
     }
     cursor.close(c).await?;
-    let csv_file = csv_entry.close().await.with_context(|| format!("writing {name}.csv"))?;
-    anyhow::ensure!(csv_rows == rows, "snapshot changed between the JSON and CSV passes of {name}");
+    let csv_file = csv_entry
+        .close()
+        .await
+        .with_context(|| format!("writing {name}.csv"))?;
+    anyhow::ensure!(
+        csv_rows == rows,
+        "snapshot changed between the JSON and CSV passes of {name}"
+    );
 
     archive.report.rows.insert(name.to_owned(), rows);
     archive.report.rows_total += rows;
@@ -325,15 +400,21 @@ async fn export_objects(
     for spec in map.map.objects.iter().filter(|o| o.export) {
         if let Some(prefix) = BoundMap::object_prefix(spec, subject) {
             for key in storage.list_prefix(&spec.bucket, &prefix).await? {
-                let object = ObjectRef { bucket: spec.bucket.clone(), key };
+                let object = ObjectRef {
+                    bucket: spec.bucket.clone(),
+                    key,
+                };
                 if seen.insert(object.clone()) {
                     copy_object(zip, archive, storage, &object, spec.category).await?;
                 }
             }
             continue;
         }
-        let (Some(from), Some(column)) = (&spec.from, &spec.column) else { continue };
-        let mut cursor = platform::Cursor::open(c, &map.column_values_sql(from, column, subject)).await?;
+        let (Some(from), Some(column)) = (&spec.from, &spec.column) else {
+            continue;
+        };
+        let mut cursor =
+            platform::Cursor::open(c, &map.column_values_sql(from, column, subject)).await?;
         loop {
             let batch = cursor.fetch(c, BATCH).await?;
             if batch.is_empty() {
@@ -344,7 +425,10 @@ async fn export_objects(
                     archive.report.objects_missing += 1;
                     continue;
                 };
-                let object = ObjectRef { bucket: spec.bucket.clone(), key };
+                let object = ObjectRef {
+                    bucket: spec.bucket.clone(),
+                    key,
+                };
                 if seen.insert(object.clone()) {
                     copy_object(zip, archive, storage, &object, spec.category).await?;
                 }
@@ -366,7 +450,11 @@ async fn copy_object(
         archive.report.objects_missing += 1;
         return Ok(());
     };
-    let path = format!("objects/{}/{}", safe_path(&object.bucket), safe_path(&object.key));
+    let path = format!(
+        "objects/{}/{}",
+        safe_path(&object.bucket),
+        safe_path(&object.key)
+    );
     let mut file = HashedEntry::open(zip, path, Compression::Stored).await?;
     while let Some(chunk) = body.next().await {
         file.write(&chunk.context("reading an object")?).await?;
@@ -384,8 +472,15 @@ async fn copy_object(
 /// An archive path with no empty, `.` or `..` components, so no key can escape the
 /// folder it is unpacked into.
 fn safe_path(key: &str) -> String {
-    let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty() && *p != "." && *p != "..").collect();
-    if parts.is_empty() { "_".to_owned() } else { parts.join("/") }
+    let parts: Vec<&str> = key
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .collect();
+    if parts.is_empty() {
+        "_".to_owned()
+    } else {
+        parts.join("/")
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 pub mod datamap;
 pub mod export;
 mod export_index;
-pub mod platform;
-pub mod purge;
-pub mod s3server;
-pub mod storage;
 pub mod jobs;
 pub mod lifecycle;
+pub mod platform;
+pub mod purge;
 pub mod queue;
+pub mod s3server;
+pub mod storage;

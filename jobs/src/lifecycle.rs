@@ -7,8 +7,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::export::ExportReport;
-use crate::purge::{Checkpoint, PurgeReport};
 use crate::platform::SubjectLookup;
+use crate::purge::{Checkpoint, PurgeReport};
 use crate::storage::ObjectRef;
 
 /// An export the control plane has handed to this run.
@@ -47,7 +47,11 @@ pub struct PurgeClaim {
 pub trait Lifecycle: Send + Sync + 'static {
     /// Takes a lease on an approved access request for `lease`. `None` when there is
     /// nothing to do: already completed, cancelled, or leased by another live run.
-    async fn claim_export(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<ExportClaim>>;
+    async fn claim_export(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<ExportClaim>>;
 
     /// Extends this run's lease while it is still working (a heartbeat): a crashed run's
     /// lease then lapses within one lease period and another run may take over.
@@ -55,16 +59,34 @@ pub trait Lifecycle: Send + Sync + 'static {
 
     /// Records a finished export and tells the requester. Only a request this run still
     /// holds moves to `completed`; a second call changes nothing.
-    async fn export_done(&self, request_id: Uuid, report: &ExportReport, archive: &ObjectRef) -> anyhow::Result<()>;
+    async fn export_done(
+        &self,
+        request_id: Uuid,
+        report: &ExportReport,
+        archive: &ObjectRef,
+    ) -> anyhow::Result<()>;
 
     /// Takes a lease on an approved deletion whose grace period is over.
-    async fn claim_purge(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<PurgeClaim>>;
+    async fn claim_purge(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<PurgeClaim>>;
 
     /// Remembers the located subject (or that none matched).
-    async fn record_subject(&self, request_id: Uuid, subject_key: Option<&str>) -> anyhow::Result<()>;
+    async fn record_subject(
+        &self,
+        request_id: Uuid,
+        subject_key: Option<&str>,
+    ) -> anyhow::Result<()>;
 
     /// Saves purge progress and audits the step's counts.
-    async fn purge_checkpoint(&self, request_id: Uuid, checkpoint: &Checkpoint, step: &str) -> anyhow::Result<()>;
+    async fn purge_checkpoint(
+        &self,
+        request_id: Uuid,
+        checkpoint: &Checkpoint,
+        step: &str,
+    ) -> anyhow::Result<()>;
 
     /// Records a verified purge: `completed`, the requester told, and only a receipt kept.
     async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()>;

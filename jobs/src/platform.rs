@@ -40,19 +40,29 @@ impl Cursor {
     /// Declares the cursor. `sql` takes no parameters (values are quoted literals).
     pub async fn open(c: &mut AsyncPgConnection, sql: &str) -> diesel::QueryResult<Self> {
         let name = format!("lethe_cursor_{}", uuid::Uuid::now_v7().simple());
-        diesel::sql_query(format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}")).execute(c).await?;
+        diesel::sql_query(format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}"))
+            .execute(c)
+            .await?;
         Ok(Self { name })
     }
 
     /// The next batch of at most `n` values; empty at the end.
-    pub async fn fetch(&mut self, c: &mut AsyncPgConnection, n: usize) -> diesel::QueryResult<Vec<String>> {
-        let rows: Vec<TextRow> = diesel::sql_query(format!("FETCH {n} FROM {}", self.name)).load(c).await?;
+    pub async fn fetch(
+        &mut self,
+        c: &mut AsyncPgConnection,
+        n: usize,
+    ) -> diesel::QueryResult<Vec<String>> {
+        let rows: Vec<TextRow> = diesel::sql_query(format!("FETCH {n} FROM {}", self.name))
+            .load(c)
+            .await?;
         Ok(rows.into_iter().map(|r| r.v).collect())
     }
 
     /// Closes the cursor.
     pub async fn close(self, c: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
-        diesel::sql_query(format!("CLOSE {}", self.name)).execute(c).await?;
+        diesel::sql_query(format!("CLOSE {}", self.name))
+            .execute(c)
+            .await?;
         Ok(())
     }
 }
@@ -74,13 +84,22 @@ pub async fn locate(
 ) -> anyhow::Result<Option<SubjectKey>> {
     let rows: Vec<KeyRow> = match lookup {
         SubjectLookup::Email(email) => {
-            diesel::sql_query(map.locate_by_email_sql()).bind::<Text, _>(email).load(conn).await?
+            diesel::sql_query(map.locate_by_email_sql())
+                .bind::<Text, _>(email)
+                .load(conn)
+                .await?
         }
         SubjectLookup::Key(key) => {
-            match diesel::sql_query(map.locate_by_key_sql()).bind::<Text, _>(key).load(conn).await {
+            match diesel::sql_query(map.locate_by_key_sql())
+                .bind::<Text, _>(key)
+                .load(conn)
+                .await
+            {
                 Ok(rows) => rows,
                 // A key that does not even parse as the key type names nobody.
-                Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("invalid input syntax") => {
+                Err(diesel::result::Error::DatabaseError(_, info))
+                    if info.message().contains("invalid input syntax") =>
+                {
                     vec![]
                 }
                 Err(error) => return Err(error.into()),

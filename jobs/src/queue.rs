@@ -42,7 +42,9 @@ impl Queue {
 
     /// Creates or upgrades apalis' own tables (schema `apalis`).
     pub async fn setup(&self) -> anyhow::Result<()> {
-        PostgresStorage::setup(&self.pool).await.context("creating the job queue tables")?;
+        PostgresStorage::setup(&self.pool)
+            .await
+            .context("creating the job queue tables")?;
         Ok(())
     }
 
@@ -52,23 +54,32 @@ impl Queue {
     }
 
     pub(crate) fn export_storage(&self) -> PostgresStorage<ExportRequest> {
-        PostgresStorage::new(&self.pool).with_config(Config::default().queue(EXPORT_QUEUE).batch_size(4))
+        PostgresStorage::new(&self.pool)
+            .with_config(Config::default().queue(EXPORT_QUEUE).batch_size(4))
     }
 
     pub(crate) fn purge_storage(&self) -> PostgresStorage<PurgeRequest> {
-        PostgresStorage::new(&self.pool).with_config(Config::default().queue(PURGE_QUEUE).batch_size(2))
+        PostgresStorage::new(&self.pool)
+            .with_config(Config::default().queue(PURGE_QUEUE).batch_size(2))
     }
 
     /// Enqueues the purge of a deletion request, to run after `delay` (the grace period).
     /// Safe to call more than once: the handler's lease makes extra deliveries no-ops.
-    pub async fn enqueue_purge(&self, request_id: Uuid, delay: Option<Duration>) -> anyhow::Result<()> {
+    pub async fn enqueue_purge(
+        &self,
+        request_id: Uuid,
+        delay: Option<Duration>,
+    ) -> anyhow::Result<()> {
         let mut task = TaskBuilder::new(PurgeRequest { request_id })
             .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
             .max_attempts(MAX_ATTEMPTS);
         if let Some(delay) = delay.filter(|d| !d.is_zero()) {
             task = task.run_after(delay);
         }
-        self.purge_storage().push_task(task.build()).await.context("enqueueing a purge")?;
+        self.purge_storage()
+            .push_task(task.build())
+            .await
+            .context("enqueueing a purge")?;
         Ok(())
     }
 
@@ -79,7 +90,10 @@ impl Queue {
             .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
             .max_attempts(MAX_ATTEMPTS)
             .build();
-        self.export_storage().push_task(task).await.context("enqueueing an export")?;
+        self.export_storage()
+            .push_task(task)
+            .await
+            .context("enqueueing an export")?;
         Ok(())
     }
 

@@ -23,17 +23,26 @@ pub struct EmbeddedS3 {
 impl EmbeddedS3 {
     /// Starts the server on `listen` (port 0 picks a free port), storing buckets as
     /// directories under `root` (created if missing) and accepting only `access_key`.
-    pub async fn start(root: &Path, listen: SocketAddr, access_key: &str, secret_key: &str) -> anyhow::Result<Self> {
+    pub async fn start(
+        root: &Path,
+        listen: SocketAddr,
+        access_key: &str,
+        secret_key: &str,
+    ) -> anyhow::Result<Self> {
         if !listen.ip().is_loopback() {
             anyhow::bail!("the embedded S3 server only listens on loopback, not {listen}");
         }
         tokio::fs::create_dir_all(root)
             .await
             .with_context(|| format!("creating the embedded S3 directory {}", root.display()))?;
-        let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("embedded S3 directory: {e:?}"))?;
+        let fs = s3s_fs::FileSystem::new(root)
+            .map_err(|e| anyhow::anyhow!("embedded S3 directory: {e:?}"))?;
         let service = {
             let mut builder = S3ServiceBuilder::new(fs);
-            builder.set_auth(SimpleAuth::from_single(access_key.to_owned(), secret_key.to_owned()));
+            builder.set_auth(SimpleAuth::from_single(
+                access_key.to_owned(),
+                secret_key.to_owned(),
+            ));
             builder.build()
         };
         let listener = tokio::net::TcpListener::bind(listen)
@@ -70,7 +79,11 @@ impl EmbeddedS3 {
             }
         });
         tracing::info!(%addr, "embedded S3 server listening");
-        Ok(Self { addr, stop: Some(stop), task: Some(task) })
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// The endpoint URL for aws-sdk-s3, e.g. `http://127.0.0.1:39123`.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
@@ -67,12 +69,22 @@ impl Storage {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
-        Self { client: Client::from_conf(builder.build()), versioned: Default::default() }
+        Self {
+            client: Client::from_conf(builder.build()),
+            versioned: Default::default(),
+        }
     }
 
     /// Creates the bucket unless it exists.
     pub async fn ensure_bucket(&self, bucket: &str) -> anyhow::Result<()> {
-        if self.client.head_bucket().bucket(bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         match self.client.create_bucket().bucket(bucket).send().await {
@@ -90,11 +102,21 @@ impl Storage {
 
     /// Whether the bucket is reachable (readiness).
     pub async fn bucket_reachable(&self, bucket: &str) -> bool {
-        self.client.head_bucket().bucket(bucket).send().await.is_ok()
+        self.client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_ok()
     }
 
     /// Puts a small object from memory.
-    pub async fn put_bytes(&self, object: &ObjectRef, bytes: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+    pub async fn put_bytes(
+        &self,
+        object: &ObjectRef,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<()> {
         self.client
             .put_object()
             .bucket(&object.bucket)
@@ -108,15 +130,26 @@ impl Storage {
     }
 
     /// Opens an object for streaming; `None` if it does not exist.
-    pub async fn get_stream(&self, object: &ObjectRef) -> anyhow::Result<Option<(ByteStream, Option<i64>)>> {
-        match self.client.get_object().bucket(&object.bucket).key(&object.key).send().await {
+    pub async fn get_stream(
+        &self,
+        object: &ObjectRef,
+    ) -> anyhow::Result<Option<(ByteStream, Option<i64>)>> {
+        match self
+            .client
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some((out.body, out.content_length))),
             Err(error) => {
                 let service = error.into_service_error();
                 if service.is_no_such_key() {
                     Ok(None)
                 } else {
-                    Err(anyhow::Error::new(service).context(format!("reading an object from {}", object.bucket)))
+                    Err(anyhow::Error::new(service)
+                        .context(format!("reading an object from {}", object.bucket)))
                 }
             }
         }
@@ -124,17 +157,36 @@ impl Storage {
 
     /// Reads a whole object into memory (small objects only: tests, manifests).
     pub async fn get_bytes(&self, object: &ObjectRef) -> anyhow::Result<Option<Vec<u8>>> {
-        let Some((body, _)) = self.get_stream(object).await? else { return Ok(None) };
-        Ok(Some(body.collect().await.context("reading object body")?.into_bytes().to_vec()))
+        let Some((body, _)) = self.get_stream(object).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            body.collect()
+                .await
+                .context("reading object body")?
+                .into_bytes()
+                .to_vec(),
+        ))
     }
 
     /// Lists every key under `prefix`, page by page.
     pub async fn list_prefix(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut keys = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().page_size(1000).send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .page_size(1000)
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.with_context(|| format!("listing {bucket}"))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
         }
         Ok(keys)
     }
@@ -145,7 +197,13 @@ impl Storage {
         if let Some(known) = self.versioned.lock().expect("not poisoned").get(bucket) {
             return Ok(*known);
         }
-        let versioned = match self.client.get_bucket_versioning().bucket(bucket).send().await {
+        let versioned = match self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(out) => out.status().is_some(),
             Err(error) => {
                 let status = error.raw_response().map(|r| r.status().as_u16());
@@ -157,7 +215,10 @@ impl Storage {
                 }
             }
         };
-        self.versioned.lock().expect("not poisoned").insert(bucket.to_owned(), versioned);
+        self.versioned
+            .lock()
+            .expect("not poisoned")
+            .insert(bucket.to_owned(), versioned);
         Ok(versioned)
     }
 
@@ -176,10 +237,23 @@ impl Storage {
                 .send()
                 .await
                 .with_context(|| format!("listing versions in {bucket}"))?;
-            let versions = page.versions().iter().filter(|v| v.key() == Some(key)).filter_map(|v| v.version_id());
-            let markers = page.delete_markers().iter().filter(|m| m.key() == Some(key)).filter_map(|m| m.version_id());
+            let versions = page
+                .versions()
+                .iter()
+                .filter(|v| v.key() == Some(key))
+                .filter_map(|v| v.version_id());
+            let markers = page
+                .delete_markers()
+                .iter()
+                .filter(|m| m.key() == Some(key))
+                .filter_map(|m| m.version_id());
             for version in versions.chain(markers) {
-                ids.push(ObjectIdentifier::builder().key(key).version_id(version).build()?);
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .version_id(version)
+                        .build()?,
+                );
             }
             if page.is_truncated() != Some(true) {
                 return Ok(ids);
@@ -201,7 +275,9 @@ impl Storage {
             }
             all
         } else {
-            keys.iter().map(|k| ObjectIdentifier::builder().key(k).build()).collect::<Result<Vec<_>, _>>()?
+            keys.iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()?
         };
         for chunk in identifiers.chunks(1000) {
             let ids = chunk.to_vec();
@@ -209,7 +285,12 @@ impl Storage {
                 .client
                 .delete_objects()
                 .bucket(bucket)
-                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()?,
+                )
                 .send()
                 .await
                 .with_context(|| format!("deleting objects from {bucket}"))?;
@@ -226,8 +307,13 @@ impl Storage {
     }
 
     /// A time-limited GET link for an object (at most 7 days, the S3 limit).
-    pub async fn presign_get(&self, object: &ObjectRef, expires_in: Duration) -> anyhow::Result<String> {
-        let config = PresigningConfig::expires_in(expires_in.min(Duration::from_secs(7 * 24 * 3600)))?;
+    pub async fn presign_get(
+        &self,
+        object: &ObjectRef,
+        expires_in: Duration,
+    ) -> anyhow::Result<String> {
+        let config =
+            PresigningConfig::expires_in(expires_in.min(Duration::from_secs(7 * 24 * 3600)))?;
         let request = self
             .client
             .get_object()
@@ -261,14 +347,20 @@ impl Storage {
             .send()
             .await
             .context("starting a multipart upload")?;
-        let upload_id = created.upload_id().context("multipart upload without id")?.to_owned();
+        let upload_id = created
+            .upload_id()
+            .context("multipart upload without id")?
+            .to_owned();
         let result = async {
             let mut parts = Vec::new();
             let mut total = 0u64;
             loop {
                 let mut buf = Vec::with_capacity(part_size);
                 while buf.len() < part_size {
-                    let n = (&mut reader).take((part_size - buf.len()) as u64).read_to_end(&mut buf).await?;
+                    let n = (&mut reader)
+                        .take((part_size - buf.len()) as u64)
+                        .read_to_end(&mut buf)
+                        .await?;
                     if n == 0 {
                         break;
                     }
@@ -290,7 +382,12 @@ impl Storage {
                     .send()
                     .await
                     .context("uploading a part")?;
-                parts.push(CompletedPart::builder().part_number(number).e_tag(uploaded.e_tag().unwrap_or_default()).build());
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .e_tag(uploaded.e_tag().unwrap_or_default())
+                        .build(),
+                );
                 if last {
                     break;
                 }
@@ -303,7 +400,11 @@ impl Storage {
                 .bucket(&object.bucket)
                 .key(&object.key)
                 .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .context("completing a multipart upload")?;

@@ -17,13 +17,17 @@ pub enum Command {
 pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Verify => {
-            let mut conn = diesel_async::AsyncPgConnection::establish(settings.database.url.expose_secret()).await?;
+            let mut conn =
+                diesel_async::AsyncPgConnection::establish(settings.database.url.expose_secret())
+                    .await?;
             match verify_chain(&mut conn).await? {
                 ChainCheck::Intact { entries } => {
                     println!("audit log intact: {entries} entries");
                     Ok(())
                 }
-                ChainCheck::Broken { seq, reason } => anyhow::bail!("audit log broken at entry {seq}: {reason}"),
+                ChainCheck::Broken { seq, reason } => {
+                    anyhow::bail!("audit log broken at entry {seq}: {reason}")
+                }
             }
         }
     }

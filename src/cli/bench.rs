@@ -85,7 +85,13 @@ fn bench_url(settings: &Settings) -> anyhow::Result<String> {
 }
 
 async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
-    let server = EmbeddedS3::start(&dir.join("s3"), "127.0.0.1:0".parse()?, "bench", "bench-secret").await?;
+    let server = EmbeddedS3::start(
+        &dir.join("s3"),
+        "127.0.0.1:0".parse()?,
+        "bench",
+        "bench-secret",
+    )
+    .await?;
     let storage = Storage::new(&S3Settings {
         endpoint: Some(server.endpoint()),
         region: "us-east-1".into(),
@@ -100,13 +106,25 @@ async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)>
 pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
     let url = bench_url(&settings)?;
     match command {
-        Command::PreparePurge { rows, objects, users, dir } => prepare_purge(&settings, rows, objects, users, dir).await,
+        Command::PreparePurge {
+            rows,
+            objects,
+            users,
+            dir,
+        } => prepare_purge(&settings, rows, objects, users, dir).await,
         Command::Purge { dir, rounds } => purge_rounds(&settings, dir, rounds.max(1)).await,
-        Command::PrepareExport { rows, objects, users, dir } => {
+        Command::PrepareExport {
+            rows,
+            objects,
+            users,
+            dir,
+        } => {
             let (admin, _) = crate::db::admin_url_and_name(&url)?;
             let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
-            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")).await?;
-            conn.batch_execute(&format!("CREATE DATABASE {DATABASE}")).await?;
+            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+                .await?;
+            conn.batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+                .await?;
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)?;
             }
@@ -117,7 +135,10 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             let email = crate::demo::add_heavy_subject(&mut conn, &storage, rows, objects).await?;
             conn.batch_execute("VACUUM ANALYZE").await?;
             std::fs::write(dir.join("subject.txt"), &email)?;
-            println!("prepared {DATABASE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}", started.elapsed());
+            println!(
+                "prepared {DATABASE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
+                started.elapsed()
+            );
             Ok(())
         }
         Command::Export { dir } => {
@@ -128,29 +149,46 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             let platform = lethe_jobs::platform::pool(&url, 2)?;
             let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
             let mut conn = platform.get().await?;
-            let subject: SubjectKey = locate(&mut conn, &map, &SubjectLookup::Email(email.trim().to_owned()))
-                .await?
-                .context("the heavy subject is missing")?;
+            let subject: SubjectKey = locate(
+                &mut conn,
+                &map,
+                &SubjectLookup::Email(email.trim().to_owned()),
+            )
+            .await?
+            .context("the heavy subject is missing")?;
             drop(conn);
             let spec = ExportJobSpec {
                 request_id: uuid::Uuid::now_v7(),
                 subject: Some(subject),
-                destination: ObjectRef { bucket: "bench-exports".into(), key: "bench/export.zip".into() },
+                destination: ObjectRef {
+                    bucket: "bench-exports".into(),
+                    key: "bench/export.zip".into(),
+                },
             };
             let started = Instant::now();
             let report = export_subject(&platform, &map, &storage, &spec).await?;
             let seconds = started.elapsed().as_secs_f64();
             let mib = report.archive_bytes as f64 / (1024.0 * 1024.0);
             println!("rows exported      {}", report.rows_total);
-            println!("objects exported   {} ({:.1} MiB)", report.objects, report.object_bytes as f64 / 1048576.0);
+            println!(
+                "objects exported   {} ({:.1} MiB)",
+                report.objects,
+                report.object_bytes as f64 / 1048576.0
+            );
             println!("archive            {mib:.1} MiB");
             println!("wall time          {seconds:.2} s");
-            println!("rows/s             {:.0}", report.rows_total as f64 / seconds);
+            println!(
+                "rows/s             {:.0}",
+                report.rows_total as f64 / seconds
+            );
             let content = report.content_bytes as f64 / (1024.0 * 1024.0);
             println!("content            {content:.1} MiB uncompressed (JSON, CSV, objects)");
             println!("content MiB/s      {:.1}", content / seconds);
             println!("archive MiB/s      {:.1}", mib / seconds);
-            println!("peak RSS (VmHWM)   {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+            println!(
+                "peak RSS (VmHWM)   {}",
+                peak_rss().unwrap_or_else(|| "unknown".into())
+            );
             Ok(())
         }
     }
@@ -173,14 +211,31 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> 
     if to.exists() {
         std::fs::remove_dir_all(to)?;
     }
-    let status = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()?;
     anyhow::ensure!(status.success(), "copying {} failed", from.display());
     Ok(())
 }
 
-async fn prepare_purge(settings: &Settings, rows: u64, objects: u32, users: u32, dir: PathBuf) -> anyhow::Result<()> {
-    let url = with_database(settings.platform.database_url.expose_secret(), PURGE_TEMPLATE)?;
-    admin_exec(&url, &format!("DROP DATABASE IF EXISTS {PURGE_TEMPLATE} WITH (FORCE)")).await?;
+async fn prepare_purge(
+    settings: &Settings,
+    rows: u64,
+    objects: u32,
+    users: u32,
+    dir: PathBuf,
+) -> anyhow::Result<()> {
+    let url = with_database(
+        settings.platform.database_url.expose_secret(),
+        PURGE_TEMPLATE,
+    )?;
+    admin_exec(
+        &url,
+        &format!("DROP DATABASE IF EXISTS {PURGE_TEMPLATE} WITH (FORCE)"),
+    )
+    .await?;
     admin_exec(&url, &format!("CREATE DATABASE {PURGE_TEMPLATE}")).await?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -195,7 +250,10 @@ async fn prepare_purge(settings: &Settings, rows: u64, objects: u32, users: u32,
     server.shutdown().await;
     copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))?;
     std::fs::write(dir.join("subject.txt"), &email)?;
-    println!("prepared {PURGE_TEMPLATE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}", started.elapsed());
+    println!(
+        "prepared {PURGE_TEMPLATE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
+        started.elapsed()
+    );
     Ok(())
 }
 
@@ -211,17 +269,35 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
         // Lethe: batched, objects deleted, verified.
         let name = "lethe_bench_purge_a";
         let url = with_database(&base, name)?;
-        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-        admin_exec(&url, &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}")).await?;
+        admin_exec(
+            &url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+        admin_exec(
+            &url,
+            &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}"),
+        )
+        .await?;
         copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
         let (server, storage) = storage(&dir).await?;
         let platform = lethe_jobs::platform::pool(&url, 2)?;
         let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
         let plan = plan(&map)?;
         let mut conn = platform.get().await?;
-        let subject = locate(&mut conn, &map, &SubjectLookup::Email(email.trim().to_owned())).await?.context("subject missing")?;
+        let subject = locate(
+            &mut conn,
+            &map,
+            &SubjectLookup::Email(email.trim().to_owned()),
+        )
+        .await?
+        .context("subject missing")?;
         drop(conn);
-        let target = Target { subject, identities: vec![email.trim().to_owned()], hash_key: hash_key.into() };
+        let target = Target {
+            subject,
+            identities: vec![email.trim().to_owned()],
+            hash_key: hash_key.into(),
+        };
         let purger = Purger::new(&platform, &map, &storage, settings.worker.purge_batch_size);
         let started = Instant::now();
         let mut rows = 0;
@@ -236,36 +312,73 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
         }
         let verify_started = Instant::now();
         let leftovers = purger.verify(&plan, &target).await?;
-        timings.push((verify_started.elapsed().as_secs_f64(), "verification".into()));
+        timings.push((
+            verify_started.elapsed().as_secs_f64(),
+            "verification".into(),
+        ));
         timings.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let slowest: Vec<String> = timings.iter().take(5).map(|(t, l)| format!("{l} {t:.2}s")).collect();
+        let slowest: Vec<String> = timings
+            .iter()
+            .take(5)
+            .map(|(t, l)| format!("{l} {t:.2}s"))
+            .collect();
         println!("round {round}: slowest steps: {}", slowest.join(", "));
-        anyhow::ensure!(leftovers.is_empty(), "verification found leftovers: {leftovers:?}");
+        anyhow::ensure!(
+            leftovers.is_empty(),
+            "verification found leftovers: {leftovers:?}"
+        );
         let lethe_seconds = started.elapsed().as_secs_f64();
         let script: Vec<String> = plan
             .steps
             .iter()
             .filter_map(|s| purger.unbatched_sql(s, &target))
-            .map(|sql| format!("{};", sql.replace("$1", &lethe_jobs::datamap::catalog::literal(hash_key))))
+            .map(|sql| {
+                format!(
+                    "{};",
+                    sql.replace("$1", &lethe_jobs::datamap::catalog::literal(hash_key))
+                )
+            })
             .collect();
         drop(platform);
         server.shutdown().await;
-        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        admin_exec(
+            &url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
 
         // The limit: the same statements, unbatched, in one psql session.
         let name = "lethe_bench_purge_b";
         let url = with_database(&base, name)?;
-        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-        admin_exec(&url, &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}")).await?;
+        admin_exec(
+            &url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+        admin_exec(
+            &url,
+            &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}"),
+        )
+        .await?;
         let script_path = dir.join("raw.sql");
         std::fs::write(&script_path, script.join("\n"))?;
         let started = Instant::now();
-        let status = std::process::Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"]).arg(&script_path).status()?;
+        let status = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"])
+            .arg(&script_path)
+            .status()?;
         let sql_seconds = started.elapsed().as_secs_f64();
         anyhow::ensure!(status.success(), "psql failed");
-        admin_exec(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        admin_exec(
+            &url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
 
-        println!("round {round}: lethe {lethe_seconds:.2} s, raw SQL {sql_seconds:.2} s, ratio {:.2}", lethe_seconds / sql_seconds);
+        println!(
+            "round {round}: lethe {lethe_seconds:.2} s, raw SQL {sql_seconds:.2} s, ratio {:.2}",
+            lethe_seconds / sql_seconds
+        );
         lethe_times.push(lethe_seconds);
         sql_times.push(sql_seconds);
         summary = Some((rows, objects, script.len()));
@@ -274,18 +387,33 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let ratios: Vec<f64> = lethe_times.iter().zip(&sql_times).map(|(a, b)| a / b).collect();
+    let ratios: Vec<f64> = lethe_times
+        .iter()
+        .zip(&sql_times)
+        .map(|(a, b)| a / b)
+        .collect();
     let (rows, objects, statements) = summary.unwrap_or_default();
     println!("rows purged        {rows} (deleted or rewritten), objects deleted {objects}");
-    println!("raw SQL            {statements} statements in one psql session (rows only, no objects, no verification)");
-    println!("lethe median       {:.2} s (batched, objects deleted, verified)", median(&mut lethe_times.clone()));
+    println!(
+        "raw SQL            {statements} statements in one psql session (rows only, no objects, no verification)"
+    );
+    println!(
+        "lethe median       {:.2} s (batched, objects deleted, verified)",
+        median(&mut lethe_times.clone())
+    );
     println!("raw SQL median     {:.2} s", median(&mut sql_times.clone()));
     println!("ratio median       {:.2}", median(&mut ratios.clone()));
-    println!("peak RSS (VmHWM)   {}", peak_rss().unwrap_or_else(|| "unknown".into()));
+    println!(
+        "peak RSS (VmHWM)   {}",
+        peak_rss().unwrap_or_else(|| "unknown".into())
+    );
     Ok(())
 }
 
 fn peak_rss() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
 }

@@ -60,22 +60,37 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
 
 async fn catalog(settings: &Settings, schema: &str) -> anyhow::Result<Catalog> {
     let platform = lethe_jobs::platform::pool(settings.platform.database_url.expose_secret(), 1)?;
-    let mut conn = platform.get().await.context("connecting to the platform database (platform.database_url)")?;
-    Catalog::load(&mut conn, schema)
+    let mut conn = platform
+        .get()
         .await
-        .with_context(|| format!("reading the catalog of schema `{schema}` of the platform database"))
+        .context("connecting to the platform database (platform.database_url)")?;
+    Catalog::load(&mut conn, schema).await.with_context(|| {
+        format!("reading the catalog of schema `{schema}` of the platform database")
+    })
 }
 
 async fn check(settings: &Settings) -> anyhow::Result<()> {
     let path = &settings.platform.data_map;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the data map {} (platform.data_map)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the data map {} (platform.data_map)",
+            path.display()
+        )
+    })?;
     let map = DataMap::parse(&text).with_context(|| format!("data map {}", path.display()))?;
     let platform = lethe_jobs::platform::pool(settings.platform.database_url.expose_secret(), 1)?;
-    let mut conn = platform.get().await.context("connecting to the platform database (platform.database_url)")?;
+    let mut conn = platform
+        .get()
+        .await
+        .context("connecting to the platform database (platform.database_url)")?;
     let catalog = Catalog::load(&mut conn, &map.schema)
         .await
-        .with_context(|| format!("reading the catalog of schema `{}` of the platform database", map.schema))?;
+        .with_context(|| {
+            format!(
+                "reading the catalog of schema `{}` of the platform database",
+                map.schema
+            )
+        })?;
     let mut report = coverage(&map, &catalog);
     confirm_soft_links(&mut conn, &map, &mut report).await;
     let bound = BoundMap::bind(map, &catalog);
@@ -88,8 +103,18 @@ async fn check(settings: &Settings) -> anyhow::Result<()> {
         },
         Err(problems) => problems.iter().map(ToString::to_string).collect(),
     };
-    problems.extend(report.personal_columns.iter().map(|p| format!("uncovered personal column: {p}")));
-    problems.extend(report.foreign_keys.iter().map(|l| format!("uncovered subject-linked {l}")));
+    problems.extend(
+        report
+            .personal_columns
+            .iter()
+            .map(|p| format!("uncovered personal column: {p}")),
+    );
+    problems.extend(
+        report
+            .foreign_keys
+            .iter()
+            .map(|l| format!("uncovered subject-linked {l}")),
+    );
     // Warnings and suggestions go to standard output; the problems are the error.
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -140,15 +165,24 @@ async fn discover(settings: &Settings, args: DiscoverArgs) -> anyhow::Result<()>
         && out.exists()
         && !args.force
     {
-        anyhow::bail!("{} already exists; pass --force to overwrite it", out.display());
+        anyhow::bail!(
+            "{} already exists; pass --force to overwrite it",
+            out.display()
+        );
     }
     let catalog = catalog(settings, &args.schema).await?;
     let table = &args.subject_table;
     if catalog.table_names().next().is_none() {
-        anyhow::bail!("schema `{}` of the platform database has no tables (--schema)", args.schema);
+        anyhow::bail!(
+            "schema `{}` of the platform database has no tables (--schema)",
+            args.schema
+        );
     }
     if catalog.columns(table).is_none() {
-        anyhow::bail!("table `{table}` does not exist in schema `{}` of the platform database (--subject-table)", args.schema);
+        anyhow::bail!(
+            "table `{table}` does not exist in schema `{}` of the platform database (--subject-table)",
+            args.schema
+        );
     }
     for (column, flag) in [(&args.key, "--key"), (&args.email_column, "--email-column")] {
         if catalog.column(table, column).is_none() {
@@ -162,13 +196,24 @@ async fn discover(settings: &Settings, args: DiscoverArgs) -> anyhow::Result<()>
         Some(column) => Some(column.as_str()),
         None => catalog.column(table, "username").map(|_| "username"),
     };
-    let text = discover_in_schema(&catalog, &args.schema, table, &args.key, &args.email_column, username);
+    let text = discover_in_schema(
+        &catalog,
+        &args.schema,
+        table,
+        &args.key,
+        &args.email_column,
+        username,
+    );
     // The map must read back; a failure here is a bug in discovery, not in the schema.
-    let map = DataMap::parse(&text).context("the discovered map does not parse (a bug in `datamap discover`)")?;
+    let map = DataMap::parse(&text)
+        .context("the discovered map does not parse (a bug in `datamap discover`)")?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-            let todos = text.lines().filter(|l| !l.trim_start().starts_with('#') && l.contains("TODO")).count();
+            let todos = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#') && l.contains("TODO"))
+                .count();
             println!(
                 "wrote a data map with {} table entries to {}; {} line{} with a TODO to fill in, then run `lethe datamap check`",
                 map.tables.len(),

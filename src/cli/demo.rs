@@ -62,7 +62,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let mut conn = platform.get().await?;
     if !crate::demo::has_schema(&mut conn).await? {
         println!("seeding the demo platform with {} users …", args.users);
-        let stats = crate::demo::install_and_seed(&mut conn, &services.storage, args.users, 0.42).await?;
+        let stats =
+            crate::demo::install_and_seed(&mut conn, &services.storage, args.users, 0.42).await?;
         println!("seeded {} users, {} rows", stats.users, stats.rows);
     }
     let sample: EmailRow = diesel::sql_query(
@@ -75,7 +76,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
 
     let staff_token = demo_staff_token(&services).await?;
     let listen = services.settings.server.listen;
-    let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .with_context(|| format!("binding the HTTP server to {listen}"))?;
     let data = services.job_context().await?;
     let app = Application::build(services.app_state(data.clone()), listener)?;
     let handle = app.handle();
@@ -125,7 +127,15 @@ async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
     let mut conn = services.db.get().await?;
     let staff = match Staff::find_by_email(&mut conn, &email).await? {
         Some(staff) => staff,
-        None => Staff::create(&mut conn, &email, crate::domain::Role::Admin, &crate::secrets::new_token()).await?,
+        None => {
+            Staff::create(
+                &mut conn,
+                &email,
+                crate::domain::Role::Admin,
+                &crate::secrets::new_token(),
+            )
+            .await?
+        }
     };
     let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
     Ok(staff.issue_token(&mut conn, &keyed, "demo").await?.1)

@@ -20,7 +20,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.require_secret_key()?;
     let services = Services::start(settings).await?;
     let listen = services.settings.server.listen;
-    let listener = TcpListener::bind(listen).with_context(|| format!("binding the HTTP server to {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .with_context(|| format!("binding the HTTP server to {listen}"))?;
     let data = services.job_context().await?;
     let app = Application::build(services.app_state(data.clone()), listener)?;
     let handle = app.handle();

@@ -56,22 +56,40 @@ fn read_password() -> anyhow::Result<String> {
 
 /// Runs a staff subcommand.
 pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
-    let mut conn = diesel_async::AsyncPgConnection::establish(settings.database.url.expose_secret()).await?;
+    let mut conn =
+        diesel_async::AsyncPgConnection::establish(settings.database.url.expose_secret()).await?;
     match command {
         Command::Add { email, role } => {
-            let email = Email::try_from(email.as_str()).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be viewer, reviewer or admin"))?;
+            let email =
+                Email::try_from(email.as_str()).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be viewer, reviewer or admin"))?;
             let password = read_password()?;
-            let staff = Staff::create(&mut conn, &email, role, &password).await.map_err(|e| {
-                if e.to_string().contains("duplicate key") { anyhow::anyhow!("a staff account with this email exists") } else { e }
-            })?;
+            let staff = Staff::create(&mut conn, &email, role, &password)
+                .await
+                .map_err(|e| {
+                    if e.to_string().contains("duplicate key") {
+                        anyhow::anyhow!("a staff account with this email exists")
+                    } else {
+                        e
+                    }
+                })?;
             println!("created staff account {} ({})", staff.id, role.as_str());
         }
         Command::Token { email, name } => {
             settings.require_secret_key()?;
-            let email = Email::try_from(email.as_str()).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            let staff = Staff::find_by_email(&mut conn, &email).await?.ok_or_else(|| anyhow::anyhow!("no active staff account with this email"))?;
-            let (id, token) = staff.issue_token(&mut conn, &Keyed::new(settings.security.secret_key.clone()), &name).await?;
+            let email =
+                Email::try_from(email.as_str()).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let staff = Staff::find_by_email(&mut conn, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no active staff account with this email"))?;
+            let (id, token) = staff
+                .issue_token(
+                    &mut conn,
+                    &Keyed::new(settings.security.secret_key.clone()),
+                    &name,
+                )
+                .await?;
             println!("token id {id}\n{token}");
         }
         Command::Revoke { token_id } => {

@@ -19,6 +19,14 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     let services = Services::start(settings).await?;
     let ctx = services.job_context().await?;
-    tracing::info!(concurrency = services.settings.worker.concurrency, "workers running");
-    lethe_jobs::jobs::run(ctx, worker_settings(&services.settings), crate::cli::shutdown_signal()).await
+    tracing::info!(
+        concurrency = services.settings.worker.concurrency,
+        "workers running"
+    );
+    lethe_jobs::jobs::run(
+        ctx,
+        worker_settings(&services.settings),
+        crate::cli::shutdown_signal(),
+    )
+    .await
 }

@@ -56,24 +56,39 @@ struct IdText {
 
 /// Whether the platform schema is installed.
 pub async fn has_schema(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
-    let f: Flag = diesel::sql_query("SELECT to_regclass('public.users') IS NOT NULL AS flag").get_result(conn).await?;
+    let f: Flag = diesel::sql_query("SELECT to_regclass('public.users') IS NOT NULL AS flag")
+        .get_result(conn)
+        .await?;
     Ok(f.flag)
 }
 
 /// Installs the schema and seeds `users` users (deterministic for a given `seed` in
 /// [-1, 1]), then puts real bytes behind every object key.
-pub async fn install_and_seed(conn: &mut AsyncPgConnection, storage: &Storage, users: u32, seed: f64) -> anyhow::Result<SeedStats> {
+pub async fn install_and_seed(
+    conn: &mut AsyncPgConnection,
+    storage: &Storage,
+    users: u32,
+    seed: f64,
+) -> anyhow::Result<SeedStats> {
     anyhow::ensure!(users >= 2, "the demo platform needs at least 2 users");
-    conn.batch_execute(&format!("BEGIN; {PLATFORM_SCHEMA}; COMMIT;")).await.context("installing the demo platform schema")?;
-    let sql = SEED_SQL.replace("{users}", &users.to_string()).replace("{seed}", &seed.clamp(-1.0, 1.0).to_string());
-    conn.batch_execute(&format!("BEGIN; {sql}; COMMIT;")).await.context("seeding the demo platform")?;
+    conn.batch_execute(&format!("BEGIN; {PLATFORM_SCHEMA}; COMMIT;"))
+        .await
+        .context("installing the demo platform schema")?;
+    let sql = SEED_SQL
+        .replace("{users}", &users.to_string())
+        .replace("{seed}", &seed.clamp(-1.0, 1.0).to_string());
+    conn.batch_execute(&format!("BEGIN; {sql}; COMMIT;"))
+        .await
+        .context("seeding the demo platform")?;
     put_objects(conn, storage).await?;
     stats(conn).await
 }
 
 /// Counts users and rows.
 pub async fn stats(conn: &mut AsyncPgConnection) -> anyhow::Result<SeedStats> {
-    let users: Count = diesel::sql_query("SELECT count(*) AS n FROM users").get_result(conn).await?;
+    let users: Count = diesel::sql_query("SELECT count(*) AS n FROM users")
+        .get_result(conn)
+        .await?;
     let rows: Count = diesel::sql_query(
         "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM profiles) + (SELECT count(*) FROM images) \
          + (SELECT count(*) FROM models) + (SELECT count(*) FROM model_versions) + (SELECT count(*) FROM model_files) \
@@ -83,30 +98,56 @@ pub async fn stats(conn: &mut AsyncPgConnection) -> anyhow::Result<SeedStats> {
     )
     .get_result(conn)
     .await?;
-    Ok(SeedStats { users: users.n, rows: rows.n, ..SeedStats::default() })
+    Ok(SeedStats {
+        users: users.n,
+        rows: rows.n,
+        ..SeedStats::default()
+    })
 }
 
 /// Puts bytes behind every object key the platform names: a PNG per image, weights per
 /// model file (recording their size and checksum), two avatars per user.
-pub async fn put_objects(conn: &mut AsyncPgConnection, storage: &Storage) -> anyhow::Result<(usize, u64)> {
+pub async fn put_objects(
+    conn: &mut AsyncPgConnection,
+    storage: &Storage,
+) -> anyhow::Result<(usize, u64)> {
     for bucket in BUCKETS {
         storage.ensure_bucket(bucket).await?;
     }
     let mut objects: Vec<(ObjectRef, Vec<u8>, &'static str)> = Vec::new();
-    let images: Vec<IdText> = diesel::sql_query("SELECT id, object_key AS v FROM images").load(conn).await?;
+    let images: Vec<IdText> = diesel::sql_query("SELECT id, object_key AS v FROM images")
+        .load(conn)
+        .await?;
     for row in images {
         let png = png::gradient(32, seed_of(&row.v));
-        objects.push((ObjectRef { bucket: BUCKETS[0].into(), key: row.v }, png, "image/png"));
+        objects.push((
+            ObjectRef {
+                bucket: BUCKETS[0].into(),
+                key: row.v,
+            },
+            png,
+            "image/png",
+        ));
     }
-    let files: Vec<IdText> = diesel::sql_query("SELECT id, file_url AS v FROM model_files").load(conn).await?;
+    let files: Vec<IdText> = diesel::sql_query("SELECT id, file_url AS v FROM model_files")
+        .load(conn)
+        .await?;
     let (mut ids, mut sizes, mut sums) = (Vec::new(), Vec::new(), Vec::new());
     for row in files {
-        let key = object_key(&row.v, KeyFormat::Url).context("a demo model file URL without a key")?;
+        let key =
+            object_key(&row.v, KeyFormat::Url).context("a demo model file URL without a key")?;
         let bytes = weights(seed_of(&key));
         ids.push(row.id);
         sizes.push(bytes.len() as i64);
         sums.push(hex::encode(Sha256::digest(&bytes)));
-        objects.push((ObjectRef { bucket: BUCKETS[1].into(), key }, bytes, "application/octet-stream"));
+        objects.push((
+            ObjectRef {
+                bucket: BUCKETS[1].into(),
+                key,
+            },
+            bytes,
+            "application/octet-stream",
+        ));
     }
     diesel::sql_query(
         "UPDATE model_files m SET size_bytes = v.size, sha256 = v.sum \
@@ -117,22 +158,36 @@ pub async fn put_objects(conn: &mut AsyncPgConnection, storage: &Storage) -> any
     .bind::<Array<Text>, _>(&sums)
     .execute(conn)
     .await?;
-    let users: Vec<IdText> = diesel::sql_query("SELECT id, username AS v FROM users").load(conn).await?;
+    let users: Vec<IdText> = diesel::sql_query("SELECT id, username AS v FROM users")
+        .load(conn)
+        .await?;
     for row in users {
         for (name, size) in [("avatar.png", 64), ("avatar-128.png", 128)] {
             let key = format!("avatars/{}/{name}", row.id);
-            objects.push((ObjectRef { bucket: BUCKETS[2].into(), key }, png::gradient(size, row.id as u64 * 31), "image/png"));
+            objects.push((
+                ObjectRef {
+                    bucket: BUCKETS[2].into(),
+                    key,
+                },
+                png::gradient(size, row.id as u64 * 31),
+                "image/png",
+            ));
         }
     }
     put_all(storage, objects).await
 }
 
 /// Uploads objects 16 at a time.
-pub async fn put_all(storage: &Storage, objects: Vec<(ObjectRef, Vec<u8>, &'static str)>) -> anyhow::Result<(usize, u64)> {
+pub async fn put_all(
+    storage: &Storage,
+    objects: Vec<(ObjectRef, Vec<u8>, &'static str)>,
+) -> anyhow::Result<(usize, u64)> {
     let count = objects.len();
     let bytes: u64 = objects.iter().map(|(_, b, _)| b.len() as u64).sum();
     futures::stream::iter(objects)
-        .map(|(object, body, content_type)| async move { storage.put_bytes(&object, body, content_type).await })
+        .map(|(object, body, content_type)| async move {
+            storage.put_bytes(&object, body, content_type).await
+        })
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await?;
@@ -162,9 +217,19 @@ fn seed_of(key: &str) -> u64 {
 /// Adds one heavy subject (for benchmarks): about `rows` rows across images, comments,
 /// notifications, sessions and reactions, and `objects` images with real bytes.
 /// Returns the subject's email.
-pub async fn add_heavy_subject(conn: &mut AsyncPgConnection, storage: &Storage, rows: u64, objects: u32) -> anyhow::Result<String> {
-    let email = format!("heavy.subject.{}@example.com", uuid::Uuid::now_v7().simple());
-    let max_image: Count = diesel::sql_query("SELECT coalesce(max(id), 0) AS n FROM images").get_result(conn).await?;
+pub async fn add_heavy_subject(
+    conn: &mut AsyncPgConnection,
+    storage: &Storage,
+    rows: u64,
+    objects: u32,
+) -> anyhow::Result<String> {
+    let email = format!(
+        "heavy.subject.{}@example.com",
+        uuid::Uuid::now_v7().simple()
+    );
+    let max_image: Count = diesel::sql_query("SELECT coalesce(max(id), 0) AS n FROM images")
+        .get_result(conn)
+        .await?;
     let objects = i64::from(objects);
     let rows = rows as i64;
     let notifications = rows / 4;
@@ -194,7 +259,9 @@ pub async fn add_heavy_subject(conn: &mut AsyncPgConnection, storage: &Storage, 
          COMMIT;",
         suffix = uuid::Uuid::now_v7().simple(),
     );
-    conn.batch_execute(&sql).await.context("adding the heavy subject")?;
+    conn.batch_execute(&sql)
+        .await
+        .context("adding the heavy subject")?;
     let keys: Vec<IdText> = diesel::sql_query(
         "SELECT i.id, i.object_key AS v FROM images i JOIN users u ON u.id = i.user_id WHERE u.email = $1",
     )
@@ -203,7 +270,16 @@ pub async fn add_heavy_subject(conn: &mut AsyncPgConnection, storage: &Storage, 
     .await?;
     let objects = keys
         .into_iter()
-        .map(|r| (ObjectRef { bucket: BUCKETS[0].into(), key: r.v.clone() }, png::gradient(32, seed_of(&r.v)), "image/png"))
+        .map(|r| {
+            (
+                ObjectRef {
+                    bucket: BUCKETS[0].into(),
+                    key: r.v.clone(),
+                },
+                png::gradient(32, seed_of(&r.v)),
+                "image/png",
+            )
+        })
         .collect();
     put_all(storage, objects).await?;
     Ok(email)

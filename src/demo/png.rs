@@ -3,7 +3,11 @@
 
 /// A `size`×`size` RGB gradient whose colours derive from `seed`.
 pub fn gradient(size: u32, seed: u64) -> Vec<u8> {
-    let (r0, g0, b0) = ((seed & 0xff) as u32, ((seed >> 8) & 0xff) as u32, ((seed >> 16) & 0xff) as u32);
+    let (r0, g0, b0) = (
+        (seed & 0xff) as u32,
+        ((seed >> 8) & 0xff) as u32,
+        ((seed >> 16) & 0xff) as u32,
+    );
     let mut raw = Vec::with_capacity(((size * 3 + 1) * size) as usize);
     for y in 0..size {
         raw.push(0); // filter: none
@@ -57,7 +61,11 @@ fn crc32(data: &[u8]) -> u32 {
     for byte in data {
         crc ^= u32::from(*byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

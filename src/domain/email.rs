@@ -51,7 +51,9 @@ impl TryFrom<&str> for Email {
             && !domain.ends_with('.')
             && !domain.contains("..")
             && domain.split('.').all(|label| {
-                !label.is_empty() && !label.starts_with('-') && !label.ends_with('-')
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         let local_ok = !local.is_empty()
@@ -59,7 +61,9 @@ impl TryFrom<&str> for Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         // Defer to lettre's parser as the final word, since mail must be sendable.
         if !domain_ok || !local_ok || value.parse::<lettre::Address>().is_err() {
             return Err(EmailError::Invalid);
@@ -87,11 +91,27 @@ mod tests {
 
     #[test]
     fn invalid_addresses_are_refused_without_echoing_them() {
-        for bad in ["", "   ", "no-at-sign", "a@b", "a@@b.com", "a@.b.com", "a..b@c.com", "a@b..com", "<a>@b.com"] {
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "a@b",
+            "a@@b.com",
+            "a@.b.com",
+            "a..b@c.com",
+            "a@b..com",
+            "<a>@b.com",
+        ] {
             let error = Email::try_from(bad).unwrap_err();
-            assert!(!error.to_string().contains(bad) || bad.trim().is_empty(), "{bad}");
+            assert!(
+                !error.to_string().contains(bad) || bad.trim().is_empty(),
+                "{bad}"
+            );
         }
-        assert_eq!(Email::try_from(&*format!("{}@x.com", "a".repeat(300))), Err(EmailError::TooLong));
+        assert_eq!(
+            Email::try_from(&*format!("{}@x.com", "a".repeat(300))),
+            Err(EmailError::TooLong)
+        );
     }
 
     #[test]

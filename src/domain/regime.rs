@@ -26,7 +26,9 @@ impl Regime {
     /// of the next month, or on its last day if that day does not exist (31 Jan -> 28/29 Feb).
     pub fn due(self, received: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Self::Gdpr => received.checked_add_months(Months::new(1)).expect("dates far from the end of time"),
+            Self::Gdpr => received
+                .checked_add_months(Months::new(1))
+                .expect("dates far from the end of time"),
             Self::Ccpa => received + Duration::days(45),
         }
     }
@@ -39,8 +41,17 @@ mod tests {
     #[test]
     fn gdpr_due_dates_are_one_calendar_month_later() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(Regime::Gdpr.due(at("2026-01-31T10:00:00Z")), at("2026-02-28T10:00:00Z"));
-        assert_eq!(Regime::Gdpr.due(at("2026-11-22T10:00:00Z")), at("2026-12-22T10:00:00Z"));
-        assert_eq!(Regime::Ccpa.due(at("2026-11-22T10:00:00Z")), at("2027-01-06T10:00:00Z"));
+        assert_eq!(
+            Regime::Gdpr.due(at("2026-01-31T10:00:00Z")),
+            at("2026-02-28T10:00:00Z")
+        );
+        assert_eq!(
+            Regime::Gdpr.due(at("2026-11-22T10:00:00Z")),
+            at("2026-12-22T10:00:00Z")
+        );
+        assert_eq!(
+            Regime::Ccpa.due(at("2026-11-22T10:00:00Z")),
+            at("2027-01-06T10:00:00Z")
+        );
     }
 }

@@ -45,7 +45,11 @@ impl Identity {
 }
 
 /// Files a request (or returns the open one of the same kind) and starts verification.
-pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Result<Filed, ApiError> {
+pub async fn file(
+    state: &AppState,
+    kind: RequestKind,
+    identity: Identity,
+) -> Result<Filed, ApiError> {
     let identity_hash = identity.hash(state);
     let now = Utc::now().trunc_subsecs(6);
     let regime = state.settings.requests.regime;
@@ -78,7 +82,12 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
                     let (request, created) = insert_or_open_retrying(c, &new).await?;
                     let mut entries = Vec::new();
                     if created {
-                        entries.push(AuditEntry::request_filed(request.id, kind.as_str(), &request.regime, request.due_at));
+                        entries.push(AuditEntry::request_filed(
+                            request.id,
+                            kind.as_str(),
+                            &request.regime,
+                            request.due_at,
+                        ));
                     }
                     VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts).await?;
                     entries.push(AuditEntry::code_sent(request.id));
@@ -89,10 +98,17 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
             drop(conn);
             state
                 .mailer
-                .send(&email, mail::verification_code(&code, security.code_ttl_minutes, kind.as_str()))
+                .send(
+                    &email,
+                    mail::verification_code(&code, security.code_ttl_minutes, kind.as_str()),
+                )
                 .await
                 .map_err(ApiError::Internal)?;
-            Ok(Filed { request, created, token: None })
+            Ok(Filed {
+                request,
+                created,
+                token: None,
+            })
         }
         Identity::Platform(_) => {
             let token = secrets::new_token();
@@ -104,7 +120,12 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
                     let (request, created) = insert_or_open_retrying(c, &new).await?;
                     let mut entries = Vec::new();
                     if created {
-                        entries.push(AuditEntry::request_filed(request.id, kind.as_str(), &request.regime, request.due_at));
+                        entries.push(AuditEntry::request_filed(
+                            request.id,
+                            kind.as_str(),
+                            &request.regime,
+                            request.due_at,
+                        ));
                     }
                     let approved_now = super::verify::mark_verified(
                         c,
@@ -117,7 +138,9 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
                     )
                     .await?;
                     audit::append(c, &entries).await?;
-                    let request = Request::find(c, request.id).await?.ok_or(ApiError::NotFound)?;
+                    let request = Request::find(c, request.id)
+                        .await?
+                        .ok_or(ApiError::NotFound)?;
                     Ok((request, created, approved_now))
                 })
                 .await?;
@@ -125,7 +148,11 @@ pub async fn file(state: &AppState, kind: RequestKind, identity: Identity) -> Re
             if approved_now && request.status() == RequestStatus::Approved {
                 super::enqueue_after_commit(state, &request).await;
             }
-            Ok(Filed { request, created, token: Some(token) })
+            Ok(Filed {
+                request,
+                created,
+                token: Some(token),
+            })
         }
     }
 }
@@ -141,5 +168,7 @@ async fn insert_or_open_retrying(
             other => return Ok(other?),
         }
     }
-    Err(ApiError::Conflict("the request changed while filing; try again"))
+    Err(ApiError::Conflict(
+        "the request changed while filing; try again",
+    ))
 }

@@ -24,7 +24,9 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
     let request_id = request.id;
     let enqueued = match request.kind() {
         crate::domain::RequestKind::Deletion => {
-            let delay = request.grace_until.and_then(|until| (until - chrono::Utc::now()).to_std().ok());
+            let delay = request
+                .grace_until
+                .and_then(|until| (until - chrono::Utc::now()).to_std().ok());
             state.queue.enqueue_purge(request_id, delay).await
         }
         _ => state.queue.enqueue_export(request_id).await,
@@ -32,7 +34,9 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
     match enqueued {
         Ok(()) => {
             let service = service::ServiceLifecycle::new(state);
-            if let Err(error) = lethe_jobs::lifecycle::Lifecycle::mark_enqueued(&service, &[request_id]).await {
+            if let Err(error) =
+                lethe_jobs::lifecycle::Lifecycle::mark_enqueued(&service, &[request_id]).await
+            {
                 tracing::warn!(%request_id, error = format!("{error:#}"), "enqueued, but recording it failed");
             }
         }

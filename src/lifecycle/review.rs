@@ -20,28 +20,63 @@ use crate::state::AppState;
 
 /// Counts what a purge would delete, anonymize and retain, per table and bucket, and
 /// stores the counts on the request for the approvers.
-pub async fn dry_run(state: &AppState, request_id: Uuid, staff: &Staff) -> Result<DryRun, ApiError> {
+pub async fn dry_run(
+    state: &AppState,
+    request_id: Uuid,
+    staff: &Staff,
+) -> Result<DryRun, ApiError> {
     let mut conn = state.db.get().await?;
-    let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    let request = Request::find(&mut conn, request_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if request.kind() != RequestKind::Deletion {
         return Err(ApiError::Conflict("dry runs are for deletion requests"));
     }
-    if !matches!(request.status(), RequestStatus::Verified | RequestStatus::Approved) {
+    if !matches!(
+        request.status(),
+        RequestStatus::Verified | RequestStatus::Approved
+    ) {
         return Err(ApiError::Conflict("the request is not awaiting review"));
     }
     let data = &state.data;
     let subject = match (&request.subject_key, &request.subject_ref, &request.email) {
         (Some(key), _, _) => Some(SubjectKey::new(key.clone())),
-        (None, Some(subject), _) => locate(&mut *data.platform.get().await.map_err(anyhow::Error::from)?, &data.map, &SubjectLookup::Key(subject.clone())).await?,
-        (None, None, Some(email)) => locate(&mut *data.platform.get().await.map_err(anyhow::Error::from)?, &data.map, &SubjectLookup::Email(email.clone())).await?,
-        (None, None, None) => return Err(ApiError::Conflict("the requester's identity is no longer held")),
+        (None, Some(subject), _) => {
+            locate(
+                &mut *data.platform.get().await.map_err(anyhow::Error::from)?,
+                &data.map,
+                &SubjectLookup::Key(subject.clone()),
+            )
+            .await?
+        }
+        (None, None, Some(email)) => {
+            locate(
+                &mut *data.platform.get().await.map_err(anyhow::Error::from)?,
+                &data.map,
+                &SubjectLookup::Email(email.clone()),
+            )
+            .await?
+        }
+        (None, None, None) => {
+            return Err(ApiError::Conflict(
+                "the requester's identity is no longer held",
+            ));
+        }
     };
-    let purger = Purger::new(&data.platform, &data.map, &data.storage, data.purge_batch_size);
+    let purger = Purger::new(
+        &data.platform,
+        &data.map,
+        &data.storage,
+        data.purge_batch_size,
+    );
     let counts = purger.dry_run(subject.as_ref()).await?;
     let value = serde_json::to_value(&counts).map_err(anyhow::Error::from)?;
     conn.transaction::<_, ApiError, _>(async |c| {
         diesel::update(requests::table.find(request_id))
-            .set((requests::dry_run.eq(&value), requests::subject_key.eq(subject.as_ref().map(SubjectKey::as_str))))
+            .set((
+                requests::dry_run.eq(&value),
+                requests::subject_key.eq(subject.as_ref().map(SubjectKey::as_str)),
+            ))
             .execute(c)
             .await?;
         audit::append(c, &[AuditEntry::dry_run(request_id, staff.id, &value)]).await?;
@@ -62,20 +97,30 @@ pub struct Approval {
 }
 
 /// Records a staff approval; approves the request once enough distinct staff have.
-pub async fn approve(state: &AppState, request_id: Uuid, staff: &Staff) -> Result<Approval, ApiError> {
+pub async fn approve(
+    state: &AppState,
+    request_id: Uuid,
+    staff: &Staff,
+) -> Result<Approval, ApiError> {
     let settings = &state.settings.requests;
     let grace = chrono::Duration::hours(i64::from(settings.deletion_grace_hours));
     let two_person = settings.deletion_two_person_rule;
     let mut conn = state.db.get().await?;
     let (approval, approved_now) = conn
         .transaction::<_, ApiError, _>(async |c| {
-            let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
+            let request = Request::find_for_update(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
             if request.status() != RequestStatus::Verified {
-                return Err(ApiError::Conflict("only verified requests awaiting review can be approved"));
+                return Err(ApiError::Conflict(
+                    "only verified requests awaiting review can be approved",
+                ));
             }
             let deletion = request.kind() == RequestKind::Deletion;
             if deletion && request.dry_run.is_none() {
-                return Err(ApiError::Conflict("run a dry run before approving a deletion"));
+                return Err(ApiError::Conflict(
+                    "run a dry run before approving a deletion",
+                ));
             }
             let inserted = diesel::insert_into(decisions::table)
                 .values((
@@ -88,7 +133,9 @@ pub async fn approve(state: &AppState, request_id: Uuid, staff: &Staff) -> Resul
                 .execute(c)
                 .await?;
             if inserted == 0 {
-                return Err(ApiError::Conflict("you have already decided on this request"));
+                return Err(ApiError::Conflict(
+                    "you have already decided on this request",
+                ));
             }
             let approvals: i64 = decisions::table
                 .filter(decisions::request_id.eq(request_id))
@@ -109,9 +156,24 @@ pub async fn approve(state: &AppState, request_id: Uuid, staff: &Staff) -> Resul
                     .execute(c)
                     .await?;
             }
-            audit::append(c, &[AuditEntry::staff_approved(request_id, staff.id, approvals, approved)]).await?;
-            let request = Request::find(c, request_id).await?.ok_or(ApiError::NotFound)?;
-            Ok((Approval { request, approvals, needed }, approved))
+            audit::append(
+                c,
+                &[AuditEntry::staff_approved(
+                    request_id, staff.id, approvals, approved,
+                )],
+            )
+            .await?;
+            let request = Request::find(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok((
+                Approval {
+                    request,
+                    approvals,
+                    needed,
+                },
+                approved,
+            ))
         })
         .await?;
     drop(conn);
@@ -122,13 +184,25 @@ pub async fn approve(state: &AppState, request_id: Uuid, staff: &Staff) -> Resul
 }
 
 /// Denies a request that has not started; tells the requester.
-pub async fn deny(state: &AppState, request_id: Uuid, staff: &Staff, reason: &str) -> Result<Request, ApiError> {
+pub async fn deny(
+    state: &AppState,
+    request_id: Uuid,
+    staff: &Staff,
+    reason: &str,
+) -> Result<Request, ApiError> {
     let mut conn = state.db.get().await?;
     let request = conn
         .transaction::<_, ApiError, _>(async |c| {
-            let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
-            if !matches!(request.status(), RequestStatus::PendingVerification | RequestStatus::Verified) {
-                return Err(ApiError::Conflict("only requests awaiting review can be denied"));
+            let request = Request::find_for_update(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if !matches!(
+                request.status(),
+                RequestStatus::PendingVerification | RequestStatus::Verified
+            ) {
+                return Err(ApiError::Conflict(
+                    "only requests awaiting review can be denied",
+                ));
             }
             diesel::insert_into(decisions::table)
                 .values((
@@ -151,13 +225,22 @@ pub async fn deny(state: &AppState, request_id: Uuid, staff: &Staff, reason: &st
                 .execute(c)
                 .await?;
             audit::append(c, &[AuditEntry::denied(request_id, staff.id)]).await?;
-            Request::find(c, request_id).await?.ok_or(ApiError::NotFound)
+            Request::find(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)
         })
         .await?;
-    if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = state.mailer.send(&email, mail::request_denied(request_id)).await {
-            tracing::error!(%request_id, error = format!("{error:#}"), "denial mail failed");
-        }
+    if let Some(email) = request
+        .email
+        .as_deref()
+        .and_then(|e| Email::try_from(e).ok())
+        && let Err(error) = state
+            .mailer
+            .send(&email, mail::request_denied(request_id))
+            .await
+    {
+        tracing::error!(%request_id, error = format!("{error:#}"), "denial mail failed");
+    }
     Ok(request)
 }
 
@@ -167,21 +250,30 @@ pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<R
     super::verify::authorize(state, request_id, token).await?;
     let mut conn = state.db.get().await?;
     conn.transaction::<_, ApiError, _>(async |c| {
-        let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
+        let request = Request::find_for_update(c, request_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
         let cancellable = match request.status() {
             RequestStatus::PendingVerification | RequestStatus::Verified => true,
             RequestStatus::Approved => request.started_at.is_none(),
             _ => false,
         };
         if !cancellable {
-            return Err(ApiError::Conflict("the request has already started or ended and can no longer be cancelled"));
+            return Err(ApiError::Conflict(
+                "the request has already started or ended and can no longer be cancelled",
+            ));
         }
         diesel::update(requests::table.find(request_id))
-            .set((requests::status.eq(RequestStatus::Cancelled.as_str()), requests::completed_at.eq(Utc::now())))
+            .set((
+                requests::status.eq(RequestStatus::Cancelled.as_str()),
+                requests::completed_at.eq(Utc::now()),
+            ))
             .execute(c)
             .await?;
         audit::append(c, &[AuditEntry::cancelled(request_id)]).await?;
-        Request::find(c, request_id).await?.ok_or(ApiError::NotFound)
+        Request::find(c, request_id)
+            .await?
+            .ok_or(ApiError::NotFound)
     })
     .await
 }

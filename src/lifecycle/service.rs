@@ -10,8 +10,8 @@ use diesel::sql_types::{Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
 use lethe_jobs::lifecycle::{ExportClaim, Lifecycle, PurgeClaim, StrandedKind};
-use lethe_jobs::purge::{Checkpoint, PurgeReport};
 use lethe_jobs::platform::SubjectLookup;
+use lethe_jobs::purge::{Checkpoint, PurgeReport};
 use lethe_jobs::storage::{ObjectRef, Storage};
 use uuid::Uuid;
 
@@ -42,11 +42,21 @@ pub struct ServiceLifecycle {
 impl ServiceLifecycle {
     /// Builds it from the shared state.
     pub fn new(state: &AppState) -> Self {
-        Self::from_parts(state.db.clone(), state.mailer.clone(), state.storage.clone(), &state.settings)
+        Self::from_parts(
+            state.db.clone(),
+            state.mailer.clone(),
+            state.storage.clone(),
+            &state.settings,
+        )
     }
 
     /// Builds it from its parts (worker processes have no HTTP state).
-    pub fn from_parts(db: DbPool, mailer: Mailer, storage: Storage, settings: &crate::config::Settings) -> Self {
+    pub fn from_parts(
+        db: DbPool,
+        mailer: Mailer,
+        storage: Storage,
+        settings: &crate::config::Settings,
+    ) -> Self {
         let r = &settings.requests;
         Self {
             db,
@@ -56,13 +66,18 @@ impl ServiceLifecycle {
             export_ttl: chrono::Duration::hours(i64::from(r.export_link_ttl_hours)),
             retention: chrono::Duration::days(i64::from(r.requester_data_retention_days)),
             unverified_expiry: chrono::Duration::hours(i64::from(r.unverified_expiry_hours)),
-            reenqueue_after: chrono::Duration::minutes(i64::from(settings.worker.reenqueue_after_minutes)),
+            reenqueue_after: chrono::Duration::minutes(i64::from(
+                settings.worker.reenqueue_after_minutes,
+            )),
         }
     }
 
     /// Where a request's archive lives: fixed per request, so re-runs overwrite it.
     pub fn archive_ref(&self, request_id: Uuid) -> ObjectRef {
-        ObjectRef { bucket: self.exports_bucket.clone(), key: format!("exports/{request_id}/lethe-export-{request_id}.zip") }
+        ObjectRef {
+            bucket: self.exports_bucket.clone(),
+            key: format!("exports/{request_id}/lethe-export-{request_id}.zip"),
+        }
     }
 }
 
@@ -72,70 +87,132 @@ fn pg_interval(d: chrono::Duration) -> diesel::pg::data_types::PgInterval {
 
 #[async_trait::async_trait]
 impl Lifecycle for ServiceLifecycle {
-    async fn claim_export(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<ExportClaim>> {
+    async fn claim_export(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<ExportClaim>> {
         let mut conn = self.db.get().await?;
         let destination = self.archive_ref(request_id);
         let lease = chrono::Duration::from_std(lease)?;
         let claim = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                let Some(request) = Request::find_for_update(c, request_id).await? else {
+                    return Ok(None);
+                };
                 let now = Utc::now();
                 let runnable = request.kind() == RequestKind::Access
-                    && matches!(request.status(), RequestStatus::Approved | RequestStatus::Processing)
+                    && matches!(
+                        request.status(),
+                        RequestStatus::Approved | RequestStatus::Processing
+                    )
                     && request.lease_until.is_none_or(|until| until < now);
                 if !runnable {
                     return Ok(None);
                 }
-                let Some(lookup) = start_run(c, &request, now + lease).await? else { return Ok(None) };
-                Ok(Some(ExportClaim { lookup, destination }))
+                let Some(lookup) = start_run(c, &request, now + lease).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(ExportClaim {
+                    lookup,
+                    destination,
+                }))
             })
             .await?;
         Ok(claim)
     }
 
-    async fn claim_purge(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<Option<PurgeClaim>> {
+    async fn claim_purge(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<PurgeClaim>> {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+            let Some(request) = Request::find_for_update(c, request_id).await? else {
+                return Ok(None);
+            };
             let now = Utc::now();
             let runnable = request.kind() == RequestKind::Deletion
-                && matches!(request.status(), RequestStatus::Approved | RequestStatus::Processing)
+                && matches!(
+                    request.status(),
+                    RequestStatus::Approved | RequestStatus::Processing
+                )
                 && request.grace_until.is_none_or(|until| until <= now)
                 && request.lease_until.is_none_or(|until| until < now);
             if !runnable {
                 return Ok(None);
             }
-            let Some(lookup) = start_run(c, &request, now + lease).await? else { return Ok(None) };
-            let checkpoint = request.purge_checkpoint.clone().map(serde_json::from_value::<Checkpoint>).transpose()?;
-            Ok(Some(PurgeClaim { lookup, subject_key: request.subject_key.clone(), checkpoint, requester_email: request.email.clone() }))
+            let Some(lookup) = start_run(c, &request, now + lease).await? else {
+                return Ok(None);
+            };
+            let checkpoint = request
+                .purge_checkpoint
+                .clone()
+                .map(serde_json::from_value::<Checkpoint>)
+                .transpose()?;
+            Ok(Some(PurgeClaim {
+                lookup,
+                subject_key: request.subject_key.clone(),
+                checkpoint,
+                requester_email: request.email.clone(),
+            }))
         })
         .await
     }
 
-    async fn record_subject(&self, request_id: Uuid, subject_key: Option<&str>) -> anyhow::Result<()> {
+    async fn record_subject(
+        &self,
+        request_id: Uuid,
+        subject_key: Option<&str>,
+    ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            diesel::update(requests::table.find(request_id)).set(requests::subject_key.eq(subject_key)).execute(c).await?;
-            audit::append(c, &[AuditEntry::subject_located(request_id, subject_key.is_some())]).await?;
+            diesel::update(requests::table.find(request_id))
+                .set(requests::subject_key.eq(subject_key))
+                .execute(c)
+                .await?;
+            audit::append(
+                c,
+                &[AuditEntry::subject_located(
+                    request_id,
+                    subject_key.is_some(),
+                )],
+            )
+            .await?;
             Ok(())
         })
         .await
     }
 
-    async fn purge_checkpoint(&self, request_id: Uuid, checkpoint: &Checkpoint, step: &str) -> anyhow::Result<()> {
+    async fn purge_checkpoint(
+        &self,
+        request_id: Uuid,
+        checkpoint: &Checkpoint,
+        step: &str,
+    ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         let value = serde_json::to_value(checkpoint)?;
-        let (rows, objects) = checkpoint.counts.get(step).map_or((0, 0), |c| (c.rows, c.objects));
+        let (rows, objects) = checkpoint
+            .counts
+            .get(step)
+            .map_or((0, 0), |c| (c.rows, c.objects));
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let updated = diesel::update(
-                requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+                requests::table
+                    .find(request_id)
+                    .filter(requests::status.eq(RequestStatus::Processing.as_str())),
             )
             .set(requests::purge_checkpoint.eq(&value))
             .execute(c)
             .await?;
             anyhow::ensure!(updated == 1, "the request is no longer processing");
-            audit::append(c, &[AuditEntry::purge_step(request_id, step, rows, objects)]).await?;
+            audit::append(
+                c,
+                &[AuditEntry::purge_step(request_id, step, rows, objects)],
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -146,7 +223,9 @@ impl Lifecycle for ServiceLifecycle {
         let result = serde_json::to_value(report)?;
         let completed = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                let Some(request) = Request::find_for_update(c, request_id).await? else {
+                    return Ok(None);
+                };
                 if request.status() != RequestStatus::Processing {
                     return Ok(None);
                 }
@@ -164,11 +243,20 @@ impl Lifecycle for ServiceLifecycle {
                 Ok(Some(request))
             })
             .await?;
-        let Some(request) = completed else { return Ok(()) };
-        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok())
-            && let Err(error) = self.mailer.send(&email, mail::erasure_completed(request_id)).await {
-                tracing::error!(%request_id, error = format!("{error:#}"), "erasure-completed mail failed");
-            }
+        let Some(request) = completed else {
+            return Ok(());
+        };
+        if let Some(email) = request
+            .email
+            .as_deref()
+            .and_then(|e| Email::try_from(e).ok())
+            && let Err(error) = self
+                .mailer
+                .send(&email, mail::erasure_completed(request_id))
+                .await
+        {
+            tracing::error!(%request_id, error = format!("{error:#}"), "erasure-completed mail failed");
+        }
         // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             diesel::update(requests::table.find(request_id))
@@ -188,13 +276,16 @@ impl Lifecycle for ServiceLifecycle {
 
     async fn fail(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, anyhow::Error, _>(async |c| fail(c, request_id, code).await).await
+        conn.transaction::<_, anyhow::Error, _>(async |c| fail(c, request_id, code).await)
+            .await
     }
 
     async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         diesel::update(
-            requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+            requests::table
+                .find(request_id)
+                .filter(requests::status.eq(RequestStatus::Processing.as_str())),
         )
         .set(requests::lease_until.eq(Utc::now() + chrono::Duration::from_std(lease)?))
         .execute(&mut conn)
@@ -202,13 +293,20 @@ impl Lifecycle for ServiceLifecycle {
         Ok(())
     }
 
-    async fn export_done(&self, request_id: Uuid, report: &ExportReport, archive: &ObjectRef) -> anyhow::Result<()> {
+    async fn export_done(
+        &self,
+        request_id: Uuid,
+        report: &ExportReport,
+        archive: &ObjectRef,
+    ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         let expires = Utc::now() + self.export_ttl;
         let result = serde_json::to_value(report)?;
         let completed = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else { return Ok(None) };
+                let Some(request) = Request::find_for_update(c, request_id).await? else {
+                    return Ok(None);
+                };
                 if request.status() != RequestStatus::Processing {
                     return Ok(None);
                 }
@@ -230,11 +328,21 @@ impl Lifecycle for ServiceLifecycle {
             })
             .await?;
         drop(conn);
-        let Some(request) = completed else { return Ok(()) };
-        if let Some(email) = request.email.as_deref().and_then(|e| Email::try_from(e).ok()) {
+        let Some(request) = completed else {
+            return Ok(());
+        };
+        if let Some(email) = request
+            .email
+            .as_deref()
+            .and_then(|e| Email::try_from(e).ok())
+        {
             let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
             let link = self.storage.presign_get(archive, ttl).await?;
-            if let Err(error) = self.mailer.send(&email, mail::export_ready(&link, expires, request_id)).await {
+            if let Err(error) = self
+                .mailer
+                .send(&email, mail::export_ready(&link, expires, request_id))
+                .await
+            {
                 // The requester can still fetch the link with their token; do not re-run the export.
                 tracing::error!(%request_id, error = format!("{error:#}"), "export-ready mail failed");
             }
@@ -246,9 +354,14 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let updated = diesel::update(
-                requests::table.find(request_id).filter(requests::status.eq(RequestStatus::Processing.as_str())),
+                requests::table
+                    .find(request_id)
+                    .filter(requests::status.eq(RequestStatus::Processing.as_str())),
             )
-            .set((requests::lease_until.eq(None::<chrono::DateTime<Utc>>), requests::failure.eq(code)))
+            .set((
+                requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                requests::failure.eq(code),
+            ))
             .execute(c)
             .await?;
             if updated > 0 {
@@ -281,7 +394,16 @@ impl Lifecycle for ServiceLifecycle {
         .await?;
         Ok(ids
             .into_iter()
-            .map(|r| (r.id, if r.kind == "deletion" { StrandedKind::Purge } else { StrandedKind::Export }))
+            .map(|r| {
+                (
+                    r.id,
+                    if r.kind == "deletion" {
+                        StrandedKind::Purge
+                    } else {
+                        StrandedKind::Export
+                    },
+                )
+            })
             .collect())
     }
 
@@ -306,17 +428,29 @@ impl Lifecycle for ServiceLifecycle {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, key)| Some((id, ObjectRef { bucket: self.exports_bucket.clone(), key: key? })))
+            .filter_map(|(id, key)| {
+                Some((
+                    id,
+                    ObjectRef {
+                        bucket: self.exports_bucket.clone(),
+                        key: key?,
+                    },
+                ))
+            })
             .collect())
     }
 
     async fn export_deleted(&self, request_id: Uuid) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let updated = diesel::update(requests::table.find(request_id).filter(requests::export_deleted_at.is_null()))
-                .set(requests::export_deleted_at.eq(Utc::now()))
-                .execute(c)
-                .await?;
+            let updated = diesel::update(
+                requests::table
+                    .find(request_id)
+                    .filter(requests::export_deleted_at.is_null()),
+            )
+            .set(requests::export_deleted_at.eq(Utc::now()))
+            .execute(c)
+            .await?;
             if updated > 0 {
                 audit::append(c, &[AuditEntry::export_deleted(request_id)]).await?;
             }
@@ -343,23 +477,47 @@ impl Lifecycle for ServiceLifecycle {
             .returning(requests::id)
             .get_results(c)
             .await?;
-            diesel::delete(verification_codes::table.filter(verification_codes::request_id.eq_any(&expired)))
-                .execute(c)
-                .await?;
+            diesel::delete(
+                verification_codes::table.filter(verification_codes::request_id.eq_any(&expired)),
+            )
+            .execute(c)
+            .await?;
             let scrubbed: Vec<Uuid> = diesel::update(
                 requests::table
-                    .filter(requests::status.eq_any(["completed", "denied", "cancelled", "expired"]))
+                    .filter(requests::status.eq_any([
+                        "completed",
+                        "denied",
+                        "cancelled",
+                        "expired",
+                    ]))
                     .filter(requests::pii_scrubbed_at.is_null())
-                    .filter(requests::completed_at.lt(now - retention).or(requests::completed_at.is_null()))
+                    .filter(
+                        requests::completed_at
+                            .lt(now - retention)
+                            .or(requests::completed_at.is_null()),
+                    )
                     .filter(requests::created_at.lt(now - retention))
-                    .filter(requests::export_key.is_null().or(requests::export_deleted_at.is_not_null())),
+                    .filter(
+                        requests::export_key
+                            .is_null()
+                            .or(requests::export_deleted_at.is_not_null()),
+                    ),
             )
-            .set((requests::email.eq(None::<String>), requests::subject_ref.eq(None::<String>), requests::pii_scrubbed_at.eq(now)))
+            .set((
+                requests::email.eq(None::<String>),
+                requests::subject_ref.eq(None::<String>),
+                requests::pii_scrubbed_at.eq(now),
+            ))
             .returning(requests::id)
             .get_results(c)
             .await?;
-            let mut entries: Vec<AuditEntry> = expired.iter().map(|id| AuditEntry::expired(*id)).collect();
-            entries.extend(scrubbed.iter().map(|id| AuditEntry::requester_data_scrubbed(*id)));
+            let mut entries: Vec<AuditEntry> =
+                expired.iter().map(|id| AuditEntry::expired(*id)).collect();
+            entries.extend(
+                scrubbed
+                    .iter()
+                    .map(|id| AuditEntry::requester_data_scrubbed(*id)),
+            );
             audit::append(c, &entries).await?;
             Ok((expired.len() + scrubbed.len()) as u64)
         })
@@ -402,7 +560,11 @@ async fn start_run(
     Ok(Some(lookup))
 }
 
-async fn fail(c: &mut diesel_async::AsyncPgConnection, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+async fn fail(
+    c: &mut diesel_async::AsyncPgConnection,
+    request_id: Uuid,
+    code: &str,
+) -> anyhow::Result<()> {
     diesel::update(requests::table.find(request_id))
         .set((
             requests::status.eq(RequestStatus::Failed.as_str()),

@@ -15,20 +15,32 @@ use crate::secrets::{self, label};
 use crate::state::AppState;
 
 /// Checks a code; on success returns the request and a fresh requester token.
-pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result<(Request, String), ApiError> {
+pub async fn with_code(
+    state: &AppState,
+    request_id: Uuid,
+    code: &str,
+) -> Result<(Request, String), ApiError> {
     let token = secrets::new_token();
     let token_hash = state.keyed.hash(label::TOKEN, &token);
     let keyed = state.keyed.clone();
     let mut conn = state.db.get().await?;
-    let kind = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?.kind();
+    let kind = Request::find(&mut conn, request_id)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .kind();
     let auto_approve = auto_approves(state, kind);
     let grace = grace_period(state);
     let (check, approved_now) = conn
         .transaction::<_, ApiError, _>(async |c| {
-            let request = Request::find_for_update(c, request_id).await?.ok_or(ApiError::NotFound)?;
+            let request = Request::find_for_update(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
             let open = matches!(
                 request.status(),
-                RequestStatus::PendingVerification | RequestStatus::Verified | RequestStatus::Approved | RequestStatus::Processing
+                RequestStatus::PendingVerification
+                    | RequestStatus::Verified
+                    | RequestStatus::Approved
+                    | RequestStatus::Processing
             );
             if !open || request.verified_via.as_deref() == Some("platform_assertion") {
                 return Err(ApiError::CodeExpired);
@@ -38,9 +50,20 @@ pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result
             let mut approved_now = false;
             match check {
                 CodeCheck::Valid => {
-                    approved_now = mark_verified(c, &request, &token_hash, "email_code", auto_approve, grace, &mut entries).await?;
+                    approved_now = mark_verified(
+                        c,
+                        &request,
+                        &token_hash,
+                        "email_code",
+                        auto_approve,
+                        grace,
+                        &mut entries,
+                    )
+                    .await?;
                 }
-                CodeCheck::Wrong { attempts_left } => entries.push(AuditEntry::code_rejected(request_id, attempts_left)),
+                CodeCheck::Wrong { attempts_left } => {
+                    entries.push(AuditEntry::code_rejected(request_id, attempts_left))
+                }
                 CodeCheck::Exhausted | CodeCheck::Expired => {}
             }
             audit::append(c, &entries).await?;
@@ -55,7 +78,9 @@ pub async fn with_code(state: &AppState, request_id: Uuid, code: &str) -> Result
         CodeCheck::Expired => return Err(ApiError::CodeExpired),
     }
     let mut conn = state.db.get().await?;
-    let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    let request = Request::find(&mut conn, request_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     drop(conn);
     if approved_now {
         super::enqueue_after_commit(state, &request).await;
@@ -90,12 +115,19 @@ pub async fn mark_verified(
     entries: &mut Vec<AuditEntry>,
 ) -> Result<bool, ApiError> {
     let now = Utc::now();
-    diesel::update(requests::table.find(request.id)).set(requests::token_hash.eq(token_hash)).execute(c).await?;
+    diesel::update(requests::table.find(request.id))
+        .set(requests::token_hash.eq(token_hash))
+        .execute(c)
+        .await?;
     if request.status() != RequestStatus::PendingVerification {
         // Already verified earlier: only the token rotates (a lost link, a new device).
         return Ok(false);
     }
-    let next = if auto_approve { RequestStatus::Approved } else { RequestStatus::Verified };
+    let next = if auto_approve {
+        RequestStatus::Approved
+    } else {
+        RequestStatus::Verified
+    };
     let grace = (auto_approve && request.kind() == crate::domain::RequestKind::Deletion)
         .then(|| now + grace);
     diesel::update(requests::table.find(request.id))
@@ -117,9 +149,15 @@ pub async fn mark_verified(
 
 /// Loads a request for its requester: the token must match (constant-time). A wrong
 /// token answers exactly like an unknown id.
-pub async fn authorize(state: &AppState, request_id: Uuid, token: &str) -> Result<Request, ApiError> {
+pub async fn authorize(
+    state: &AppState,
+    request_id: Uuid,
+    token: &str,
+) -> Result<Request, ApiError> {
     let mut conn = state.db.get().await?;
-    let request = Request::find(&mut conn, request_id).await?.ok_or(ApiError::NotFound)?;
+    let request = Request::find(&mut conn, request_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     match &request.token_hash {
         Some(hash) if state.keyed.verify(label::TOKEN, token, hash) => Ok(request),
         _ => Err(ApiError::NotFound),

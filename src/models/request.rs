@@ -88,20 +88,43 @@ impl Request {
 
     /// Loads a request.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
-        requests::table.find(id).select(Self::as_select()).first(conn).await.optional()
+        requests::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// Loads a request and locks it for the rest of the transaction.
-    pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
-        requests::table.find(id).select(Self::as_select()).for_update().first(conn).await.optional()
+    pub async fn find_for_update(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        requests::table
+            .find(id)
+            .select(Self::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// The open request of this kind for this identity, if any.
-    pub async fn find_open(conn: &mut AsyncPgConnection, kind: RequestKind, email_hash: &[u8]) -> QueryResult<Option<Self>> {
+    pub async fn find_open(
+        conn: &mut AsyncPgConnection,
+        kind: RequestKind,
+        email_hash: &[u8],
+    ) -> QueryResult<Option<Self>> {
         requests::table
             .filter(requests::kind.eq(kind.as_str()))
             .filter(requests::email_hash.eq(email_hash))
-            .filter(requests::status.eq_any(["pending_verification", "verified", "approved", "processing"]))
+            .filter(requests::status.eq_any([
+                "pending_verification",
+                "verified",
+                "approved",
+                "processing",
+            ]))
             .select(Self::as_select())
             .first(conn)
             .await
@@ -109,8 +132,15 @@ impl Request {
     }
 
     /// Sets the status (the caller holds the row lock and writes the audit entry).
-    pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: RequestStatus) -> QueryResult<()> {
-        diesel::update(requests::table.find(id)).set(requests::status.eq(status.as_str())).execute(conn).await?;
+    pub async fn set_status(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        status: RequestStatus,
+    ) -> QueryResult<()> {
+        diesel::update(requests::table.find(id))
+            .set(requests::status.eq(status.as_str()))
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }
@@ -140,7 +170,10 @@ impl NewRequest {
     /// Inserts the request unless an open one of the same kind exists for the same
     /// identity; returns the new or the open request and whether it is new. Race-free:
     /// the partial unique index decides.
-    pub async fn insert_or_open(&self, conn: &mut AsyncPgConnection) -> QueryResult<(Request, bool)> {
+    pub async fn insert_or_open(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> QueryResult<(Request, bool)> {
         let inserted: Vec<Request> = diesel::sql_query(
             "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at) \
              VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8) \
@@ -162,6 +195,7 @@ impl NewRequest {
         }
         let open = Request::find_open(conn, self.kind, &self.email_hash).await?;
         // The conflicting request may have closed between the insert and the select.
-        open.map(|r| (r, false)).ok_or(diesel::result::Error::RollbackTransaction)
+        open.map(|r| (r, false))
+            .ok_or(diesel::result::Error::RollbackTransaction)
     }
 }

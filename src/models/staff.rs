@@ -31,7 +31,10 @@ pub struct Staff {
 
 /// Hashes a password with Argon2id (the crate's OWASP defaults).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    Ok(Argon2::default().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("hashing: {e}"))?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+        .to_string())
 }
 
 /// Prefix of staff tokens, so that a leaked one is recognisable.
@@ -44,8 +47,16 @@ impl Staff {
     }
 
     /// Creates a staff account.
-    pub async fn create(conn: &mut AsyncPgConnection, email: &Email, role: Role, password: &str) -> anyhow::Result<Self> {
-        anyhow::ensure!(password.chars().count() >= 12, "the password must be at least 12 characters");
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        email: &Email,
+        role: Role,
+        password: &str,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            password.chars().count() >= 12,
+            "the password must be at least 12 characters"
+        );
         let hash = hash_password(password)?;
         Ok(diesel::insert_into(staff::table)
             .values((
@@ -61,7 +72,10 @@ impl Staff {
     }
 
     /// Finds an active account by email.
-    pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &Email) -> QueryResult<Option<Self>> {
+    pub async fn find_by_email(
+        conn: &mut AsyncPgConnection,
+        email: &Email,
+    ) -> QueryResult<Option<Self>> {
         staff::table
             .filter(staff::email.eq(email.normalized()))
             .filter(staff::disabled_at.is_null())
@@ -75,14 +89,23 @@ impl Staff {
     /// thread: a hash costs tens of milliseconds.
     pub async fn check_password(&self, password: String) -> bool {
         let hash = self.password_hash.clone();
-        tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Issues a new API token for this account; returns (token id, token). The token is
     /// shown once and stored only as a keyed hash.
-    pub async fn issue_token(&self, conn: &mut AsyncPgConnection, keyed: &Keyed, name: &str) -> QueryResult<(Uuid, String)> {
+    pub async fn issue_token(
+        &self,
+        conn: &mut AsyncPgConnection,
+        keyed: &Keyed,
+        name: &str,
+    ) -> QueryResult<(Uuid, String)> {
         let token = format!("{TOKEN_PREFIX}{}", crate::secrets::new_token());
         let id = Uuid::now_v7();
         diesel::insert_into(staff_tokens::table)
@@ -99,7 +122,11 @@ impl Staff {
     }
 
     /// The active account behind a token, if the token is live.
-    pub async fn by_token(conn: &mut AsyncPgConnection, keyed: &Keyed, token: &str) -> QueryResult<Option<Self>> {
+    pub async fn by_token(
+        conn: &mut AsyncPgConnection,
+        keyed: &Keyed,
+        token: &str,
+    ) -> QueryResult<Option<Self>> {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -113,17 +140,26 @@ impl Staff {
             .first(conn)
             .await
             .optional()?;
-        let Some((token_id, account)) = found else { return Ok(None) };
-        diesel::update(staff_tokens::table.find(token_id)).set(staff_tokens::last_used_at.eq(Utc::now())).execute(conn).await?;
+        let Some((token_id, account)) = found else {
+            return Ok(None);
+        };
+        diesel::update(staff_tokens::table.find(token_id))
+            .set(staff_tokens::last_used_at.eq(Utc::now()))
+            .execute(conn)
+            .await?;
         Ok(Some(account))
     }
 
     /// Revokes a token by id; returns whether one was live.
     pub async fn revoke_token(conn: &mut AsyncPgConnection, token_id: Uuid) -> QueryResult<bool> {
-        let n = diesel::update(staff_tokens::table.find(token_id).filter(staff_tokens::revoked_at.is_null()))
-            .set(staff_tokens::revoked_at.eq(Utc::now()))
-            .execute(conn)
-            .await?;
+        let n = diesel::update(
+            staff_tokens::table
+                .find(token_id)
+                .filter(staff_tokens::revoked_at.is_null()),
+        )
+        .set(staff_tokens::revoked_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
         Ok(n > 0)
     }
 }

@@ -80,7 +80,12 @@ impl VerificationCode {
 
     /// Checks a code against the stored hash (constant-time), spending one attempt on a
     /// wrong guess and consuming the code on a right one. Call inside a transaction.
-    pub async fn check(conn: &mut AsyncPgConnection, keyed: &Keyed, request_id: Uuid, code: &str) -> QueryResult<CodeCheck> {
+    pub async fn check(
+        conn: &mut AsyncPgConnection,
+        keyed: &Keyed,
+        request_id: Uuid,
+        code: &str,
+    ) -> QueryResult<CodeCheck> {
         let Some(row) = verification_codes::table
             .find(request_id)
             .select(Self::as_select())
@@ -92,14 +97,18 @@ impl VerificationCode {
             return Ok(CodeCheck::Expired);
         };
         if row.expires_at <= Utc::now() {
-            diesel::delete(verification_codes::table.find(request_id)).execute(conn).await?;
+            diesel::delete(verification_codes::table.find(request_id))
+                .execute(conn)
+                .await?;
             return Ok(CodeCheck::Expired);
         }
         if row.attempts_left <= 0 {
             return Ok(CodeCheck::Exhausted);
         }
         if keyed.verify(label::CODE, &format!("{request_id}:{code}"), &row.code_hash) {
-            diesel::delete(verification_codes::table.find(request_id)).execute(conn).await?;
+            diesel::delete(verification_codes::table.find(request_id))
+                .execute(conn)
+                .await?;
             return Ok(CodeCheck::Valid);
         }
         let attempts_left = row.attempts_left - 1;

@@ -18,10 +18,20 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = match state.db.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
         Err(_) => false,
     };
-    let storage = state.storage.bucket_reachable(&state.settings.storage.exports_bucket).await;
+    let storage = state
+        .storage
+        .bucket_reachable(&state.settings.storage.exports_bucket)
+        .await;
     let body = json!({ "database": database, "object_storage": storage });
-    if database && storage { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if database && storage {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

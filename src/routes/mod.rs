@@ -32,8 +32,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// trust a proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
     let info = req.connection_info();
-    let candidate = if state.settings.server.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
+    let candidate = if state.settings.server.trust_forwarded_for {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    };
     candidate
-        .and_then(|a| a.parse::<IpAddr>().ok().or_else(|| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())))
+        .and_then(|a| {
+            a.parse::<IpAddr>()
+                .ok()
+                .or_else(|| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        })
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }

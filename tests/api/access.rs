@@ -31,10 +31,22 @@ struct Subject {
 /// What the archive must hold, written independently of the data map engine: the file
 /// name, and SQL selecting exactly the subject's rows of that entry (`$1` = subject id).
 const EXPECTED_TABLES: &[(&str, &str)] = &[
-    ("data/profile/users.json", "SELECT row_to_json(t)::text AS v FROM users t WHERE t.id = $1"),
-    ("data/profile/profiles.json", "SELECT row_to_json(t)::text AS v FROM profiles t WHERE t.user_id = $1"),
-    ("data/content/images.json", "SELECT row_to_json(t)::text AS v FROM images t WHERE t.user_id = $1"),
-    ("data/content/models.json", "SELECT row_to_json(t)::text AS v FROM models t WHERE t.user_id = $1"),
+    (
+        "data/profile/users.json",
+        "SELECT row_to_json(t)::text AS v FROM users t WHERE t.id = $1",
+    ),
+    (
+        "data/profile/profiles.json",
+        "SELECT row_to_json(t)::text AS v FROM profiles t WHERE t.user_id = $1",
+    ),
+    (
+        "data/content/images.json",
+        "SELECT row_to_json(t)::text AS v FROM images t WHERE t.user_id = $1",
+    ),
+    (
+        "data/content/models.json",
+        "SELECT row_to_json(t)::text AS v FROM models t WHERE t.user_id = $1",
+    ),
     (
         "data/content/model_versions.json",
         "SELECT row_to_json(v)::text AS v FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.user_id = $1",
@@ -44,23 +56,50 @@ const EXPECTED_TABLES: &[(&str, &str)] = &[
         "SELECT row_to_json(f)::text AS v FROM model_files f JOIN model_versions v ON v.id = f.model_version_id \
          JOIN models m ON m.id = v.model_id WHERE m.user_id = $1",
     ),
-    ("data/content/comments.json", "SELECT row_to_json(t)::text AS v FROM comments t WHERE t.user_id = $1"),
-    ("data/activity/reactions.json", "SELECT row_to_json(t)::text AS v FROM reactions t WHERE t.user_id = $1"),
-    ("data/activity/following.json", "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.follower_id = $1"),
-    ("data/activity/followers.json", "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.followee_id = $1"),
-    ("data/device_location/sessions.json", "SELECT row_to_json(t)::text AS v FROM sessions t WHERE t.user_id = $1"),
-    ("data/activity/notifications.json", "SELECT row_to_json(t)::text AS v FROM notifications t WHERE t.user_id = $1"),
+    (
+        "data/content/comments.json",
+        "SELECT row_to_json(t)::text AS v FROM comments t WHERE t.user_id = $1",
+    ),
+    (
+        "data/activity/reactions.json",
+        "SELECT row_to_json(t)::text AS v FROM reactions t WHERE t.user_id = $1",
+    ),
+    (
+        "data/activity/following.json",
+        "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.follower_id = $1",
+    ),
+    (
+        "data/activity/followers.json",
+        "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.followee_id = $1",
+    ),
+    (
+        "data/device_location/sessions.json",
+        "SELECT row_to_json(t)::text AS v FROM sessions t WHERE t.user_id = $1",
+    ),
+    (
+        "data/activity/notifications.json",
+        "SELECT row_to_json(t)::text AS v FROM notifications t WHERE t.user_id = $1",
+    ),
     (
         "data/preferences/marketing_preferences.json",
         "SELECT row_to_json(t)::text AS v FROM marketing_preferences t WHERE t.user_id = $1",
     ),
-    ("data/payments/payments.json", "SELECT row_to_json(t)::text AS v FROM payments t WHERE t.user_id = $1"),
+    (
+        "data/payments/payments.json",
+        "SELECT row_to_json(t)::text AS v FROM payments t WHERE t.user_id = $1",
+    ),
     (
         "data/moderation/reports_filed.json",
         "SELECT row_to_json(t)::text AS v FROM moderation_reports t WHERE t.reporter_id = $1",
     ),
-    ("data/payments/tips_sent.json", "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.from_user_id = $1"),
-    ("data/payments/tips_received.json", "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.to_user_id = $1"),
+    (
+        "data/payments/tips_sent.json",
+        "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.from_user_id = $1",
+    ),
+    (
+        "data/payments/tips_received.json",
+        "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.to_user_id = $1",
+    ),
 ];
 
 /// Object keys of the subject, independently: image keys, model-file URLs, avatars.
@@ -105,7 +144,9 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
     .unwrap();
 
     let request = app.file_and_verify(&subject.email).await;
-    let view = app.wait_for_status(&request.id, &request.token, "completed").await;
+    let view = app
+        .wait_for_status(&request.id, &request.token, "completed")
+        .await;
     assert!(view["export"]["download_url"].is_string(), "{view}");
 
     // Download through the link in the mail, as the person would.
@@ -117,10 +158,19 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
     // Every table: exactly the subject's rows, as JSON and as CSV.
     let mut nonempty = 0;
     for (path, sql) in EXPECTED_TABLES {
-        let expected: Vec<Row> = diesel::sql_query(*sql).bind::<BigInt, _>(subject.id).load(&mut platform).await.unwrap();
-        let expected = as_set(expected.iter().map(|r| serde_json::from_str::<Value>(&r.v).unwrap()));
+        let expected: Vec<Row> = diesel::sql_query(*sql)
+            .bind::<BigInt, _>(subject.id)
+            .load(&mut platform)
+            .await
+            .unwrap();
+        let expected = as_set(
+            expected
+                .iter()
+                .map(|r| serde_json::from_str::<Value>(&r.v).unwrap()),
+        );
         let exported: Vec<Value> =
-            serde_json::from_slice(files.get(*path).unwrap_or_else(|| panic!("{path} missing"))).unwrap();
+            serde_json::from_slice(files.get(*path).unwrap_or_else(|| panic!("{path} missing")))
+                .unwrap();
         assert_eq!(as_set(exported.clone()), expected, "{path}");
         assert_eq!(exported.len(), expected.len(), "{path} has duplicates");
         let csv_path = path.replace(".json", ".csv");
@@ -128,23 +178,47 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
         assert_eq!(csv.records().count(), expected.len(), "{csv_path}");
         nonempty += usize::from(!expected.is_empty());
     }
-    assert!(nonempty >= 10, "the subject should have data in most tables, had {nonempty}");
-    let data_files: BTreeSet<&str> =
-        files.keys().filter(|k| k.starts_with("data/") && k.ends_with(".json")).map(String::as_str).collect();
+    assert!(
+        nonempty >= 10,
+        "the subject should have data in most tables, had {nonempty}"
+    );
+    let data_files: BTreeSet<&str> = files
+        .keys()
+        .filter(|k| k.starts_with("data/") && k.ends_with(".json"))
+        .map(String::as_str)
+        .collect();
     let expected_files: BTreeSet<&str> = EXPECTED_TABLES.iter().map(|(p, _)| *p).collect();
-    assert_eq!(data_files, expected_files, "no table beyond the subject's own");
+    assert_eq!(
+        data_files, expected_files,
+        "no table beyond the subject's own"
+    );
 
     // Every object, byte for byte, and nothing else.
-    let expected_objects: Vec<Row> =
-        diesel::sql_query(EXPECTED_OBJECTS).bind::<BigInt, _>(subject.id).load(&mut platform).await.unwrap();
+    let expected_objects: Vec<Row> = diesel::sql_query(EXPECTED_OBJECTS)
+        .bind::<BigInt, _>(subject.id)
+        .load(&mut platform)
+        .await
+        .unwrap();
     let expected_objects: BTreeSet<String> = expected_objects.into_iter().map(|r| r.v).collect();
-    let exported_objects: BTreeSet<String> = files.keys().filter(|k| k.starts_with("objects/")).cloned().collect();
+    let exported_objects: BTreeSet<String> = files
+        .keys()
+        .filter(|k| k.starts_with("objects/"))
+        .cloned()
+        .collect();
     assert!(expected_objects.len() > 5, "the subject should own objects");
     assert_eq!(exported_objects, expected_objects);
     for path in &exported_objects {
         let rest = path.strip_prefix("objects/").unwrap();
         let (bucket, key) = rest.split_once('/').unwrap();
-        let original = app.services.storage.get_bytes(&ObjectRef { bucket: bucket.into(), key: key.into() }).await.unwrap();
+        let original = app
+            .services
+            .storage
+            .get_bytes(&ObjectRef {
+                bucket: bucket.into(),
+                key: key.into(),
+            })
+            .await
+            .unwrap();
         assert_eq!(original.as_deref(), Some(files[path].as_slice()), "{path}");
     }
 
@@ -156,14 +230,27 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["sha256"].as_str().unwrap().to_owned()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for (path, content) in files.iter().filter(|(p, _)| *p != "manifest.json") {
-        assert_eq!(listed.get(path), Some(&hex::encode(Sha256::digest(content))), "{path}");
+        assert_eq!(
+            listed.get(path),
+            Some(&hex::encode(Sha256::digest(content))),
+            "{path}"
+        );
     }
     assert_eq!(listed.len(), files.len() - 1);
     let index = String::from_utf8(files["index.html"].clone()).unwrap();
-    assert!(index.contains("Payments") && index.contains("Content") && index.contains("Devices and locations"));
+    assert!(
+        index.contains("Payments")
+            && index.contains("Content")
+            && index.contains("Devices and locations")
+    );
 
     // Nothing personal reached the logs.
     let logs = crate::helpers::captured_logs();
@@ -174,13 +261,18 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_without_an_account_gets_the_same_answer_and_an_archive_saying_so() {
     let app = spawn_app().await;
-    let known: Subject = diesel::sql_query("SELECT id, email FROM users WHERE id > 0 ORDER BY id LIMIT 1")
-        .get_result(&mut app.platform_db().await)
-        .await
-        .unwrap();
+    let known: Subject =
+        diesel::sql_query("SELECT id, email FROM users WHERE id > 0 ORDER BY id LIMIT 1")
+            .get_result(&mut app.platform_db().await)
+            .await
+            .unwrap();
     let unknown = "nobody.here@example.org";
-    let a = app.file(serde_json::json!({ "kind": "access", "email": known.email })).await;
-    let b = app.file(serde_json::json!({ "kind": "access", "email": unknown })).await;
+    let a = app
+        .file(serde_json::json!({ "kind": "access", "email": known.email }))
+        .await;
+    let b = app
+        .file(serde_json::json!({ "kind": "access", "email": unknown }))
+        .await;
     assert_eq!(a.status(), b.status());
     let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
@@ -189,14 +281,34 @@ async fn an_email_without_an_account_gets_the_same_answer_and_an_archive_saying_
     assert_eq!(app.mails_to(unknown).len(), 1, "a code goes out either way");
 
     let code = app.latest_code(unknown);
-    let verified: Value = app.verify(b["id"].as_str().unwrap(), &code).await.json().await.unwrap();
+    let verified: Value = app
+        .verify(b["id"].as_str().unwrap(), &code)
+        .await
+        .json()
+        .await
+        .unwrap();
     let token = verified["token"].as_str().unwrap();
-    let view = app.wait_for_status(b["id"].as_str().unwrap(), token, "completed").await;
+    let view = app
+        .wait_for_status(b["id"].as_str().unwrap(), token, "completed")
+        .await;
     let url = view["export"]["download_url"].as_str().unwrap();
-    let files = unzip(&app.client.get(url).send().await.unwrap().bytes().await.unwrap());
+    let files = unzip(
+        &app.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    );
     let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(manifest["subject_found"], false);
-    assert!(!files.keys().any(|k| k.starts_with("data/") || k.starts_with("objects/")));
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.starts_with("data/") || k.starts_with("objects/"))
+    );
     app.teardown().await;
 }
 
@@ -204,15 +316,29 @@ async fn an_email_without_an_account_gets_the_same_answer_and_an_archive_saying_
 async fn filing_the_same_kind_again_returns_the_open_request_with_a_fresh_code() {
     let app = spawn_app().await;
     let email = "twice@example.com";
-    let first: Value = app.file(serde_json::json!({ "kind": "access", "email": email })).await.json().await.unwrap();
+    let first: Value = app
+        .file(serde_json::json!({ "kind": "access", "email": email }))
+        .await
+        .json()
+        .await
+        .unwrap();
     let old_code = app.latest_code(email);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let second: Value = app.file(serde_json::json!({ "kind": "access", "email": "Twice@Example.com" })).await.json().await.unwrap();
+    let second: Value = app
+        .file(serde_json::json!({ "kind": "access", "email": "Twice@Example.com" }))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["id"], second["id"]);
     let new_code = app.latest_code(email);
     let id = first["id"].as_str().unwrap();
     if old_code != new_code {
-        assert_eq!(app.verify(id, &old_code).await.status(), 400, "the replaced code no longer works");
+        assert_eq!(
+            app.verify(id, &old_code).await.status(),
+            400,
+            "the replaced code no longer works"
+        );
     }
     assert_eq!(app.verify(id, &new_code).await.status(), 200);
     app.teardown().await;

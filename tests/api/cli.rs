@@ -16,12 +16,21 @@ fn lethe() -> Command {
 
 fn run(command: &mut Command) -> (bool, String) {
     let output = command.output().unwrap();
-    (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
 }
 
 #[test]
 fn a_bad_configuration_stops_start_up_naming_the_key() {
-    let (ok, out) = run(lethe().args(["migrate"]).env("LETHE__SERVER__LISTEN", "not-an-address"));
+    let (ok, out) = run(lethe()
+        .args(["migrate"])
+        .env("LETHE__SERVER__LISTEN", "not-an-address"));
     assert!(!ok);
     assert!(out.contains("server.listen"), "{out}");
 
@@ -32,12 +41,16 @@ fn a_bad_configuration_stops_start_up_naming_the_key() {
     assert!(!ok);
     assert!(out.contains("urll") && out.contains("database"), "{out}");
 
-    let (ok, out) = run(lethe().args(["migrate"]).env("LETHE__SECURITY__SECRET_KEY", "short"));
+    let (ok, out) = run(lethe()
+        .args(["migrate"])
+        .env("LETHE__SECURITY__SECRET_KEY", "short"));
     assert!(!ok);
     assert!(out.contains("security.secret_key"), "{out}");
     assert!(!out.contains("short\""), "the secret is not printed: {out}");
 
-    let (ok, out) = run(lethe().args(["serve"]).env("LETHE__SERVER__LISTEN", "127.0.0.1:0"));
+    let (ok, out) = run(lethe()
+        .args(["serve"])
+        .env("LETHE__SERVER__LISTEN", "127.0.0.1:0"));
     assert!(!ok, "serve refuses to start without a secret key");
     assert!(out.contains("security.secret_key"), "{out}");
 }
@@ -45,20 +58,27 @@ fn a_bad_configuration_stops_start_up_naming_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datamap_check_accepts_the_demo_map_and_names_a_broken_entry() {
     let app = spawn_app().await;
-    let (ok, out) = run(lethe().args(["datamap", "check"]).env("LETHE__PLATFORM__DATABASE_URL", &app.platform_url));
+    let (ok, out) = run(lethe()
+        .args(["datamap", "check"])
+        .env("LETHE__PLATFORM__DATABASE_URL", &app.platform_url));
     assert!(ok, "{out}");
     assert!(out.contains("is valid"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("datamap.toml");
-    let map = std::fs::read_to_string("config/datamap.toml").unwrap().replace("column = \"model_id\"", "column = \"modell_id\"");
+    let map = std::fs::read_to_string("config/datamap.toml")
+        .unwrap()
+        .replace("column = \"model_id\"", "column = \"modell_id\"");
     std::fs::write(&broken, map).unwrap();
     let (ok, out) = run(lethe()
         .args(["datamap", "check"])
         .env("LETHE__PLATFORM__DATABASE_URL", &app.platform_url)
         .env("LETHE__PLATFORM__DATA_MAP", &broken));
     assert!(!ok);
-    assert!(out.contains("model_versions") && out.contains("modell_id"), "{out}");
+    assert!(
+        out.contains("model_versions") && out.contains("modell_id"),
+        "{out}"
+    );
     app.teardown().await;
 }
 
@@ -66,8 +86,11 @@ async fn datamap_check_accepts_the_demo_map_and_names_a_broken_entry() {
 async fn audit_verify_reports_an_intact_chain() {
     let app = spawn_app().await;
     let request = app.file_and_verify("verify.chain@example.com").await;
-    app.wait_for_status(&request.id, &request.token, "completed").await;
-    let (ok, out) = run(lethe().args(["audit", "verify"]).env("LETHE__DATABASE__URL", &app.service_url));
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
+    let (ok, out) = run(lethe()
+        .args(["audit", "verify"])
+        .env("LETHE__DATABASE__URL", &app.service_url));
     assert!(ok, "{out}");
     assert!(out.contains("intact: 6 entries"), "{out}");
     app.teardown().await;

@@ -23,7 +23,14 @@ fn lethe(app: &TestApp) -> Command {
 
 fn run(command: &mut Command) -> (bool, String) {
     let output = command.output().unwrap();
-    (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
 }
 
 fn check(app: &TestApp, map: Option<&Path>) -> (bool, String) {
@@ -52,9 +59,18 @@ async fn datamap_check_reports_an_uncovered_personal_column_and_a_broken_link() 
         .unwrap();
     let (ok, out) = check(&app, None);
     assert!(!ok, "{out}");
-    assert!(out.contains("`sms_contacts.phone`") && out.contains("(phone)"), "the personal column is named: {out}");
-    assert!(out.contains("`sms_contacts.user_id` -> `users.id`"), "the foreign key is named: {out}");
-    assert!(!out.contains("sms_contacts.label"), "a label is not personal: {out}");
+    assert!(
+        out.contains("`sms_contacts.phone`") && out.contains("(phone)"),
+        "the personal column is named: {out}"
+    );
+    assert!(
+        out.contains("`sms_contacts.user_id` -> `users.id`"),
+        "the foreign key is named: {out}"
+    );
+    assert!(
+        !out.contains("sms_contacts.label"),
+        "a label is not personal: {out}"
+    );
     assert!(!out.contains("is valid"), "{out}");
 
     // Covering the table through its foreign key passes the check again.
@@ -74,7 +90,10 @@ async fn datamap_check_reports_an_uncovered_personal_column_and_a_broken_link() 
     assert!(out.contains("is valid"), "{out}");
 
     // A multi-hop link naming a column its parent does not have.
-    platform.batch_execute("DROP TABLE sms_contacts").await.unwrap();
+    platform
+        .batch_execute("DROP TABLE sms_contacts")
+        .await
+        .unwrap();
     let broken = dir.path().join("broken.toml");
     let map = shipped.replace(
         "link = { column = \"image_id\", parent = \"images\" }",
@@ -84,8 +103,14 @@ async fn datamap_check_reports_an_uncovered_personal_column_and_a_broken_link() 
     std::fs::write(&broken, map).unwrap();
     let (ok, out) = check(&app, Some(&broken));
     assert!(!ok, "{out}");
-    assert!(out.contains("comments_on_subject_images") && out.contains("images.image_uuid"), "{out}");
-    assert!(out.contains("`comments.image_id` -> `images.id`"), "the foreign key it no longer follows is named too: {out}");
+    assert!(
+        out.contains("comments_on_subject_images") && out.contains("images.image_uuid"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`comments.image_id` -> `images.id`"),
+        "the foreign key it no longer follows is named too: {out}"
+    );
 
     // A link through a column that is not the foreign key: the real key is uncovered.
     let misdirected = dir.path().join("misdirected.toml");
@@ -97,7 +122,10 @@ async fn datamap_check_reports_an_uncovered_personal_column_and_a_broken_link() 
     std::fs::write(&misdirected, map).unwrap();
     let (ok, out) = check(&app, Some(&misdirected));
     assert!(!ok, "{out}");
-    assert!(out.contains("`sessions.user_id` -> `users.id`") && out.contains("links to the subject"), "{out}");
+    assert!(
+        out.contains("`sessions.user_id` -> `users.id`") && out.contains("links to the subject"),
+        "{out}"
+    );
     app.teardown().await;
 }
 
@@ -106,7 +134,10 @@ async fn datamap_check_suggests_soft_links() {
     let app = spawn_app().await;
     let (ok, out) = check(&app, None);
     assert!(ok, "{out}");
-    assert!(!out.contains("suggestion:"), "tips' soft links are declared in the demo map: {out}");
+    assert!(
+        !out.contains("suggestion:"),
+        "tips' soft links are declared in the demo map: {out}"
+    );
 
     let mut platform = app.platform_db().await;
     platform
@@ -122,22 +153,36 @@ async fn datamap_check_suggests_soft_links() {
     assert!(ok, "soft links are suggestions, not errors: {out}");
     assert!(out.contains("is valid"), "{out}");
     let line = |needle: &str| out.lines().find(|l| l.contains(needle)).map(str::to_owned);
-    let owner = line("`collections.owner_id`").unwrap_or_else(|| panic!("collections.owner_id is suggested: {out}"));
-    assert!(owner.starts_with("suggestion:") && owner.contains("some of its values are subject keys"), "{owner}");
+    let owner = line("`collections.owner_id`")
+        .unwrap_or_else(|| panic!("collections.owner_id is suggested: {out}"));
+    assert!(
+        owner.starts_with("suggestion:") && owner.contains("some of its values are subject keys"),
+        "{owner}"
+    );
     assert!(owner.contains("soft = true"), "{owner}");
-    let created_by = line("`audit_notes.created_by`").unwrap_or_else(|| panic!("audit_notes.created_by is suggested: {out}"));
-    assert!(created_by.contains("none of its sampled values is a subject key"), "{created_by}");
+    let created_by = line("`audit_notes.created_by`")
+        .unwrap_or_else(|| panic!("audit_notes.created_by is suggested: {out}"));
+    assert!(
+        created_by.contains("none of its sampled values is a subject key"),
+        "{created_by}"
+    );
     assert!(!out.contains("tips.from_user_id"), "{out}");
     app.teardown().await;
 }
 
 fn entries<'a>(map: &'a DataMap, table: &str, column: &str) -> Vec<&'a TableSpec> {
-    map.tables.iter().filter(|t| t.table_name() == table && t.link.column == column).collect()
+    map.tables
+        .iter()
+        .filter(|t| t.table_name() == table && t.link.column == column)
+        .collect()
 }
 
 fn parent_table<'a>(map: &'a DataMap, entry: &TableSpec) -> Option<&'a str> {
     let parent = entry.link.parent.as_ref()?;
-    map.tables.iter().find(|t| &t.name == parent).map(TableSpec::table_name)
+    map.tables
+        .iter()
+        .find(|t| &t.name == parent)
+        .map(TableSpec::table_name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,32 +190,58 @@ async fn discover_reproduces_a_working_map_for_the_demo_platform() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("discovered.toml");
-    let (ok, out) = run(lethe(&app).args(["datamap", "discover", "--out"]).arg(&file));
+    let (ok, out) = run(lethe(&app)
+        .args(["datamap", "discover", "--out"])
+        .arg(&file));
     assert!(ok, "{out}");
     assert!(out.contains("table entries"), "{out}");
     let written = std::fs::read_to_string(&file).unwrap();
     let (ok, printed) = run(lethe(&app).args(["datamap", "discover"]));
     assert!(ok, "{printed}");
-    assert_eq!(printed, written, "without --out the map goes to standard output");
-    let (ok, out) = run(lethe(&app).args(["datamap", "discover", "--out"]).arg(&file));
-    assert!(!ok && out.contains("--force"), "an existing file is not overwritten: {out}");
+    assert_eq!(
+        printed, written,
+        "without --out the map goes to standard output"
+    );
+    let (ok, out) = run(lethe(&app)
+        .args(["datamap", "discover", "--out"])
+        .arg(&file));
+    assert!(
+        !ok && out.contains("--force"),
+        "an existing file is not overwritten: {out}"
+    );
 
-    assert!(written.contains("placeholder = \"TODO\""), "payments' RESTRICT key needs a placeholder:\n{written}");
+    assert!(
+        written.contains("placeholder = \"TODO\""),
+        "payments' RESTRICT key needs a placeholder:\n{written}"
+    );
     let text = written.replace("placeholder = \"TODO\"", "placeholder = \"0\"");
     let map = DataMap::parse(&text).unwrap();
-    let bound = lethe::startup::bind_data_map(&text, &app.ctx.platform).await.unwrap();
+    let bound = lethe::startup::bind_data_map(&text, &app.ctx.platform)
+        .await
+        .unwrap();
     lethe_jobs::purge::plan(&bound).unwrap();
     let mut conn = app.platform_db().await;
     let catalog = Catalog::load(&mut conn, "public").await.unwrap();
     let report = coverage(&map, &catalog);
     assert!(report.foreign_keys.is_empty(), "{:?}", report.foreign_keys);
-    assert!(report.personal_columns.is_empty(), "{:?}", report.personal_columns);
+    assert!(
+        report.personal_columns.is_empty(),
+        "{:?}",
+        report.personal_columns
+    );
 
     let images = entries(&map, "images", "user_id");
     assert_eq!(images.len(), 1);
-    assert!(images[0].link.parent.is_none() && images[0].export && matches!(images[0].erase, Erase::Delete));
+    assert!(
+        images[0].link.parent.is_none()
+            && images[0].export
+            && matches!(images[0].erase, Erase::Delete)
+    );
     let own = entries(&map, "comments", "user_id");
-    assert!(own.len() == 1 && own[0].link.parent.is_none() && own[0].export, "{text}");
+    assert!(
+        own.len() == 1 && own[0].link.parent.is_none() && own[0].export,
+        "{text}"
+    );
     // Comments on the subject's own images (other paths exist too: images made with the
     // subject's models, through the images <-> models cycle).
     let on_images: Vec<_> = entries(&map, "comments", "image_id")
@@ -179,7 +250,10 @@ async fn discover_reproduces_a_working_map_for_the_demo_platform() {
         .collect();
     assert_eq!(on_images.len(), 1, "{text}");
     assert_eq!(parent_table(&map, on_images[0]), Some("images"));
-    assert!(!on_images[0].export, "other people's comments on the subject's images are not exported");
+    assert!(
+        !on_images[0].export,
+        "other people's comments on the subject's images are not exported"
+    );
     // Versions of the subject's own models (the cycle also reaches models through images).
     let models = entries(&map, "models", "user_id");
     let versions: Vec<_> = entries(&map, "model_versions", "model_id")
@@ -194,9 +268,15 @@ async fn discover_reproduces_a_working_map_for_the_demo_platform() {
         .collect();
     assert_eq!(files.len(), 1, "{text}");
     let payments = entries(&map, "payments", "user_id");
-    assert!(matches!(payments[0].erase, Erase::Retain { reassign: true, .. }), "{text}");
+    assert!(
+        matches!(payments[0].erase, Erase::Retain { reassign: true, .. }),
+        "{text}"
+    );
     let actor = entries(&map, "notifications", "actor_id");
-    assert!(matches!(&actor[0].erase, Erase::Detach { columns } if columns == &["actor_id"]), "SET NULL detaches");
+    assert!(
+        matches!(&actor[0].erase, Erase::Detach { columns } if columns == &["actor_id"]),
+        "SET NULL detaches"
+    );
 
     // Every foreign-key entry of the hand-written demo map has its discovered twin, except
     // the self-reference (replies under the subject's comments), which discovery only names.
@@ -204,15 +284,29 @@ async fn discover_reproduces_a_working_map_for_the_demo_platform() {
     for entry in shipped.tables.iter().filter(|t| !t.link.soft) {
         let parent = parent_table(&shipped, entry);
         if parent == Some(entry.table_name()) {
-            assert!(written.contains("comments.parent_id -> comments.id"), "{written}");
+            assert!(
+                written.contains("comments.parent_id -> comments.id"),
+                "{written}"
+            );
             continue;
         }
         let twins = entries(&map, entry.table_name(), &entry.link.column);
-        assert!(twins.iter().any(|t| parent_table(&map, t) == parent), "no twin for `{}`:\n{written}", entry.name);
+        assert!(
+            twins.iter().any(|t| parent_table(&map, t) == parent),
+            "no twin for `{}`:\n{written}",
+            entry.name
+        );
     }
     // The soft links and object keys a human still has to add are suggested.
-    assert!(written.contains("# link = { column = \"from_user_id\", soft = true }"), "{written}");
-    assert!(written.contains("# column = \"object_key\"") && written.contains("# column = \"file_url\""), "{written}");
+    assert!(
+        written.contains("# link = { column = \"from_user_id\", soft = true }"),
+        "{written}"
+    );
+    assert!(
+        written.contains("# column = \"object_key\"")
+            && written.contains("# column = \"file_url\""),
+        "{written}"
+    );
 
     // The finished file passes the check as a whole.
     std::fs::write(&file, &text).unwrap();
@@ -227,7 +321,10 @@ async fn discover_names_a_missing_subject_column() {
     let app = spawn_app_for_cli().await;
     let (ok, out) = run(lethe(&app).args(["datamap", "discover", "--email-column", "mail"]));
     assert!(!ok);
-    assert!(out.contains("users.mail") && out.contains("--email-column"), "{out}");
+    assert!(
+        out.contains("users.mail") && out.contains("--email-column"),
+        "{out}"
+    );
     let (ok, out) = run(lethe(&app).args(["datamap", "discover", "--subject-table", "people"]));
     assert!(!ok);
     assert!(out.contains("`people`"), "{out}");
@@ -235,5 +332,10 @@ async fn discover_names_a_missing_subject_column() {
 }
 
 async fn spawn_app_for_cli() -> TestApp {
-    crate::helpers::spawn_app_with(crate::helpers::Options { users: 3, workers: false, ..Default::default() }).await
+    crate::helpers::spawn_app_with(crate::helpers::Options {
+        users: 3,
+        workers: false,
+        ..Default::default()
+    })
+    .await
 }

@@ -44,9 +44,21 @@ struct Subject {
 const TOUCHED: &[(&str, &str, &str)] = &[
     ("users", "t.id::text", "t.id = $1 OR t.referred_by = $1"),
     ("profiles", "t.user_id::text", "t.user_id = $1"),
-    ("images", "t.id::text", "t.user_id = $1 OR t.model_id IN (SELECT id FROM models WHERE user_id = $1)"),
-    ("models", "t.id::text", "t.user_id = $1 OR t.preview_image_id IN (SELECT id FROM images WHERE user_id = $1)"),
-    ("model_versions", "t.id::text", "t.model_id IN (SELECT id FROM models WHERE user_id = $1)"),
+    (
+        "images",
+        "t.id::text",
+        "t.user_id = $1 OR t.model_id IN (SELECT id FROM models WHERE user_id = $1)",
+    ),
+    (
+        "models",
+        "t.id::text",
+        "t.user_id = $1 OR t.preview_image_id IN (SELECT id FROM images WHERE user_id = $1)",
+    ),
+    (
+        "model_versions",
+        "t.id::text",
+        "t.model_id IN (SELECT id FROM models WHERE user_id = $1)",
+    ),
     (
         "model_files",
         "t.id::text",
@@ -58,10 +70,22 @@ const TOUCHED: &[(&str, &str, &str)] = &[
         "t.user_id = $1 OR t.image_id IN (SELECT id FROM images WHERE user_id = $1) \
          OR t.parent_id IN (SELECT id FROM comments WHERE user_id = $1 OR image_id IN (SELECT id FROM images WHERE user_id = $1))",
     ),
-    ("reactions", "(t.user_id, t.image_id, t.kind)::text", "t.user_id = $1 OR t.image_id IN (SELECT id FROM images WHERE user_id = $1)"),
-    ("follows", "(t.follower_id, t.followee_id)::text", "t.follower_id = $1 OR t.followee_id = $1"),
+    (
+        "reactions",
+        "(t.user_id, t.image_id, t.kind)::text",
+        "t.user_id = $1 OR t.image_id IN (SELECT id FROM images WHERE user_id = $1)",
+    ),
+    (
+        "follows",
+        "(t.follower_id, t.followee_id)::text",
+        "t.follower_id = $1 OR t.followee_id = $1",
+    ),
     ("sessions", "t.id::text", "t.user_id = $1"),
-    ("notifications", "t.id::text", "t.user_id = $1 OR t.actor_id = $1"),
+    (
+        "notifications",
+        "t.id::text",
+        "t.user_id = $1 OR t.actor_id = $1",
+    ),
     ("marketing_preferences", "t.user_id::text", "t.user_id = $1"),
     ("payments", "t.id::text", "t.user_id = $1"),
     (
@@ -69,24 +93,35 @@ const TOUCHED: &[(&str, &str, &str)] = &[
         "t.id::text",
         "t.reporter_id = $1 OR t.target_user_id = $1 OR t.image_id IN (SELECT id FROM images WHERE user_id = $1)",
     ),
-    ("tips", "t.id::text", "t.from_user_id = $1 OR t.to_user_id = $1"),
+    (
+        "tips",
+        "t.id::text",
+        "t.from_user_id = $1 OR t.to_user_id = $1",
+    ),
 ];
 
-async fn touched_keys(conn: &mut AsyncPgConnection, subject: i64) -> BTreeMap<&'static str, Vec<String>> {
+async fn touched_keys(
+    conn: &mut AsyncPgConnection,
+    subject: i64,
+) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for (table, key, touched) in TOUCHED {
-        let rows: Vec<V> = diesel::sql_query(format!("SELECT {key} AS v FROM {table} t WHERE {touched}"))
-            .bind::<BigInt, _>(subject)
-            .load(conn)
-            .await
-            .unwrap();
+        let rows: Vec<V> =
+            diesel::sql_query(format!("SELECT {key} AS v FROM {table} t WHERE {touched}"))
+                .bind::<BigInt, _>(subject)
+                .load(conn)
+                .await
+                .unwrap();
         out.insert(*table, rows.into_iter().map(|r| r.v).collect());
     }
     out
 }
 
 /// A digest per table of every row outside `touched`.
-async fn others_digest(conn: &mut AsyncPgConnection, touched: &BTreeMap<&'static str, Vec<String>>) -> BTreeMap<String, String> {
+async fn others_digest(
+    conn: &mut AsyncPgConnection,
+    touched: &BTreeMap<&'static str, Vec<String>>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (table, key, _) in TOUCHED {
         let row: V = diesel::sql_query(format!(
@@ -103,7 +138,10 @@ async fn others_digest(conn: &mut AsyncPgConnection, touched: &BTreeMap<&'static
 }
 
 /// Every table's full contents and every bucket's keys: the end state of the platform.
-async fn fingerprint(conn: &mut AsyncPgConnection, storage: &Storage) -> (BTreeMap<String, String>, BTreeSet<String>) {
+async fn fingerprint(
+    conn: &mut AsyncPgConnection,
+    storage: &Storage,
+) -> (BTreeMap<String, String>, BTreeSet<String>) {
     let mut tables = BTreeMap::new();
     for (table, _, _) in TOUCHED {
         let row: V = diesel::sql_query(format!(
@@ -167,11 +205,13 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     let mut platform = app.platform_db().await;
     let subject = heavy_subject(&mut platform).await;
     // Another user's image points at the same object as one of the subject's: it must stay.
-    let shared: V = diesel::sql_query("SELECT object_key AS v FROM images WHERE user_id = $1 ORDER BY id LIMIT 1")
-        .bind::<BigInt, _>(subject.id)
-        .get_result(&mut platform)
-        .await
-        .unwrap();
+    let shared: V = diesel::sql_query(
+        "SELECT object_key AS v FROM images WHERE user_id = $1 ORDER BY id LIMIT 1",
+    )
+    .bind::<BigInt, _>(subject.id)
+    .get_result(&mut platform)
+    .await
+    .unwrap();
     platform
         .batch_execute(&format!(
             "UPDATE images SET object_key = '{}' WHERE id = (SELECT min(id) FROM images WHERE user_id <> {} AND user_id > 0)",
@@ -185,27 +225,48 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     let objects_before = objects(&app.services.storage).await;
     let mut erased_objects = subject_objects(&mut platform, subject.id).await;
     erased_objects.remove(&format!("platform-images/{}", shared.v));
-    let payments: Vec<V> = diesel::sql_query("SELECT row_to_json(t)::text AS v FROM payments t WHERE user_id = $1 ORDER BY id")
-        .bind::<BigInt, _>(subject.id)
-        .load(&mut platform)
-        .await
-        .unwrap();
+    let payments: Vec<V> = diesel::sql_query(
+        "SELECT row_to_json(t)::text AS v FROM payments t WHERE user_id = $1 ORDER BY id",
+    )
+    .bind::<BigInt, _>(subject.id)
+    .load(&mut platform)
+    .await
+    .unwrap();
     assert!(!payments.is_empty(), "the subject has payments to retain");
-    assert!(touched["images"].len() > 3 && touched["comments"].len() > 3, "a heavy subject");
+    assert!(
+        touched["images"].len() > 3 && touched["comments"].len() > 3,
+        "a heavy subject"
+    );
 
     // File, verify, dry run, approve.
     let request = app.file_deletion(&subject.email).await;
     let reviewer = app.staff_token("reviewer@lethe.test", Role::Reviewer).await;
-    let dry: Value = app.staff_post(&format!("/v1/staff/requests/{}/dry-run", request.id), &reviewer, json!({})).await.json().await.unwrap();
+    let dry: Value = app
+        .staff_post(
+            &format!("/v1/staff/requests/{}/dry-run", request.id),
+            &reviewer,
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(dry["subject_found"], true);
     assert_eq!(dry["rows"]["images"]["rows"], touched["images"].len());
     assert_eq!(dry["rows"]["images"]["action"], "delete");
     assert_eq!(dry["rows"]["payments"]["action"], "retain");
     assert_eq!(dry["rows"]["payments"]["rows"], payments.len());
     assert_eq!(dry["objects"]["platform-avatars"], 2);
-    let approved = app.staff_post(&format!("/v1/staff/requests/{}/approve", request.id), &reviewer, json!({})).await;
+    let approved = app
+        .staff_post(
+            &format!("/v1/staff/requests/{}/approve", request.id),
+            &reviewer,
+            json!({}),
+        )
+        .await;
     assert_eq!(approved.status(), 200);
-    app.wait_for_status(&request.id, &request.token, "completed").await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
 
     // Nothing of the subject's erasable data is left.
     let mut platform = app.platform_db().await;
@@ -221,15 +282,24 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
         "SELECT count(*) AS n FROM marketing_preferences WHERE user_id = $1",
         "SELECT count(*) AS n FROM payments WHERE user_id = $1",
     ] {
-        let row: N = diesel::sql_query(sql).bind::<BigInt, _>(subject.id).get_result(&mut platform).await.unwrap();
-        assert_eq!(row.n, 0, "{sql}");
-    }
-    for (table, ids) in [("model_versions", &touched["model_versions"]), ("model_files", &touched["model_files"])] {
-        let row: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {table} WHERE id::text = ANY($1)"))
-            .bind::<Array<Text>, _>(ids)
+        let row: N = diesel::sql_query(sql)
+            .bind::<BigInt, _>(subject.id)
             .get_result(&mut platform)
             .await
             .unwrap();
+        assert_eq!(row.n, 0, "{sql}");
+    }
+    for (table, ids) in [
+        ("model_versions", &touched["model_versions"]),
+        ("model_files", &touched["model_files"]),
+    ] {
+        let row: N = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM {table} WHERE id::text = ANY($1)"
+        ))
+        .bind::<Array<Text>, _>(ids)
+        .get_result(&mut platform)
+        .await
+        .unwrap();
         assert_eq!(row.n, 0, "{table}");
     }
     let mentions: N = diesel::sql_query(
@@ -240,7 +310,10 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     .get_result(&mut platform)
     .await
     .unwrap();
-    assert_eq!(mentions.n, 0, "no reply or notification still names the subject");
+    assert_eq!(
+        mentions.n, 0,
+        "no reply or notification still names the subject"
+    );
 
     // Everyone else's rows are byte-identical.
     assert_eq!(others_digest(&mut platform, &touched).await, before);
@@ -248,22 +321,33 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     // Retained payments: still there, reassigned to the placeholder, billing name gone, rest unchanged.
     for row in &payments {
         let old: Value = serde_json::from_str(&row.v).unwrap();
-        let now: V = diesel::sql_query("SELECT row_to_json(t)::text AS v FROM payments t WHERE id = $1")
-            .bind::<BigInt, _>(old["id"].as_i64().unwrap())
-            .get_result(&mut platform)
-            .await
-            .unwrap();
+        let now: V =
+            diesel::sql_query("SELECT row_to_json(t)::text AS v FROM payments t WHERE id = $1")
+                .bind::<BigInt, _>(old["id"].as_i64().unwrap())
+                .get_result(&mut platform)
+                .await
+                .unwrap();
         let now: Value = serde_json::from_str(&now.v).unwrap();
         assert_eq!(now["user_id"], 0);
         assert_eq!(now["billing_name"], Value::Null);
-        for field in ["amount_cents", "currency", "provider", "provider_ref", "billing_country", "created_at"] {
+        for field in [
+            "amount_cents",
+            "currency",
+            "provider",
+            "provider_ref",
+            "billing_country",
+            "created_at",
+        ] {
             assert_eq!(now[field], old[field], "{field}");
         }
     }
 
     // Objects: the subject's are gone, everyone else's (and the shared one) are all still there.
     let objects_after = objects(&app.services.storage).await;
-    let expected: BTreeSet<String> = objects_before.difference(&erased_objects).cloned().collect();
+    let expected: BTreeSet<String> = objects_before
+        .difference(&erased_objects)
+        .cloned()
+        .collect();
     assert_eq!(objects_after, expected);
     assert!(objects_after.contains(&format!("platform-images/{}", shared.v)));
 
@@ -276,10 +360,13 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
         #[diesel(sql_type = Nullable<Text>)]
         subject_key: Option<String>,
     }
-    let receipt: Receipt = diesel::sql_query(format!("SELECT email, subject_key FROM requests WHERE id = '{}'", request.id))
-        .get_result(&mut db)
-        .await
-        .unwrap();
+    let receipt: Receipt = diesel::sql_query(format!(
+        "SELECT email, subject_key FROM requests WHERE id = '{}'",
+        request.id
+    ))
+    .get_result(&mut db)
+    .await
+    .unwrap();
     assert_eq!((receipt.email, receipt.subject_key), (None, None));
     let audit: V = diesel::sql_query(format!(
         "SELECT details::text AS v FROM audit_log WHERE request_id = '{}' AND action = 'purge.completed'",
@@ -288,12 +375,26 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     .get_result(&mut db)
     .await
     .unwrap();
-    assert!(audit.v.contains("delete:images") && !audit.v.contains('@'), "{}", audit.v);
+    assert!(
+        audit.v.contains("delete:images") && !audit.v.contains('@'),
+        "{}",
+        audit.v
+    );
     let details: Value = serde_json::from_str(&audit.v).unwrap();
-    assert_eq!(details["buckets"]["platform-avatars"], 2, "object counts per bucket: {details}");
-    assert!(app.mails_to(&subject.email).iter().any(|m| m.contains("have been deleted")));
+    assert_eq!(
+        details["buckets"]["platform-avatars"], 2,
+        "object counts per bucket: {details}"
+    );
+    assert!(
+        app.mails_to(&subject.email)
+            .iter()
+            .any(|m| m.contains("have been deleted"))
+    );
     assert!(!crate::helpers::captured_logs().contains(&subject.email));
-    assert!(matches!(lethe::audit::verify_chain(&mut db).await.unwrap(), lethe::audit::ChainCheck::Intact { .. }));
+    assert!(matches!(
+        lethe::audit::verify_chain(&mut db).await.unwrap(),
+        lethe::audit::ChainCheck::Intact { .. }
+    ));
     app.teardown().await;
 }
 
@@ -305,23 +406,54 @@ struct Copy {
     plan: Plan,
 }
 
-async fn copy_of(app: &TestApp, template: &str, name: &str, restore: &[(ObjectRef, Vec<u8>)]) -> Copy {
-    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url()).await.unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.unwrap();
-    let url = app.platform_url.replace(&app.platform_url[app.platform_url.rfind('/').unwrap() + 1..], name);
-    let objects = restore.iter().map(|(o, b)| (o.clone(), b.clone(), "application/octet-stream")).collect();
-    lethe::demo::put_all(&app.services.storage, objects).await.unwrap();
+async fn copy_of(
+    app: &TestApp,
+    template: &str,
+    name: &str,
+    restore: &[(ObjectRef, Vec<u8>)],
+) -> Copy {
+    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url())
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .await
+        .unwrap();
+    let url = app.platform_url.replace(
+        &app.platform_url[app.platform_url.rfind('/').unwrap() + 1..],
+        name,
+    );
+    let objects = restore
+        .iter()
+        .map(|(o, b)| (o.clone(), b.clone(), "application/octet-stream"))
+        .collect();
+    lethe::demo::put_all(&app.services.storage, objects)
+        .await
+        .unwrap();
     let pool = lethe_jobs::platform::pool(&url, 3).unwrap();
     let text = std::fs::read_to_string("config/datamap.toml").unwrap();
     let map = lethe::startup::bind_data_map(&text, &pool).await.unwrap();
     let plan = plan(&map).unwrap();
-    Copy { url, pool, map, plan }
+    Copy {
+        url,
+        pool,
+        map,
+        plan,
+    }
 }
 
 async fn drop_db(name: &str) {
-    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url()).await.unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url())
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
 }
 
 async fn run_all(purger: &Purger<'_>, plan: &Plan, target: &Target) -> anyhow::Result<()> {
@@ -333,21 +465,48 @@ async fn run_all(purger: &Purger<'_>, plan: &Plan, target: &Target) -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_killed_at_every_boundary_then_rerun_ends_exactly_like_an_uninterrupted_one() {
-    let app = spawn_app_with(Options { users: 20, workers: false, ..Default::default() }).await;
+    let app = spawn_app_with(Options {
+        users: 20,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
     // A template nobody is connected to, so that copies are cheap.
-    let template = format!("{}_tmpl", &app.platform_url[app.platform_url.rfind('/').unwrap() + 1..]);
-    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url()).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {template}")).await.unwrap();
-    let template_url = app.platform_url.replace(&app.platform_url[app.platform_url.rfind('/').unwrap() + 1..], &template);
+    let template = format!(
+        "{}_tmpl",
+        &app.platform_url[app.platform_url.rfind('/').unwrap() + 1..]
+    );
+    let mut admin = AsyncPgConnection::establish(&crate::helpers::admin_url())
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {template}"))
+        .await
+        .unwrap();
+    let template_url = app.platform_url.replace(
+        &app.platform_url[app.platform_url.rfind('/').unwrap() + 1..],
+        &template,
+    );
     let mut conn = AsyncPgConnection::establish(&template_url).await.unwrap();
-    lethe::demo::install_and_seed(&mut conn, &app.services.storage, 20, 0.42).await.unwrap();
+    lethe::demo::install_and_seed(&mut conn, &app.services.storage, 20, 0.42)
+        .await
+        .unwrap();
     let subject = heavy_subject(&mut conn).await;
     // The subject's objects, to put back before each run (everyone else's are never touched).
     let mut restore = Vec::new();
     for path in subject_objects(&mut conn, subject.id).await {
         let (bucket, key) = path.split_once('/').unwrap();
-        let object = ObjectRef { bucket: bucket.into(), key: key.into() };
-        let bytes = app.services.storage.get_bytes(&object).await.unwrap().expect("seeded object");
+        let object = ObjectRef {
+            bucket: bucket.into(),
+            key: key.into(),
+        };
+        let bytes = app
+            .services
+            .storage
+            .get_bytes(&object)
+            .await
+            .unwrap()
+            .expect("seeded object");
         restore.push((object, bytes));
     }
     drop(conn);
@@ -361,28 +520,58 @@ async fn a_purge_killed_at_every_boundary_then_rerun_ends_exactly_like_an_uninte
     let reference_db = format!("{template}_ref");
     let copy = copy_of(&app, &template, &reference_db, &restore).await;
     let counter = AtomicI64::new(i64::MAX);
-    let purger = Purger { object_batch: 2, fault: Some(&counter), ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5) };
+    let purger = Purger {
+        object_batch: 2,
+        fault: Some(&counter),
+        ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5)
+    };
     run_all(&purger, &copy.plan, &target).await.unwrap();
     let boundaries = i64::MAX - AtomicI64::load(&counter, Ordering::SeqCst);
     assert!(purger.verify(&copy.plan, &target).await.unwrap().is_empty());
-    let reference = fingerprint(&mut AsyncPgConnection::establish(&copy.url).await.unwrap(), &app.services.storage).await;
+    let reference = fingerprint(
+        &mut AsyncPgConnection::establish(&copy.url).await.unwrap(),
+        &app.services.storage,
+    )
+    .await;
     drop(copy);
     drop_db(&reference_db).await;
-    assert!(boundaries > 20, "enough boundaries to be meaningful: {boundaries}");
-    eprintln!("the purge of subject {} has {boundaries} operation boundaries", subject.id);
+    assert!(
+        boundaries > 20,
+        "enough boundaries to be meaningful: {boundaries}"
+    );
+    eprintln!(
+        "the purge of subject {} has {boundaries} operation boundaries",
+        subject.id
+    );
 
     // Kill it at every boundary, then run again from scratch: the same end state.
     for k in 1..=boundaries {
         let name = format!("{template}_{k}");
         let copy = copy_of(&app, &template, &name, &restore).await;
         let fault = AtomicI64::new(k);
-        let killed = Purger { object_batch: 2, fault: Some(&fault), ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5) };
-        let error = run_all(&killed, &copy.plan, &target).await.expect_err("the fault strikes");
+        let killed = Purger {
+            object_batch: 2,
+            fault: Some(&fault),
+            ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5)
+        };
+        let error = run_all(&killed, &copy.plan, &target)
+            .await
+            .expect_err("the fault strikes");
         assert!(format!("{error:#}").contains("injected fault"), "{error:#}");
-        let rerun = Purger { object_batch: 2, ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5) };
+        let rerun = Purger {
+            object_batch: 2,
+            ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5)
+        };
         run_all(&rerun, &copy.plan, &target).await.unwrap();
-        assert!(rerun.verify(&copy.plan, &target).await.unwrap().is_empty(), "boundary {k}");
-        let state = fingerprint(&mut AsyncPgConnection::establish(&copy.url).await.unwrap(), &app.services.storage).await;
+        assert!(
+            rerun.verify(&copy.plan, &target).await.unwrap().is_empty(),
+            "boundary {k}"
+        );
+        let state = fingerprint(
+            &mut AsyncPgConnection::establish(&copy.url).await.unwrap(),
+            &app.services.storage,
+        )
+        .await;
         assert_eq!(state, reference, "killed at boundary {k} of {boundaries}");
         drop(copy);
         drop_db(&name).await;
@@ -393,10 +582,17 @@ async fn a_purge_killed_at_every_boundary_then_rerun_ends_exactly_like_an_uninte
     let copy = copy_of(&app, &template, &name, &restore).await;
     let a = Purger::new(&copy.pool, &copy.map, &app.services.storage, 5);
     let b = Purger::new(&copy.pool, &copy.map, &app.services.storage, 5);
-    let (ra, rb) = tokio::join!(run_all(&a, &copy.plan, &target), run_all(&b, &copy.plan, &target));
+    let (ra, rb) = tokio::join!(
+        run_all(&a, &copy.plan, &target),
+        run_all(&b, &copy.plan, &target)
+    );
     ra.unwrap();
     rb.unwrap();
-    let state = fingerprint(&mut AsyncPgConnection::establish(&copy.url).await.unwrap(), &app.services.storage).await;
+    let state = fingerprint(
+        &mut AsyncPgConnection::establish(&copy.url).await.unwrap(),
+        &app.services.storage,
+    )
+    .await;
     assert_eq!(state, reference);
     drop(copy);
     drop_db(&name).await;
@@ -421,18 +617,62 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
     let path = |verb: &str| format!("/v1/staff/requests/{}/{verb}", request.id);
 
     let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(status(app.staff_post(&path("approve"), "lst_not-a-token", json!({})).await), 401);
-    assert_eq!(status(app.staff_post(&path("approve"), &viewer, json!({})).await), 403, "viewers cannot approve");
-    assert_eq!(status(app.staff_post(&path("dry-run"), &viewer, json!({})).await), 403);
-    assert_eq!(status(app.staff_post(&path("approve"), &first, json!({})).await), 409, "dry run first");
+    assert_eq!(
+        status(
+            app.staff_post(&path("approve"), "lst_not-a-token", json!({}))
+                .await
+        ),
+        401
+    );
+    assert_eq!(
+        status(app.staff_post(&path("approve"), &viewer, json!({})).await),
+        403,
+        "viewers cannot approve"
+    );
+    assert_eq!(
+        status(app.staff_post(&path("dry-run"), &viewer, json!({})).await),
+        403
+    );
+    assert_eq!(
+        status(app.staff_post(&path("approve"), &first, json!({})).await),
+        409,
+        "dry run first"
+    );
     let unknown = format!("/v1/staff/requests/{}/approve", uuid::Uuid::now_v7());
-    assert_eq!(status(app.staff_post(&unknown, &first, json!({})).await), 404);
+    assert_eq!(
+        status(app.staff_post(&unknown, &first, json!({})).await),
+        404
+    );
 
-    assert_eq!(status(app.staff_post(&path("dry-run"), &first, json!({})).await), 200);
-    let one: Value = app.staff_post(&path("approve"), &first, json!({})).await.json().await.unwrap();
-    assert_eq!((one["status"].as_str(), one["approvals"].as_i64(), one["approvals_needed"].as_i64()), (Some("verified"), Some(1), Some(2)));
-    assert_eq!(status(app.staff_post(&path("approve"), &first, json!({})).await), 409, "the same person twice does not count");
-    let two: Value = app.staff_post(&path("approve"), &second, json!({})).await.json().await.unwrap();
+    assert_eq!(
+        status(app.staff_post(&path("dry-run"), &first, json!({})).await),
+        200
+    );
+    let one: Value = app
+        .staff_post(&path("approve"), &first, json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            one["status"].as_str(),
+            one["approvals"].as_i64(),
+            one["approvals_needed"].as_i64()
+        ),
+        (Some("verified"), Some(1), Some(2))
+    );
+    assert_eq!(
+        status(app.staff_post(&path("approve"), &first, json!({})).await),
+        409,
+        "the same person twice does not count"
+    );
+    let two: Value = app
+        .staff_post(&path("approve"), &second, json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(two["status"], "approved");
     assert!(two["grace_until"].is_string());
 
@@ -448,17 +688,49 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
         .await
         .unwrap();
     assert_eq!(shown["decisions"].as_array().unwrap().len(), 2);
-    assert!(shown["audit"].as_array().unwrap().iter().any(|e| e["action"] == "request.dry_run"));
-    assert!(!shown.to_string().contains("leaving@example.com"), "staff views carry no requester email");
-    let listed: Value =
-        app.client.get(format!("{}/v1/staff/requests?kind=deletion", app.address)).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    assert!(
+        shown["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "request.dry_run")
+    );
+    assert!(
+        !shown.to_string().contains("leaving@example.com"),
+        "staff views carry no requester email"
+    );
+    let listed: Value = app
+        .client
+        .get(format!("{}/v1/staff/requests?kind=deletion", app.address))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
-    let bad = app.client.get(format!("{}/v1/staff/requests?status=nonsense", app.address)).bearer_auth(&viewer).send().await.unwrap();
+    let bad = app
+        .client
+        .get(format!("{}/v1/staff/requests?status=nonsense", app.address))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let bad = app.client.get(format!("{}/v1/staff/requests?sort=x", app.address)).bearer_auth(&viewer).send().await.unwrap();
+    let bad = app
+        .client
+        .get(format!("{}/v1/staff/requests?sort=x", app.address))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "malformed_body", "query errors use the JSON envelope");
+    assert_eq!(
+        body["error"]["code"], "malformed_body",
+        "query errors use the JSON envelope"
+    );
 
     // During the grace period the requester may cancel; the purge then never runs.
     let cancel = app
@@ -469,14 +741,22 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
         .await
         .unwrap();
     assert_eq!(cancel.status(), 200);
-    let view: Value = app.show(&request.id, &request.token).await.json().await.unwrap();
+    let view: Value = app
+        .show(&request.id, &request.token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["status"], "cancelled");
 
     // Once a purge has started, cancelling is refused.
     let started = app.file_deletion("started@example.com").await;
     app.service_db()
         .await
-        .batch_execute(&format!("UPDATE requests SET status = 'processing', started_at = now() WHERE id = '{}'", started.id))
+        .batch_execute(&format!(
+            "UPDATE requests SET status = 'processing', started_at = now() WHERE id = '{}'",
+            started.id
+        ))
         .await
         .unwrap();
     let refused = app
@@ -491,7 +771,10 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
     assert_eq!(body["error"]["code"], "conflict");
     app.service_db()
         .await
-        .batch_execute(&format!("UPDATE requests SET status = 'cancelled' WHERE id = '{}'", started.id))
+        .batch_execute(&format!(
+            "UPDATE requests SET status = 'cancelled' WHERE id = '{}'",
+            started.id
+        ))
         .await
         .unwrap();
     app.teardown().await;

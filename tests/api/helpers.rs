@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 /// The PostgreSQL server tests create their databases on.
 pub fn admin_url() -> String {
-    std::env::var("LETHE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("LETHE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn db_url(name: &str) -> String {
@@ -70,7 +71,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { users: 30, workers: true, tweak: Box::new(|_| {}) }
+        Self {
+            users: 30,
+            workers: true,
+            tweak: Box::new(|_| {}),
+        }
     }
 }
 
@@ -90,7 +95,10 @@ pub struct TestApp {
     pub service_url: String,
     mailbox: PathBuf,
     databases: Vec<String>,
-    workers: Option<(tokio::task::JoinHandle<anyhow::Result<()>>, tokio::sync::oneshot::Sender<()>)>,
+    workers: Option<(
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+        tokio::sync::oneshot::Sender<()>,
+    )>,
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
     torn_down: bool,
@@ -107,18 +115,25 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let suffix = uuid::Uuid::now_v7().simple().to_string();
     let service_db = format!("lethe_test_{suffix}");
     let platform_db = format!("lethe_test_p_{suffix}");
-    let mut admin = AsyncPgConnection::establish(&admin_url()).await.expect("PostgreSQL reachable");
+    let mut admin = AsyncPgConnection::establish(&admin_url())
+        .await
+        .expect("PostgreSQL reachable");
     for name in [&service_db, &platform_db] {
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a test database");
     }
     drop(admin);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::load_with(None, config::Environment::with_prefix("LETHE_TEST_UNUSED")).unwrap();
+    let mut settings =
+        Settings::load_with(None, config::Environment::with_prefix("LETHE_TEST_UNUSED")).unwrap();
     settings.database.url = SecretString::from(db_url(&service_db));
     settings.database.pool_size = 4;
     settings.platform.database_url = SecretString::from(db_url(&platform_db));
-    settings.platform.data_map = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/datamap.toml");
+    settings.platform.data_map =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/datamap.toml");
     settings.storage.embedded_dir = dir.path().join("s3");
     settings.storage.embedded_listen = "127.0.0.1:0".parse().unwrap();
     settings.mail.mailbox_dir = dir.path().join("mailbox");
@@ -135,10 +150,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     let service_url = db_url(&service_db);
     let platform_url = db_url(&platform_db);
-    lethe::cli::migrate::run(&settings).await.expect("migrations");
+    lethe::cli::migrate::run(&settings)
+        .await
+        .expect("migrations");
     let services = Services::start(settings).await.expect("services start");
     let mut platform = AsyncPgConnection::establish(&platform_url).await.unwrap();
-    lethe::demo::install_and_seed(&mut platform, &services.storage, options.users, 0.42).await.expect("seed platform");
+    lethe::demo::install_and_seed(&mut platform, &services.storage, options.users, 0.42)
+        .await
+        .expect("seed platform");
     drop(platform);
     let ctx = services.job_context().await.expect("job context");
 
@@ -147,10 +166,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
     tokio::spawn(app.run());
-    let workers = options.workers.then(|| spawn_workers(ctx.clone(), worker_settings(&services.settings)));
+    let workers = options
+        .workers
+        .then(|| spawn_workers(ctx.clone(), worker_settings(&services.settings)));
     TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         mailbox: services.settings.mail.mailbox_dir.clone(),
         services,
         ctx,
@@ -175,7 +199,12 @@ pub struct Verified {
 impl TestApp {
     /// `POST /v1/requests` with a JSON body.
     pub async fn file(&self, body: Value) -> reqwest::Response {
-        self.client.post(format!("{}/v1/requests", self.address)).json(&body).send().await.unwrap()
+        self.client
+            .post(format!("{}/v1/requests", self.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `POST /v1/requests/{id}/verify`.
@@ -190,17 +219,32 @@ impl TestApp {
 
     /// `GET /v1/requests/{id}` with a token.
     pub async fn show(&self, id: &str, token: &str) -> reqwest::Response {
-        self.client.get(format!("{}/v1/requests/{id}", self.address)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .get(format!("{}/v1/requests/{id}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Every message in the mailbox addressed to `to`, oldest first.
     pub fn mails_to(&self, to: &str) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.mailbox) else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(&self.mailbox) else {
+            return vec![];
+        };
         let mut mails: Vec<(std::time::SystemTime, String)> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
-            .filter(|(_, text)| text.lines().any(|l| l.starts_with("To: ") && l.to_lowercase().contains(&to.to_lowercase())))
+            .map(|e| {
+                (
+                    e.metadata().unwrap().modified().unwrap(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .filter(|(_, text)| {
+                text.lines()
+                    .any(|l| l.starts_with("To: ") && l.to_lowercase().contains(&to.to_lowercase()))
+            })
             .collect();
         mails.sort_by_key(|(t, _)| *t);
         mails.into_iter().map(|(_, text)| text).collect()
@@ -209,8 +253,15 @@ impl TestApp {
     /// The latest verification code mailed to `to`.
     pub fn latest_code(&self, to: &str) -> String {
         let mails = self.mails_to(to);
-        let mail = mails.iter().rev().find(|m| m.contains("verification code is")).expect("a code was mailed");
-        let line = mail.lines().find(|l| l.contains("verification code is")).unwrap();
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|m| m.contains("verification code is"))
+            .expect("a code was mailed");
+        let line = mail
+            .lines()
+            .find(|l| l.contains("verification code is"))
+            .unwrap();
         line.chars().filter(char::is_ascii_digit).collect()
     }
 
@@ -224,7 +275,10 @@ impl TestApp {
         let response = self.verify(&id, &code).await;
         assert_eq!(response.status(), 200);
         let verified: Value = response.json().await.unwrap();
-        Verified { id, token: verified["token"].as_str().unwrap().to_owned() }
+        Verified {
+            id,
+            token: verified["token"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// Polls the request until it reaches `status` (or fails the test after 60 s).
@@ -235,19 +289,26 @@ impl TestApp {
             if view["status"] == status {
                 return view;
             }
-            assert!(Instant::now() < deadline, "request never reached {status}: {view}");
+            assert!(
+                Instant::now() < deadline,
+                "request never reached {status}: {view}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// A connection to the service database.
     pub async fn service_db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.service_url).await.unwrap()
+        AsyncPgConnection::establish(&self.service_url)
+            .await
+            .unwrap()
     }
 
     /// A connection to the platform database.
     pub async fn platform_db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.platform_url).await.unwrap()
+        AsyncPgConnection::establish(&self.platform_url)
+            .await
+            .unwrap()
     }
 
     /// Waits until the queue is empty, then stops workers and the server and drops the
@@ -279,11 +340,16 @@ fn drop_databases(names: &[String]) {
     let names = names.to_vec();
     // Own thread and runtime: this also runs from Drop, during a panic.
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
                 for name in names {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             }
         });
@@ -302,7 +368,10 @@ impl Drop for TestApp {
 
 /// The body of a mail, decoded if it was sent quoted-printable.
 pub fn mail_body(mail: &str) -> String {
-    let (headers, body) = mail.split_once("\r\n\r\n").or_else(|| mail.split_once("\n\n")).unwrap();
+    let (headers, body) = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))
+        .unwrap();
     if !headers.contains("quoted-printable") {
         return body.replace("\r\n", "\n");
     }
@@ -312,7 +381,9 @@ pub fn mail_body(mail: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'=' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap(),
+            );
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -326,9 +397,17 @@ impl TestApp {
     /// The download link from the latest "export is ready" mail to `to`.
     pub fn export_link_from_mail(&self, to: &str) -> String {
         let mails = self.mails_to(to);
-        let mail = mails.iter().rev().find(|m| m.contains("export is ready")).expect("an export-ready mail");
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|m| m.contains("export is ready"))
+            .expect("an export-ready mail");
         let body = mail_body(mail);
-        body.lines().find(|l| l.starts_with("http")).expect("a link in the mail").trim().to_owned()
+        body.lines()
+            .find(|l| l.starts_with("http"))
+            .expect("a link in the mail")
+            .trim()
+            .to_owned()
     }
 }
 
@@ -337,19 +416,38 @@ impl TestApp {
     pub async fn staff_token(&self, email: &str, role: lethe::domain::Role) -> String {
         let mut conn = self.services.db.get().await.unwrap();
         let email = lethe::domain::Email::try_from(email).unwrap();
-        let staff = lethe::models::staff::Staff::create(&mut conn, &email, role, "correct horse battery staple").await.unwrap();
+        let staff = lethe::models::staff::Staff::create(
+            &mut conn,
+            &email,
+            role,
+            "correct horse battery staple",
+        )
+        .await
+        .unwrap();
         let keyed = lethe::secrets::Keyed::new(self.services.settings.security.secret_key.clone());
-        staff.issue_token(&mut conn, &keyed, "test").await.unwrap().1
+        staff
+            .issue_token(&mut conn, &keyed, "test")
+            .await
+            .unwrap()
+            .1
     }
 
     /// `POST` to a staff endpoint with a token.
     pub async fn staff_post(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.address)).bearer_auth(token).json(&body).send().await.unwrap()
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Files a deletion request for `email` and verifies it by code.
     pub async fn file_deletion(&self, email: &str) -> Verified {
-        let response = self.file(json!({ "kind": "deletion", "email": email })).await;
+        let response = self
+            .file(json!({ "kind": "deletion", "email": email }))
+            .await;
         assert_eq!(response.status(), 202);
         let filed: Value = response.json().await.unwrap();
         let id = filed["id"].as_str().unwrap().to_owned();
@@ -357,7 +455,13 @@ impl TestApp {
         let response = self.verify(&id, &code).await;
         assert_eq!(response.status(), 200);
         let verified: Value = response.json().await.unwrap();
-        assert_eq!(verified["request"]["status"], "verified", "deletions wait for staff");
-        Verified { id, token: verified["token"].as_str().unwrap().to_owned() }
+        assert_eq!(
+            verified["request"]["status"], "verified",
+            "deletions wait for staff"
+        );
+        Verified {
+            id,
+            token: verified["token"].as_str().unwrap().to_owned(),
+        }
     }
 }

@@ -15,7 +15,10 @@ struct Count {
 }
 
 async fn count(app: &crate::helpers::TestApp, sql: &str) -> i64 {
-    let row: Count = diesel::sql_query(sql).get_result(&mut app.service_db().await).await.unwrap();
+    let row: Count = diesel::sql_query(sql)
+        .get_result(&mut app.service_db().await)
+        .await
+        .unwrap();
     row.n
 }
 
@@ -30,38 +33,101 @@ async fn malformed_or_invalid_intake_gets_a_clear_error_and_writes_nothing() {
     let app = spawn_app().await;
     let url = format!("{}/v1/requests", app.address);
 
-    let raw = |body: &'static str| app.client.post(&url).header("content-type", "application/json").body(body).send();
+    let raw = |body: &'static str| {
+        app.client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
     let (status, error) = error_of(raw("{\"kind\": \"access\", ").await.unwrap()).await;
-    assert_eq!((status, error["code"].as_str()), (400, Some("malformed_body")));
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("malformed_body"))
+    );
 
-    let (status, error) = error_of(app.file(json!({ "kind": "erase-everything", "email": "a@example.com" })).await).await;
+    let (status, error) = error_of(
+        app.file(json!({ "kind": "erase-everything", "email": "a@example.com" }))
+            .await,
+    )
+    .await;
     assert_eq!((status, error["field"].as_str()), (400, Some("kind")));
-    assert!(!error["message"].as_str().unwrap().contains("erase-everything"), "input is not echoed");
+    assert!(
+        !error["message"]
+            .as_str()
+            .unwrap()
+            .contains("erase-everything"),
+        "input is not echoed"
+    );
 
-    let (status, error) = error_of(app.file(json!({ "kind": "unsubscribe", "email": "a@example.com" })).await).await;
-    assert_eq!((status, error["field"].as_str()), (400, Some("kind")), "kinds not accepted yet are refused clearly");
+    let (status, error) = error_of(
+        app.file(json!({ "kind": "unsubscribe", "email": "a@example.com" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("kind")),
+        "kinds not accepted yet are refused clearly"
+    );
 
     for bad in ["not-an-email", "a@b", "", "x@@example.com"] {
-        let (status, error) = error_of(app.file(json!({ "kind": "access", "email": bad })).await).await;
-        assert_eq!((status, error["field"].as_str()), (400, Some("email")), "{bad:?}");
+        let (status, error) =
+            error_of(app.file(json!({ "kind": "access", "email": bad })).await).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some("email")),
+            "{bad:?}"
+        );
     }
     let (status, error) = error_of(app.file(json!({ "kind": "access" })).await).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("email")));
 
-    let (status, error) = error_of(app.file(json!({ "kind": "access", "email": "a@example.com", "admin": true })).await).await;
-    assert_eq!((status, error["code"].as_str()), (400, Some("malformed_body")));
-    assert!(error["message"].as_str().unwrap().contains("admin"), "unknown fields are named");
+    let (status, error) = error_of(
+        app.file(json!({ "kind": "access", "email": "a@example.com", "admin": true }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("malformed_body"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("admin"),
+        "unknown fields are named"
+    );
 
     let huge = json!({ "kind": "access", "email": format!("{}@example.com", "a".repeat(20_000)) });
     let (status, error) = error_of(app.file(huge).await).await;
-    assert_eq!((status, error["code"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
 
-    let response = app.client.post(&url).header("content-type", "text/plain").body("kind=access").send().await.unwrap();
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("kind=access")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM requests").await, 0, "nothing was filed");
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM audit_log").await, 0, "nothing was audited");
-    assert!(app.mails_to("a@example.com").is_empty(), "nothing was mailed");
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM requests").await,
+        0,
+        "nothing was filed"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM audit_log").await,
+        0,
+        "nothing was audited"
+    );
+    assert!(
+        app.mails_to("a@example.com").is_empty(),
+        "nothing was mailed"
+    );
     app.teardown().await;
 }
 
@@ -72,18 +138,46 @@ async fn unknown_or_foreign_requests_answer_404_and_a_missing_token_401() {
     let theirs = app.file_and_verify("theirs@example.com").await;
 
     assert_eq!(app.show(&mine.id, &mine.token).await.status(), 200);
-    assert_eq!(app.show(&theirs.id, &mine.token).await.status(), 404, "another requester's id with my token");
-    assert_eq!(app.show(&uuid::Uuid::now_v7().to_string(), &mine.token).await.status(), 404);
+    assert_eq!(
+        app.show(&theirs.id, &mine.token).await.status(),
+        404,
+        "another requester's id with my token"
+    );
+    assert_eq!(
+        app.show(&uuid::Uuid::now_v7().to_string(), &mine.token)
+            .await
+            .status(),
+        404
+    );
     assert_eq!(app.show("not-a-uuid", &mine.token).await.status(), 404);
-    let response = app.client.get(format!("{}/v1/requests/{}", app.address, mine.id)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/v1/requests/{}", app.address, mine.id))
+        .send()
+        .await
+        .unwrap();
     let (status, error) = error_of(response).await;
-    assert_eq!((status, error["code"].as_str()), (401, Some("unauthorized")));
-    let (status, _) = error_of(app.verify(&uuid::Uuid::now_v7().to_string(), "12345678").await).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = error_of(
+        app.verify(&uuid::Uuid::now_v7().to_string(), "12345678")
+            .await,
+    )
+    .await;
     assert_eq!(status, 404);
-    let response = app.client.get(format!("{}/v1/nothing-here", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/v1/nothing-here", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(response).await.0, 404);
-    app.wait_for_status(&mine.id, &mine.token, "completed").await;
-    app.wait_for_status(&theirs.id, &theirs.token, "completed").await;
+    app.wait_for_status(&mine.id, &mine.token, "completed")
+        .await;
+    app.wait_for_status(&theirs.id, &theirs.token, "completed")
+        .await;
     app.teardown().await;
 }
 
@@ -91,30 +185,68 @@ async fn unknown_or_foreign_requests_answer_404_and_a_missing_token_401() {
 async fn wrong_codes_count_down_then_lock_and_expired_codes_are_refused() {
     let app = spawn_app().await;
     let email = "guesser@example.com";
-    let filed: Value = app.file(json!({ "kind": "access", "email": email })).await.json().await.unwrap();
+    let filed: Value = app
+        .file(json!({ "kind": "access", "email": email }))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = filed["id"].as_str().unwrap();
     let code = app.latest_code(email);
-    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
 
     let (status, error) = error_of(app.verify(id, "12ab").await).await;
-    assert_eq!((status, error["field"].as_str()), (400, Some("code")), "malformed codes spend no attempt");
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("code")),
+        "malformed codes spend no attempt"
+    );
     for left in (0..5).rev() {
         let (status, error) = error_of(app.verify(id, wrong).await).await;
-        assert_eq!((status, error["code"].as_str(), error["attempts_left"].as_i64()), (400, Some("wrong_code"), Some(left)));
-        assert!(!error.to_string().contains(&code), "the right code is never revealed");
+        assert_eq!(
+            (
+                status,
+                error["code"].as_str(),
+                error["attempts_left"].as_i64()
+            ),
+            (400, Some("wrong_code"), Some(left))
+        );
+        assert!(
+            !error.to_string().contains(&code),
+            "the right code is never revealed"
+        );
     }
     let (status, error) = error_of(app.verify(id, &code).await).await;
-    assert_eq!((status, error["code"].as_str()), (429, Some("too_many_attempts")), "even the right code, once locked");
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "even the right code, once locked"
+    );
 
     // A new code (filing again) works; an expired one does not. (A pause keeps the two
     // mails' timestamps apart, so the mailbox's newest is the new code.)
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     app.file(json!({ "kind": "access", "email": email })).await;
     let code = app.latest_code(email);
-    app.service_db().await.batch_execute("UPDATE verification_codes SET expires_at = now() - interval '1 second'").await.unwrap();
+    app.service_db()
+        .await
+        .batch_execute("UPDATE verification_codes SET expires_at = now() - interval '1 second'")
+        .await
+        .unwrap();
     let (status, error) = error_of(app.verify(id, &code).await).await;
-    assert_eq!((status, error["code"].as_str()), (400, Some("code_expired")));
-    let waiting = count(&app, "SELECT count(*) AS n FROM requests WHERE status = 'pending_verification'").await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("code_expired"))
+    );
+    let waiting = count(
+        &app,
+        "SELECT count(*) AS n FROM requests WHERE status = 'pending_verification'",
+    )
+    .await;
     assert_eq!(waiting, 1, "the request is still waiting, nothing lost");
     app.teardown().await;
 }
@@ -129,15 +261,32 @@ async fn intake_is_rate_limited_per_email_with_retry_after() {
     })
     .await;
     for _ in 0..2 {
-        assert_eq!(app.file(json!({ "kind": "access", "email": "busy@example.com" })).await.status(), 202);
+        assert_eq!(
+            app.file(json!({ "kind": "access", "email": "busy@example.com" }))
+                .await
+                .status(),
+            202
+        );
     }
-    let response = app.file(json!({ "kind": "access", "email": "BUSY@example.com" })).await;
+    let response = app
+        .file(json!({ "kind": "access", "email": "BUSY@example.com" }))
+        .await;
     assert_eq!(response.status(), 429);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after > 0 && retry_after <= 3600);
     let (_, error) = error_of(response).await;
     assert_eq!(error["code"], "rate_limited");
-    assert_eq!(app.file(json!({ "kind": "access", "email": "calm@example.com" })).await.status(), 202, "others unaffected");
+    assert_eq!(
+        app.file(json!({ "kind": "access", "email": "calm@example.com" }))
+            .await
+            .status(),
+        202,
+        "others unaffected"
+    );
     app.teardown().await;
 }
 
@@ -151,9 +300,16 @@ async fn intake_is_rate_limited_per_client_address() {
     })
     .await;
     for i in 0..3 {
-        assert_eq!(app.file(json!({ "kind": "access", "email": format!("p{i}@example.com") })).await.status(), 202);
+        assert_eq!(
+            app.file(json!({ "kind": "access", "email": format!("p{i}@example.com") }))
+                .await
+                .status(),
+            202
+        );
     }
-    let response = app.file(json!({ "kind": "access", "email": "p9@example.com" })).await;
+    let response = app
+        .file(json!({ "kind": "access", "email": "p9@example.com" }))
+        .await;
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     app.teardown().await;

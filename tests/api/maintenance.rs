@@ -26,22 +26,59 @@ struct Count {
 async fn expired_exports_are_deleted_from_the_bucket_and_the_link_disappears() {
     let app = spawn_app().await;
     let request = app.file_and_verify("expiring@example.com").await;
-    app.wait_for_status(&request.id, &request.token, "completed").await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
     let mut db = app.service_db().await;
-    let key: Key = diesel::sql_query(format!("SELECT export_key FROM requests WHERE id = '{}'", request.id))
-        .get_result(&mut db)
+    let key: Key = diesel::sql_query(format!(
+        "SELECT export_key FROM requests WHERE id = '{}'",
+        request.id
+    ))
+    .get_result(&mut db)
+    .await
+    .unwrap();
+    let archive = ObjectRef {
+        bucket: "lethe-exports".into(),
+        key: key.export_key.unwrap(),
+    };
+    assert!(
+        app.services
+            .storage
+            .get_bytes(&archive)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    sweep(&app.ctx).await.unwrap();
+    assert!(
+        app.services
+            .storage
+            .get_bytes(&archive)
+            .await
+            .unwrap()
+            .is_some(),
+        "not yet expired: kept"
+    );
+
+    db.batch_execute("UPDATE requests SET export_expires_at = now() - interval '1 minute'")
         .await
         .unwrap();
-    let archive = ObjectRef { bucket: "lethe-exports".into(), key: key.export_key.unwrap() };
-    assert!(app.services.storage.get_bytes(&archive).await.unwrap().is_some());
-
     sweep(&app.ctx).await.unwrap();
-    assert!(app.services.storage.get_bytes(&archive).await.unwrap().is_some(), "not yet expired: kept");
-
-    db.batch_execute("UPDATE requests SET export_expires_at = now() - interval '1 minute'").await.unwrap();
-    sweep(&app.ctx).await.unwrap();
-    assert!(app.services.storage.get_bytes(&archive).await.unwrap().is_none(), "expired: deleted");
-    let view: Value = app.show(&request.id, &request.token).await.json().await.unwrap();
+    assert!(
+        app.services
+            .storage
+            .get_bytes(&archive)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired: deleted"
+    );
+    let view: Value = app
+        .show(&request.id, &request.token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["export"]["expired"], true);
     assert!(view["export"].get("download_url").is_none());
     sweep(&app.ctx).await.unwrap(); // idempotent
@@ -55,8 +92,10 @@ async fn approved_requests_lost_by_a_crash_are_re_enqueued_and_completed() {
     // died mid-run (status processing, lease lapsed).
     let lost = app.file_and_verify("lost@example.com").await;
     let crashed = app.file_and_verify("crashed@example.com").await;
-    app.wait_for_status(&lost.id, &lost.token, "completed").await;
-    app.wait_for_status(&crashed.id, &crashed.token, "completed").await;
+    app.wait_for_status(&lost.id, &lost.token, "completed")
+        .await;
+    app.wait_for_status(&crashed.id, &crashed.token, "completed")
+        .await;
     let mut db = app.service_db().await;
     db.batch_execute(&format!(
         "UPDATE requests SET status = 'approved', completed_at = NULL, export_key = NULL, enqueued_at = NULL WHERE id = '{}'; \
@@ -67,8 +106,10 @@ async fn approved_requests_lost_by_a_crash_are_re_enqueued_and_completed() {
     .await
     .unwrap();
     sweep(&app.ctx).await.unwrap();
-    app.wait_for_status(&lost.id, &lost.token, "completed").await;
-    app.wait_for_status(&crashed.id, &crashed.token, "completed").await;
+    app.wait_for_status(&lost.id, &lost.token, "completed")
+        .await;
+    app.wait_for_status(&crashed.id, &crashed.token, "completed")
+        .await;
     // A live lease is respected: nothing is enqueued for a request another run holds.
     db.batch_execute(&format!(
         "UPDATE requests SET status = 'processing', lease_until = now() + interval '1 hour', enqueued_at = NULL WHERE id = '{}'",
@@ -76,9 +117,15 @@ async fn approved_requests_lost_by_a_crash_are_re_enqueued_and_completed() {
     ))
     .await
     .unwrap();
-    let before: Count = diesel::sql_query("SELECT count(*) AS n FROM apalis.jobs").get_result(&mut db).await.unwrap();
+    let before: Count = diesel::sql_query("SELECT count(*) AS n FROM apalis.jobs")
+        .get_result(&mut db)
+        .await
+        .unwrap();
     sweep(&app.ctx).await.unwrap();
-    let after: Count = diesel::sql_query("SELECT count(*) AS n FROM apalis.jobs").get_result(&mut db).await.unwrap();
+    let after: Count = diesel::sql_query("SELECT count(*) AS n FROM apalis.jobs")
+        .get_result(&mut db)
+        .await
+        .unwrap();
     assert_eq!(before.n, after.n);
     app.teardown().await;
 }
@@ -87,31 +134,61 @@ async fn approved_requests_lost_by_a_crash_are_re_enqueued_and_completed() {
 async fn a_duplicate_delivery_of_an_export_job_is_a_no_op() {
     let app = spawn_app().await;
     let request = app.file_and_verify("dup@example.com").await;
-    app.wait_for_status(&request.id, &request.token, "completed").await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
     let audit = "SELECT count(*) AS n FROM audit_log";
-    let before: Count = diesel::sql_query(audit).get_result(&mut app.service_db().await).await.unwrap();
-    app.services.queue.enqueue_export(request.id.parse().unwrap()).await.unwrap();
-    app.services.queue.enqueue_export(request.id.parse().unwrap()).await.unwrap();
+    let before: Count = diesel::sql_query(audit)
+        .get_result(&mut app.service_db().await)
+        .await
+        .unwrap();
+    app.services
+        .queue
+        .enqueue_export(request.id.parse().unwrap())
+        .await
+        .unwrap();
+    app.services
+        .queue
+        .enqueue_export(request.id.parse().unwrap())
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while app.services.queue.backlog().await.unwrap() != (0, 0) {
-        assert!(std::time::Instant::now() < deadline, "the duplicates were never delivered");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the duplicates were never delivered"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let after: Count = diesel::sql_query(audit).get_result(&mut app.service_db().await).await.unwrap();
+    let after: Count = diesel::sql_query(audit)
+        .get_result(&mut app.service_db().await)
+        .await
+        .unwrap();
     assert_eq!(before.n, after.n, "a completed request is not run again");
-    app.wait_for_status(&request.id, &request.token, "completed").await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
     app.teardown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_requests_expire_and_closed_ones_lose_the_requester_email() {
-    let app = spawn_app_with(Options { workers: false, ..Default::default() }).await;
-    let filed: Value = app.file(json!({ "kind": "access", "email": "forgetful@example.com" })).await.json().await.unwrap();
-    let id = filed["id"].as_str().unwrap();
-    let mut db = app.service_db().await;
-    db.batch_execute(&format!("UPDATE requests SET created_at = now() - interval '49 hours' WHERE id = '{id}'"))
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let filed: Value = app
+        .file(json!({ "kind": "access", "email": "forgetful@example.com" }))
+        .await
+        .json()
         .await
         .unwrap();
+    let id = filed["id"].as_str().unwrap();
+    let mut db = app.service_db().await;
+    db.batch_execute(&format!(
+        "UPDATE requests SET created_at = now() - interval '49 hours' WHERE id = '{id}'"
+    ))
+    .await
+    .unwrap();
     sweep(&app.ctx).await.unwrap();
     #[derive(QueryableByName)]
     struct State {
@@ -120,11 +197,18 @@ async fn unverified_requests_expire_and_closed_ones_lose_the_requester_email() {
         #[diesel(sql_type = Nullable<Text>)]
         email: Option<String>,
     }
-    let state: State =
-        diesel::sql_query(format!("SELECT status, email FROM requests WHERE id = '{id}'")).get_result(&mut db).await.unwrap();
+    let state: State = diesel::sql_query(format!(
+        "SELECT status, email FROM requests WHERE id = '{id}'"
+    ))
+    .get_result(&mut db)
+    .await
+    .unwrap();
     assert_eq!(state.status, "expired");
     assert_eq!(state.email, None);
-    let codes: Count = diesel::sql_query("SELECT count(*) AS n FROM verification_codes").get_result(&mut db).await.unwrap();
+    let codes: Count = diesel::sql_query("SELECT count(*) AS n FROM verification_codes")
+        .get_result(&mut db)
+        .await
+        .unwrap();
     assert_eq!(codes.n, 0);
     app.teardown().await;
 }

@@ -2,7 +2,9 @@
 //! SQL that selects a subject's rows for each entry.
 
 use super::catalog::{Catalog, ColumnInfo, ident, literal};
-use super::spec::{Category, ColumnRule, DataMap, KeyFormat, ObjectSpec, SUBJECT_PLACEHOLDER, TableSpec};
+use super::spec::{
+    Category, ColumnRule, DataMap, KeyFormat, ObjectSpec, SUBJECT_PLACEHOLDER, TableSpec,
+};
 
 /// A subject's key in the platform database, as text (`42`, a UUID, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,21 +67,42 @@ impl BoundMap {
     pub fn bind(map: DataMap, catalog: &Catalog) -> Result<Self, Vec<BindProblem>> {
         let mut problems = Vec::new();
         let mut problem = |entry: &str, text: String| {
-            problems.push(BindProblem { entry: entry.to_owned(), problem: text })
+            problems.push(BindProblem {
+                entry: entry.to_owned(),
+                problem: text,
+            })
         };
         let subject = &map.subject;
-        let subject_columns = catalog.columns(&subject.table).map(<[_]>::to_vec).unwrap_or_default();
+        let subject_columns = catalog
+            .columns(&subject.table)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
         if subject_columns.is_empty() {
-            problem("subject", format!("table `{}` does not exist", subject.table));
+            problem(
+                "subject",
+                format!("table `{}` does not exist", subject.table),
+            );
         }
         let has = |table: &str, column: &str| catalog.column(table, column).is_some();
-        for column in [Some(&subject.key), Some(&subject.email), subject.username.as_ref()].into_iter().flatten() {
+        for column in [
+            Some(&subject.key),
+            Some(&subject.email),
+            subject.username.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if !subject_columns.is_empty() && !has(&subject.table, column) {
-                problem("subject", format!("column `{}.{column}` does not exist", subject.table));
+                problem(
+                    "subject",
+                    format!("column `{}.{column}` does not exist", subject.table),
+                );
             }
         }
-        let key_type =
-            catalog.column(&subject.table, &subject.key).map(|c| c.sql_type.clone()).unwrap_or_default();
+        let key_type = catalog
+            .column(&subject.table, &subject.key)
+            .map(|c| c.sql_type.clone())
+            .unwrap_or_default();
 
         let mut tables = Vec::new();
         for spec in &map.tables {
@@ -91,33 +114,65 @@ impl BoundMap {
             let link_type = match catalog.column(table, &spec.link.column) {
                 Some(c) => c.sql_type.clone(),
                 None => {
-                    problem(&spec.name, format!("column `{table}.{}` does not exist", spec.link.column));
+                    problem(
+                        &spec.name,
+                        format!("column `{table}.{}` does not exist", spec.link.column),
+                    );
                     continue;
                 }
             };
             let (target_table, target_column) = match &spec.link.parent {
-                None => (subject.table.clone(), spec.link.parent_column.clone().unwrap_or(subject.key.clone())),
+                None => (
+                    subject.table.clone(),
+                    spec.link
+                        .parent_column
+                        .clone()
+                        .unwrap_or(subject.key.clone()),
+                ),
                 Some(parent) => {
-                    let parent_spec = map.tables.iter().find(|t| &t.name == parent).expect("checked by parse");
-                    (parent_spec.table_name().to_owned(), spec.link.parent_column.clone().unwrap_or("id".into()))
+                    let parent_spec = map
+                        .tables
+                        .iter()
+                        .find(|t| &t.name == parent)
+                        .expect("checked by parse");
+                    (
+                        parent_spec.table_name().to_owned(),
+                        spec.link.parent_column.clone().unwrap_or("id".into()),
+                    )
                 }
             };
             if !has(&target_table, &target_column) {
-                problem(&spec.name, format!("linked column `{target_table}.{target_column}` does not exist"));
+                problem(
+                    &spec.name,
+                    format!("linked column `{target_table}.{target_column}` does not exist"),
+                );
             }
             for column in erase_columns(&spec.erase) {
                 if !has(table, column) {
-                    problem(&spec.name, format!("erase names column `{table}.{column}`, which does not exist"));
+                    problem(
+                        &spec.name,
+                        format!("erase names column `{table}.{column}`, which does not exist"),
+                    );
                 }
             }
-            tables.push(BoundTable { spec: spec.clone(), columns: columns.to_vec(), link_type });
+            tables.push(BoundTable {
+                spec: spec.clone(),
+                columns: columns.to_vec(),
+                link_type,
+            });
         }
         // Foreign keys to the subject that would block deleting it, or that reach a
         // table the map does not treat at all.
         if matches!(subject.erase, super::spec::Erase::Delete) {
-            for fk in catalog.foreign_keys.iter().filter(|fk| fk.references == subject.table && fk.table != subject.table) {
+            for fk in catalog
+                .foreign_keys
+                .iter()
+                .filter(|fk| fk.references == subject.table && fk.table != subject.table)
+            {
                 let column = fk.columns.join(",");
-                let treated = map.tables.iter().filter(|t| t.table_name() == fk.table && t.link.parent.is_none() && t.link.column == column);
+                let treated = map.tables.iter().filter(|t| {
+                    t.table_name() == fk.table && t.link.parent.is_none() && t.link.column == column
+                });
                 let mut any = false;
                 for entry in treated {
                     any = true;
@@ -128,43 +183,74 @@ impl BoundMap {
                         super::spec::Erase::Anonymize { columns } => !columns.contains_key(&column),
                     };
                     if keeps_link && fk.on_delete == super::catalog::OnDelete::Restrict {
-                        problem(&entry.name, format!(
-                            "foreign key {} ({}.{column}) restricts deleting the subject but the rows keep their link: \
+                        problem(
+                            &entry.name,
+                            format!(
+                                "foreign key {} ({}.{column}) restricts deleting the subject but the rows keep their link: \
                              delete them, detach the column, or retain with reassign = true",
-                            fk.name, fk.table
-                        ));
+                                fk.name, fk.table
+                            ),
+                        );
                     }
                     if let super::spec::Erase::Retain { reassign: true, .. } = &entry.erase
-                        && subject.placeholder.is_none() {
-                            problem(&entry.name, "reassign = true needs subject.placeholder".to_owned());
-                        }
+                        && subject.placeholder.is_none()
+                    {
+                        problem(
+                            &entry.name,
+                            "reassign = true needs subject.placeholder".to_owned(),
+                        );
+                    }
                 }
                 if !any && fk.on_delete == super::catalog::OnDelete::Restrict {
-                    problem("subject", format!(
-                        "foreign key {} ({}.{column}) restricts deleting the subject and no entry treats it",
-                        fk.name, fk.table
-                    ));
+                    problem(
+                        "subject",
+                        format!(
+                            "foreign key {} ({}.{column}) restricts deleting the subject and no entry treats it",
+                            fk.name, fk.table
+                        ),
+                    );
                 }
             }
         }
         for spec in &map.tables {
             let table = spec.table_name();
             for (column, rule) in rewrite_rules(&spec.erase) {
-                let Some(info) = catalog.column(table, column) else { continue };
+                let Some(info) = catalog.column(table, column) else {
+                    continue;
+                };
                 let text_like = info.sql_type == "text" || info.sql_type.starts_with("character");
                 let json_like = info.sql_type == "jsonb" || info.sql_type == "json";
                 match rule {
                     ColumnRule::Hash | ColumnRule::Redact if !text_like => problem(
                         &spec.name,
-                        format!("`{table}.{column}` is {}, but hash and redact need a text column", info.sql_type),
+                        format!(
+                            "`{table}.{column}` is {}, but hash and redact need a text column",
+                            info.sql_type
+                        ),
                     ),
                     ColumnRule::JsonPaths(paths) => {
                         if info.sql_type != "jsonb" {
-                            problem(&spec.name, format!("`{table}.{column}` is {}, but json_paths needs jsonb", info.sql_type));
+                            problem(
+                                &spec.name,
+                                format!(
+                                    "`{table}.{column}` is {}, but json_paths needs jsonb",
+                                    info.sql_type
+                                ),
+                            );
                         }
                         for path in paths {
-                            if path.is_empty() || !path.split('.').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-                                problem(&spec.name, format!("json path `{path}` must be dot-separated names"));
+                            if path.is_empty()
+                                || !path.split('.').all(|seg| {
+                                    !seg.is_empty()
+                                        && seg
+                                            .chars()
+                                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                                })
+                            {
+                                problem(
+                                    &spec.name,
+                                    format!("json path `{path}` must be dot-separated names"),
+                                );
                             }
                         }
                     }
@@ -175,21 +261,38 @@ impl BoundMap {
         }
         for object in &map.objects {
             if let (Some(from), Some(column)) = (&object.from, &object.column) {
-                let table = map.tables.iter().find(|t| &t.name == from).map(|t| t.table_name()).unwrap_or("");
+                let table = map
+                    .tables
+                    .iter()
+                    .find(|t| &t.name == from)
+                    .map(|t| t.table_name())
+                    .unwrap_or("");
                 if !has(table, column) {
-                    problem(&object.name, format!("column `{table}.{column}` does not exist"));
+                    problem(
+                        &object.name,
+                        format!("column `{table}.{column}` does not exist"),
+                    );
                 }
             }
         }
         if problems.is_empty() {
-            Ok(Self { map, subject_columns, key_type, tables, foreign_keys: catalog.foreign_keys.clone() })
+            Ok(Self {
+                map,
+                subject_columns,
+                key_type,
+                tables,
+                foreign_keys: catalog.foreign_keys.clone(),
+            })
         } else {
             Err(problems)
         }
     }
 
     fn table(&self, name: &str) -> &BoundTable {
-        self.tables.iter().find(|t| t.spec.name == name).expect("entry names are checked by bind")
+        self.tables
+            .iter()
+            .find(|t| t.spec.name == name)
+            .expect("entry names are checked by bind")
     }
 
     fn qualified(&self, table: &str) -> String {
@@ -256,7 +359,10 @@ impl BoundMap {
     /// selecting its rows that belong to, or hang off, the subject.
     pub fn entry_filter(&self, name: &str, subject: &SubjectKey) -> (String, String) {
         let table = self.table(name);
-        (self.qualified(table.spec.table_name()), self.condition(table, 0, subject))
+        (
+            self.qualified(table.spec.table_name()),
+            self.condition(table, 0, subject),
+        )
     }
 
     /// The schema-qualified subject table and the condition (over alias `t0`) selecting
@@ -265,7 +371,12 @@ impl BoundMap {
         let s = &self.map.subject;
         (
             self.qualified(&s.table),
-            format!("t0.{} = CAST({} AS {})", ident(&s.key), literal(subject.as_str()), self.key_type),
+            format!(
+                "t0.{} = CAST({} AS {})",
+                ident(&s.key),
+                literal(subject.as_str()),
+                self.key_type
+            ),
         )
     }
 
@@ -276,7 +387,11 @@ impl BoundMap {
 
     /// A column's SQL type in entry `name`'s table.
     pub fn column_type(&self, name: &str, column: &str) -> Option<&str> {
-        self.table(name).columns.iter().find(|c| c.name == column).map(|c| c.sql_type.as_str())
+        self.table(name)
+            .columns
+            .iter()
+            .find(|c| c.name == column)
+            .map(|c| c.sql_type.as_str())
     }
 
     /// The schema-qualified name of a table.
@@ -289,7 +404,11 @@ impl BoundMap {
         let alias = format!("t{depth}");
         let column = ident(&table.spec.link.column);
         match &table.spec.link.parent {
-            None => format!("{alias}.{column} = CAST({} AS {})", literal(subject.as_str()), table.link_type),
+            None => format!(
+                "{alias}.{column} = CAST({} AS {})",
+                literal(subject.as_str()),
+                table.link_type
+            ),
             Some(parent) => {
                 let parent = self.table(parent);
                 let parent_column = table.spec.link.parent_column.as_deref().unwrap_or("id");
@@ -306,7 +425,10 @@ impl BoundMap {
 
     /// The object entries, with the concrete prefix for prefix-based ones.
     pub fn object_prefix(object: &ObjectSpec, subject: &SubjectKey) -> Option<String> {
-        object.prefix.as_ref().map(|p| p.replace(SUBJECT_PLACEHOLDER, subject.as_str()))
+        object
+            .prefix
+            .as_ref()
+            .map(|p| p.replace(SUBJECT_PLACEHOLDER, subject.as_str()))
     }
 
     /// Category of the subject row.
@@ -330,7 +452,13 @@ pub fn object_key(value: &str, format: KeyFormat) -> Option<String> {
 
 fn percent_decode(path: &str) -> String {
     url::form_urlencoded::parse(path.replace('+', "%2B").as_bytes())
-        .map(|(k, v)| if v.is_empty() { k.into_owned() } else { format!("{k}={v}") })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.into_owned()
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -361,9 +489,18 @@ mod tests {
 
     #[test]
     fn url_keys_are_the_path_without_the_leading_slash() {
-        assert_eq!(object_key("s3://b/models/1/w.bin", KeyFormat::Url).as_deref(), Some("models/1/w.bin"));
-        assert_eq!(object_key("https://cdn.x/a/b%20c.png", KeyFormat::Url).as_deref(), Some("a/b c.png"));
-        assert_eq!(object_key("images/1/x.png", KeyFormat::Key).as_deref(), Some("images/1/x.png"));
+        assert_eq!(
+            object_key("s3://b/models/1/w.bin", KeyFormat::Url).as_deref(),
+            Some("models/1/w.bin")
+        );
+        assert_eq!(
+            object_key("https://cdn.x/a/b%20c.png", KeyFormat::Url).as_deref(),
+            Some("a/b c.png")
+        );
+        assert_eq!(
+            object_key("images/1/x.png", KeyFormat::Key).as_deref(),
+            Some("images/1/x.png")
+        );
         assert_eq!(object_key("not a url", KeyFormat::Url), None);
     }
 

@@ -98,10 +98,10 @@ impl Catalog {
         .await?;
         let mut tables: HashMap<String, Vec<ColumnInfo>> = HashMap::new();
         for row in rows {
-            tables
-                .entry(row.table_name)
-                .or_default()
-                .push(ColumnInfo { name: row.column_name, sql_type: row.sql_type });
+            tables.entry(row.table_name).or_default().push(ColumnInfo {
+                name: row.column_name,
+                sql_type: row.sql_type,
+            });
         }
         let fks: Vec<ForeignKeyRow> = diesel::sql_query(
             "SELECT con.conname::text AS name, src.relname::text AS table_name, \
@@ -136,7 +136,10 @@ impl Catalog {
                 },
             })
             .collect();
-        Ok(Self { tables, foreign_keys })
+        Ok(Self {
+            tables,
+            foreign_keys,
+        })
     }
 
     /// Every table name.

@@ -83,29 +83,115 @@ fn any_word(part: &str, words: &[&str]) -> bool {
 /// Word parts that qualify a trailing `name` as a person's name (`first_name`,
 /// `billing_name`, `card_holder_name`; not `file_name`).
 const NAME_QUALIFIERS: &[&str] = &[
-    "first", "last", "full", "display", "real", "given", "family", "middle", "maiden", "legal", "nick", "sur", "fore",
-    "screen", "billing", "shipping", "contact", "user", "customer", "account", "holder", "card", "owner", "author",
-    "person", "member", "sender", "recipient", "birth", "emergency", "guardian", "parent",
+    "first",
+    "last",
+    "full",
+    "display",
+    "real",
+    "given",
+    "family",
+    "middle",
+    "maiden",
+    "legal",
+    "nick",
+    "sur",
+    "fore",
+    "screen",
+    "billing",
+    "shipping",
+    "contact",
+    "user",
+    "customer",
+    "account",
+    "holder",
+    "card",
+    "owner",
+    "author",
+    "person",
+    "member",
+    "sender",
+    "recipient",
+    "birth",
+    "emergency",
+    "guardian",
+    "parent",
 ];
 
 /// Word parts that name a person's name in one word.
 const NAME_WORDS: &[&str] = &[
-    "username", "firstname", "lastname", "fullname", "surname", "nickname", "displayname", "givenname", "familyname",
-    "forename", "middlename", "realname",
+    "username",
+    "firstname",
+    "lastname",
+    "fullname",
+    "surname",
+    "nickname",
+    "displayname",
+    "givenname",
+    "familyname",
+    "forename",
+    "middlename",
+    "realname",
 ];
 
 /// Last word parts that make a column a flag, count, timestamp or reference about
 /// personal data rather than the data itself (`email_verified`, `address_id`).
 const NOT_DATA_SUFFIXES: &[&str] = &[
-    "id", "ids", "count", "at", "on", "verified", "confirmed", "enabled", "disabled", "flag", "type", "kind", "format",
-    "status", "visibility", "visible", "public", "required", "optin", "optout", "consent",
+    "id",
+    "ids",
+    "count",
+    "at",
+    "on",
+    "verified",
+    "confirmed",
+    "enabled",
+    "disabled",
+    "flag",
+    "type",
+    "kind",
+    "format",
+    "status",
+    "visibility",
+    "visible",
+    "public",
+    "required",
+    "optin",
+    "optout",
+    "consent",
 ];
 
 /// Table-name words that make a bare `name` column a person's name.
 const PERSON_TABLES: &[&str] = &[
-    "user", "account", "customer", "member", "person", "people", "contact", "profile", "author", "employee", "staff",
-    "subscriber", "recipient", "guest", "patient", "student", "owner", "applicant", "candidate", "client", "buyer",
-    "seller", "driver", "passenger", "lead", "signup", "attendee", "participant", "player", "teacher", "parent",
+    "user",
+    "account",
+    "customer",
+    "member",
+    "person",
+    "people",
+    "contact",
+    "profile",
+    "author",
+    "employee",
+    "staff",
+    "subscriber",
+    "recipient",
+    "guest",
+    "patient",
+    "student",
+    "owner",
+    "applicant",
+    "candidate",
+    "client",
+    "buyer",
+    "seller",
+    "driver",
+    "passenger",
+    "lead",
+    "signup",
+    "attendee",
+    "participant",
+    "player",
+    "teacher",
+    "parent",
 ];
 
 /// What personal data a column name suggests, from its word parts (split at `_`,
@@ -120,14 +206,22 @@ pub fn personal_kind(column: &str) -> Option<PersonalKind> {
     let has = |words: &[&str]| p.iter().any(|part| any_word(part, words));
     let pair = |a: &str, b: &str| p.windows(2).any(|w| is_word(&w[0], a) && is_word(&w[1], b));
     // Identity documents are personal even when called `*_id` or `*_number`.
-    if has(&["ssn", "passport", "iban", "taxid", "nationalid", "socialsecurity"])
-        || pair("tax", "id")
+    if has(&[
+        "ssn",
+        "passport",
+        "iban",
+        "taxid",
+        "nationalid",
+        "socialsecurity",
+    ]) || pair("tax", "id")
         || pair("national", "id")
         || pair("social", "security")
     {
         return Some(PersonalKind::Identifier);
     }
-    if p.last().is_some_and(|last| NOT_DATA_SUFFIXES.contains(&last.as_str())) {
+    if p.last()
+        .is_some_and(|last| NOT_DATA_SUFFIXES.contains(&last.as_str()))
+    {
         return None;
     }
     if has(&["email"]) && !has(&["template", "campaign", "queue", "provider"]) {
@@ -142,7 +236,15 @@ pub fn personal_kind(column: &str) -> Option<PersonalKind> {
     if has(&["birth", "birthday", "birthdate", "dob", "birthplace"]) {
         return Some(PersonalKind::Birth);
     }
-    if has(&["phone", "mobile", "telephone", "tel", "msisdn", "fax", "cellphone"]) {
+    if has(&[
+        "phone",
+        "mobile",
+        "telephone",
+        "tel",
+        "msisdn",
+        "fax",
+        "cellphone",
+    ]) {
         return Some(PersonalKind::Phone);
     }
     if has(NAME_WORDS) {
@@ -153,11 +255,32 @@ pub fn personal_kind(column: &str) -> Option<PersonalKind> {
     {
         return Some(PersonalKind::Name);
     }
-    if has(&["address", "addr", "street", "city", "postcode", "postalcode", "postal", "zip", "zipcode", "housenumber"]) {
+    if has(&[
+        "address",
+        "addr",
+        "street",
+        "city",
+        "postcode",
+        "postalcode",
+        "postal",
+        "zip",
+        "zipcode",
+        "housenumber",
+    ]) {
         return Some(PersonalKind::Address);
     }
     if has(&[
-        "location", "geolocation", "geo", "lat", "lng", "lon", "latitude", "longitude", "coordinates", "coords", "gps",
+        "location",
+        "geolocation",
+        "geo",
+        "lat",
+        "lng",
+        "lon",
+        "latitude",
+        "longitude",
+        "coordinates",
+        "coords",
+        "gps",
     ]) {
         return Some(PersonalKind::Location);
     }
@@ -172,14 +295,27 @@ pub fn personal_kind(column: &str) -> Option<PersonalKind> {
 /// one that holds things (`models.name`, `tags.name`).
 pub fn personal_column(table: &str, column: &str) -> Option<PersonalKind> {
     if column.eq_ignore_ascii_case("name") {
-        return parts(table).iter().any(|p| any_word(p, PERSON_TABLES)).then_some(PersonalKind::Name);
+        return parts(table)
+            .iter()
+            .any(|p| any_word(p, PERSON_TABLES))
+            .then_some(PersonalKind::Name);
     }
     personal_kind(column)
 }
 
 /// Words that make an `*_id` column look like a reference to a person.
-const USER_WORDS: &[&str] =
-    &["user", "owner", "author", "creator", "member", "account", "customer", "person", "sender", "recipient"];
+const USER_WORDS: &[&str] = &[
+    "user",
+    "owner",
+    "author",
+    "creator",
+    "member",
+    "account",
+    "customer",
+    "person",
+    "sender",
+    "recipient",
+];
 
 /// Whether a column name looks like a reference to a user: ending in `_id` with a word
 /// part user/owner/author/creator/member/account/customer/person/sender/recipient
@@ -187,10 +323,21 @@ const USER_WORDS: &[&str] =
 /// `modified_by`, `owned_by` or `owner`.
 pub fn looks_like_user_reference(column: &str) -> bool {
     let lower = column.to_lowercase();
-    if ["created_by", "updated_by", "deleted_by", "modified_by", "owned_by", "owner"].contains(&lower.as_str()) {
+    if [
+        "created_by",
+        "updated_by",
+        "deleted_by",
+        "modified_by",
+        "owned_by",
+        "owner",
+    ]
+    .contains(&lower.as_str())
+    {
         return true;
     }
-    let Some(prefix) = lower.strip_suffix("_id") else { return false };
+    let Some(prefix) = lower.strip_suffix("_id") else {
+        return false;
+    };
     parts(prefix).iter().any(|p| any_word(p, USER_WORDS))
 }
 
@@ -273,10 +420,19 @@ impl std::fmt::Display for UncoveredLink {
             self.referenced_columns.join(","),
             on_delete_sql(self.on_delete)
         )?;
-        let parents = self.parents.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        let parents = self
+            .parents
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         match self.reason {
             LinkReason::IntoSubject => {
-                write!(f, " links to the subject, but no entry links through `{}.{columns}`", self.table)
+                write!(
+                    f,
+                    " links to the subject, but no entry links through `{}.{columns}`",
+                    self.table
+                )
             }
             LinkReason::IntoEntry => write!(
                 f,
@@ -334,12 +490,20 @@ pub struct SoftLink {
 
 impl std::fmt::Display for SoftLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}.{}` looks like a user reference without a foreign key", self.table, self.column)?;
+        write!(
+            f,
+            "`{}.{}` looks like a user reference without a foreign key",
+            self.table, self.column
+        )?;
         match &self.evidence {
             SoftLinkEvidence::Unchecked => {}
             SoftLinkEvidence::Matches => f.write_str(" and some of its values are subject keys")?,
-            SoftLinkEvidence::NoMatch => f.write_str(" (none of its sampled values is a subject key)")?,
-            SoftLinkEvidence::CheckFailed(why) => write!(f, " (its values could not be checked: {why})")?,
+            SoftLinkEvidence::NoMatch => {
+                f.write_str(" (none of its sampled values is a subject key)")?
+            }
+            SoftLinkEvidence::CheckFailed(why) => {
+                write!(f, " (its values could not be checked: {why})")?
+            }
         }
         write!(
             f,
@@ -373,7 +537,8 @@ impl Coverage {
 
 /// Whether a column of type `column_type` could hold a subject key of type `key_type`.
 fn could_hold_key(column_type: &str, key_type: &str) -> bool {
-    let integer = |t: &str| matches!(t, "smallint" | "integer" | "bigint") || t.starts_with("numeric");
+    let integer =
+        |t: &str| matches!(t, "smallint" | "integer" | "bigint") || t.starts_with("numeric");
     let text = |t: &str| t == "text" || t.starts_with("character");
     if text(column_type) {
         return true;
@@ -398,14 +563,24 @@ pub(super) struct Schema<'a> {
 }
 
 impl<'a> Schema<'a> {
-    pub(super) fn new(tables: BTreeMap<&'a str, &'a [ColumnInfo]>, foreign_keys: &'a [ForeignKey]) -> Self {
+    pub(super) fn new(
+        tables: BTreeMap<&'a str, &'a [ColumnInfo]>,
+        foreign_keys: &'a [ForeignKey],
+    ) -> Self {
         let mut foreign_keys: Vec<&ForeignKey> = foreign_keys.iter().collect();
-        foreign_keys.sort_by(|a, b| (&a.table, &a.columns, &a.name).cmp(&(&b.table, &b.columns, &b.name)));
-        Self { tables, foreign_keys }
+        foreign_keys
+            .sort_by(|a, b| (&a.table, &a.columns, &a.name).cmp(&(&b.table, &b.columns, &b.name)));
+        Self {
+            tables,
+            foreign_keys,
+        }
     }
 
     pub(super) fn from_catalog(catalog: &'a Catalog) -> Self {
-        let tables = catalog.table_names().filter_map(|t| Some((t, catalog.columns(t)?))).collect();
+        let tables = catalog
+            .table_names()
+            .filter_map(|t| Some((t, catalog.columns(t)?)))
+            .collect();
         Self::new(tables, &catalog.foreign_keys)
     }
 
@@ -420,16 +595,30 @@ impl<'a> Schema<'a> {
 
 /// Columns of the schema that look like references to the subject but have no foreign
 /// key, outside the subject table, in table and column order.
-pub fn soft_link_candidates<'a>(catalog: &'a Catalog, subject_table: &str, key: &str) -> Vec<(&'a str, &'a ColumnInfo)> {
+pub fn soft_link_candidates<'a>(
+    catalog: &'a Catalog,
+    subject_table: &str,
+    key: &str,
+) -> Vec<(&'a str, &'a ColumnInfo)> {
     soft_links_in(&Schema::from_catalog(catalog), subject_table, key)
 }
 
-pub(super) fn soft_links_in<'a>(schema: &Schema<'a>, subject_table: &str, key: &str) -> Vec<(&'a str, &'a ColumnInfo)> {
-    let key_type = schema.column(subject_table, key).map(|c| c.sql_type.as_str()).unwrap_or("bigint");
+pub(super) fn soft_links_in<'a>(
+    schema: &Schema<'a>,
+    subject_table: &str,
+    key: &str,
+) -> Vec<(&'a str, &'a ColumnInfo)> {
+    let key_type = schema
+        .column(subject_table, key)
+        .map(|c| c.sql_type.as_str())
+        .unwrap_or("bigint");
     let mut found = Vec::new();
     for (&table, &columns) in schema.tables.iter().filter(|(t, _)| **t != subject_table) {
         let has_fk = |column: &str| {
-            schema.foreign_keys.iter().any(|fk| fk.table == table && fk.columns.iter().any(|c| c == column))
+            schema
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.table == table && fk.columns.iter().any(|c| c == column))
         };
         for column in columns {
             if looks_like_user_reference(&column.name)
@@ -491,7 +680,9 @@ pub(super) fn coverage_in(map: &DataMap, schema: &Schema<'_>) -> Coverage {
                 // Other people (referred users, say) pointing at the subject: nothing to
                 // map, unless the key would stop the subject row from being deleted.
                 if fk.on_delete == OnDelete::Restrict {
-                    report.unfollowed.push(link(LinkReason::SelfReference, vec![]));
+                    report
+                        .unfollowed
+                        .push(link(LinkReason::SelfReference, vec![]));
                 }
                 continue;
             }
@@ -502,7 +693,9 @@ pub(super) fn coverage_in(map: &DataMap, schema: &Schema<'_>) -> Coverage {
                     && t.link.parent_column.as_deref().unwrap_or(&subject.key) == referenced
             });
             if !followed {
-                report.foreign_keys.push(link(LinkReason::IntoSubject, vec![]));
+                report
+                    .foreign_keys
+                    .push(link(LinkReason::IntoSubject, vec![]));
             }
             continue;
         }
@@ -510,8 +703,12 @@ pub(super) fn coverage_in(map: &DataMap, schema: &Schema<'_>) -> Coverage {
             // The subject row pointing at other rows is part of the subject row.
             continue;
         }
-        let parents: Vec<String> =
-            map.tables.iter().filter(|t| t.table_name() == fk.references).map(|t| t.name.clone()).collect();
+        let parents: Vec<String> = map
+            .tables
+            .iter()
+            .filter(|t| t.table_name() == fk.references)
+            .map(|t| t.name.clone())
+            .collect();
         if parents.is_empty() {
             continue;
         }
@@ -525,16 +722,23 @@ pub(super) fn coverage_in(map: &DataMap, schema: &Schema<'_>) -> Coverage {
             continue;
         }
         if fk.table == fk.references {
-            report.unfollowed.push(link(LinkReason::SelfReference, parents));
+            report
+                .unfollowed
+                .push(link(LinkReason::SelfReference, parents));
         } else if fk.on_delete == OnDelete::SetNull && covered.contains(fk.table.as_str()) {
             report.unfollowed.push(link(LinkReason::Detached, parents));
         } else {
-            report.foreign_keys.push(link(LinkReason::IntoEntry, parents));
+            report
+                .foreign_keys
+                .push(link(LinkReason::IntoEntry, parents));
         }
     }
 
     for (table, column) in soft_links_in(schema, &subject.table, &subject.key) {
-        let declared = map.tables.iter().any(|t| t.table_name() == table && t.link.column == column.name);
+        let declared = map
+            .tables
+            .iter()
+            .any(|t| t.table_name() == table && t.link.column == column.name);
         if !declared {
             report.soft_links.push(SoftLink {
                 table: table.to_owned(),
@@ -559,7 +763,11 @@ pub const SOFT_LINK_SAMPLE: usize = 1000;
 /// Checks each soft-link suggestion against the data: whether any of the first
 /// [`SOFT_LINK_SAMPLE`] non-null values of the column equals a subject key (compared as
 /// text). Sets each suggestion's evidence; a failed query is recorded, not returned.
-pub async fn confirm_soft_links(conn: &mut AsyncPgConnection, map: &DataMap, coverage: &mut Coverage) {
+pub async fn confirm_soft_links(
+    conn: &mut AsyncPgConnection,
+    map: &DataMap,
+    coverage: &mut Coverage,
+) {
     let schema = ident(&map.schema);
     let subject = format!("{schema}.{}", ident(&map.subject.table));
     let key = ident(&map.subject.key);
@@ -655,10 +863,16 @@ pub(super) mod tests {
     #[test]
     fn a_bare_name_is_personal_only_in_a_table_of_people() {
         assert_eq!(personal_column("users", "name"), Some(PersonalKind::Name));
-        assert_eq!(personal_column("customer_accounts", "Name"), Some(PersonalKind::Name));
+        assert_eq!(
+            personal_column("customer_accounts", "Name"),
+            Some(PersonalKind::Name)
+        );
         assert_eq!(personal_column("models", "name"), None);
         assert_eq!(personal_column("tags", "name"), None);
-        assert_eq!(personal_column("models", "phone"), Some(PersonalKind::Phone));
+        assert_eq!(
+            personal_column("models", "phone"),
+            Some(PersonalKind::Phone)
+        );
     }
 
     #[test]
@@ -679,13 +893,25 @@ pub(super) mod tests {
         ] {
             assert!(looks_like_user_reference(column), "{column}");
         }
-        for column in ["id", "image_id", "user", "owner_name", "userid", "created_at", "accounting_period_id", "model_id"] {
+        for column in [
+            "id",
+            "image_id",
+            "user",
+            "owner_name",
+            "userid",
+            "created_at",
+            "accounting_period_id",
+            "model_id",
+        ] {
             assert!(!looks_like_user_reference(column), "{column}");
         }
     }
 
     fn col(name: &str, sql_type: &str) -> ColumnInfo {
-        ColumnInfo { name: name.to_owned(), sql_type: sql_type.to_owned() }
+        ColumnInfo {
+            name: name.to_owned(),
+            sql_type: sql_type.to_owned(),
+        }
     }
 
     fn fk(table: &str, column: &str, references: &str, on_delete: OnDelete) -> ForeignKey {
@@ -710,17 +936,47 @@ pub(super) mod tests {
         pub(crate) fn new() -> Self {
             Self {
                 tables: vec![
-                    ("users", vec![col("id", "bigint"), col("email", "text"), col("referred_by", "bigint")]),
-                    ("images", vec![col("id", "bigint"), col("user_id", "bigint"), col("title", "text")]),
-                    ("comments", vec![col("id", "bigint"), col("image_id", "bigint"), col("parent_id", "bigint")]),
+                    (
+                        "users",
+                        vec![
+                            col("id", "bigint"),
+                            col("email", "text"),
+                            col("referred_by", "bigint"),
+                        ],
+                    ),
+                    (
+                        "images",
+                        vec![
+                            col("id", "bigint"),
+                            col("user_id", "bigint"),
+                            col("title", "text"),
+                        ],
+                    ),
+                    (
+                        "comments",
+                        vec![
+                            col("id", "bigint"),
+                            col("image_id", "bigint"),
+                            col("parent_id", "bigint"),
+                        ],
+                    ),
                     (
                         "contacts",
-                        vec![col("id", "bigint"), col("user_id", "bigint"), col("phone", "text"), col("sms_ok", "boolean")],
+                        vec![
+                            col("id", "bigint"),
+                            col("user_id", "bigint"),
+                            col("phone", "text"),
+                            col("sms_ok", "boolean"),
+                        ],
                     ),
                     ("tags", vec![col("id", "bigint"), col("name", "text")]),
                     (
                         "ledger",
-                        vec![col("id", "bigint"), col("owner_id", "bigint"), col("created_by", "timestamp with time zone")],
+                        vec![
+                            col("id", "bigint"),
+                            col("owner_id", "bigint"),
+                            col("created_by", "timestamp with time zone"),
+                        ],
                     ),
                 ],
                 foreign_keys: vec![
@@ -734,7 +990,13 @@ pub(super) mod tests {
         }
 
         pub(crate) fn schema(&self) -> Schema<'_> {
-            Schema::new(self.tables.iter().map(|(t, c)| (*t, c.as_slice())).collect(), &self.foreign_keys)
+            Schema::new(
+                self.tables
+                    .iter()
+                    .map(|(t, c)| (*t, c.as_slice()))
+                    .collect(),
+                &self.foreign_keys,
+            )
         }
     }
 
@@ -756,16 +1018,51 @@ pub(super) mod tests {
         let fixture = Fixture::new();
         let map = DataMap::parse(MAP).unwrap();
         let report = coverage_in(&map, &fixture.schema());
-        let personal: Vec<String> = report.personal_columns.iter().map(|p| format!("{}.{}", p.table, p.column)).collect();
-        assert_eq!(personal, ["contacts.phone"], "tags.name is a thing's name, sms_ok a flag");
-        let links: Vec<String> = report.foreign_keys.iter().map(|l| format!("{}.{}", l.table, l.columns[0])).collect();
+        let personal: Vec<String> = report
+            .personal_columns
+            .iter()
+            .map(|p| format!("{}.{}", p.table, p.column))
+            .collect();
+        assert_eq!(
+            personal,
+            ["contacts.phone"],
+            "tags.name is a thing's name, sms_ok a flag"
+        );
+        let links: Vec<String> = report
+            .foreign_keys
+            .iter()
+            .map(|l| format!("{}.{}", l.table, l.columns[0]))
+            .collect();
         assert_eq!(links, ["comments.image_id", "contacts.user_id"]);
         assert_eq!(report.foreign_keys[0].reason, LinkReason::IntoEntry);
-        assert!(report.foreign_keys[0].to_string().contains("`comments.image_id` -> `images.id`"), "{}", report.foreign_keys[0]);
-        assert!(report.foreign_keys[1].to_string().contains("links to the subject"), "{}", report.foreign_keys[1]);
-        assert!(report.unfollowed.is_empty(), "comments is not mapped, so neither is its self-reference");
-        let soft: Vec<String> = report.soft_links.iter().map(|s| format!("{}.{}", s.table, s.column)).collect();
-        assert_eq!(soft, ["ledger.owner_id"], "a timestamp cannot hold a bigint key");
+        assert!(
+            report.foreign_keys[0]
+                .to_string()
+                .contains("`comments.image_id` -> `images.id`"),
+            "{}",
+            report.foreign_keys[0]
+        );
+        assert!(
+            report.foreign_keys[1]
+                .to_string()
+                .contains("links to the subject"),
+            "{}",
+            report.foreign_keys[1]
+        );
+        assert!(
+            report.unfollowed.is_empty(),
+            "comments is not mapped, so neither is its self-reference"
+        );
+        let soft: Vec<String> = report
+            .soft_links
+            .iter()
+            .map(|s| format!("{}.{}", s.table, s.column))
+            .collect();
+        assert_eq!(
+            soft,
+            ["ledger.owner_id"],
+            "a timestamp cannot hold a bigint key"
+        );
         assert!(report.has_errors());
     }
 
@@ -803,8 +1100,14 @@ pub(super) mod tests {
     #[test]
     fn a_link_through_the_wrong_column_does_not_cover_the_foreign_key() {
         let fixture = Fixture::new();
-        let map = DataMap::parse(&MAP.replace("column = \"user_id\"", "column = \"title\"")).unwrap();
+        let map =
+            DataMap::parse(&MAP.replace("column = \"user_id\"", "column = \"title\"")).unwrap();
         let report = coverage_in(&map, &fixture.schema());
-        assert!(report.foreign_keys.iter().any(|l| l.table == "images" && l.reason == LinkReason::IntoSubject));
+        assert!(
+            report
+                .foreign_keys
+                .iter()
+                .any(|l| l.table == "images" && l.reason == LinkReason::IntoSubject)
+        );
     }
 }

@@ -31,7 +31,13 @@ pub const TODO: &str = "TODO";
 /// A data map for the platform described by `catalog` (schema `public`), with
 /// `subject_table` as the subject: `key` its primary key, `email` and `username` its
 /// identifying columns. See [`discover_in_schema`].
-pub fn discover(catalog: &Catalog, subject_table: &str, key: &str, email: &str, username: Option<&str>) -> String {
+pub fn discover(
+    catalog: &Catalog,
+    subject_table: &str,
+    key: &str,
+    email: &str,
+    username: Option<&str>,
+) -> String {
     discover_in_schema(catalog, "public", subject_table, key, email, username)
 }
 
@@ -46,7 +52,13 @@ pub fn discover_in_schema(
     email: &str,
     username: Option<&str>,
 ) -> String {
-    let subject = Subject { schema, table: subject_table, key, email, username };
+    let subject = Subject {
+        schema,
+        table: subject_table,
+        key,
+        email,
+        username,
+    };
     render(&Schema::from_catalog(catalog), &subject)
 }
 
@@ -69,13 +81,32 @@ pub fn category_for_table(table: &str) -> Category {
     let any = |words: &[&str]| parts.iter().any(|p| words.iter().any(|w| p.starts_with(w)));
     if any(&["session", "device", "login", "signin"]) {
         Category::DeviceLocation
-    } else if any(&["payment", "invoice", "order", "tip", "purchase", "subscription", "billing", "payout", "refund"]) {
+    } else if any(&[
+        "payment",
+        "invoice",
+        "order",
+        "tip",
+        "purchase",
+        "subscription",
+        "billing",
+        "payout",
+        "refund",
+    ]) {
         Category::Payments
     } else if any(&["report", "moderation", "ban", "flag", "appeal"]) {
         Category::Moderation
     } else if any(&["preference", "setting", "consent", "unsubscribe"]) {
         Category::Preferences
-    } else if any(&["follow", "reaction", "like", "notification", "vote", "favorite", "favourite", "bookmark"]) {
+    } else if any(&[
+        "follow",
+        "reaction",
+        "like",
+        "notification",
+        "vote",
+        "favorite",
+        "favourite",
+        "bookmark",
+    ]) {
         Category::Activity
     } else if any(&["profile"]) {
         Category::Profile
@@ -145,7 +176,10 @@ fn quoted(value: &str) -> String {
 
 /// Text safe inside a `#` comment line.
 fn plain(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Walks the foreign-key graph breadth-first from the subject table. Returns the entries
@@ -173,16 +207,35 @@ fn walk<'a>(schema: &Schema<'a>, subject: &Subject<'_>) -> (Vec<Found<'a>>, Vec<
         .map(|fk| fk.table.as_str())
         .collect();
 
-    for &fk in schema.foreign_keys.iter().filter(|fk| fk.references == subject.table) {
+    for &fk in schema
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.references == subject.table)
+    {
         if fk.table == subject.table {
-            note(fk, "a self-reference of the subject table; not followed".into());
+            note(
+                fk,
+                "a self-reference of the subject table; not followed".into(),
+            );
         } else if fk.columns.len() != 1 {
-            note(fk, "a composite key; a link has one column, so not followed".into());
+            note(
+                fk,
+                "a composite key; a link has one column, so not followed".into(),
+            );
         } else if fk.referenced_columns[0] != subject.key {
             let referenced = &fk.referenced_columns[0];
-            note(fk, format!("references `{referenced}`, not the subject key `{}`; not followed", subject.key));
+            note(
+                fk,
+                format!(
+                    "references `{referenced}`, not the subject key `{}`; not followed",
+                    subject.key
+                ),
+            );
         } else if found.len() >= MAX_ENTRIES {
-            note(fk, format!("not followed: discovery stops at {MAX_ENTRIES} entries"));
+            note(
+                fk,
+                format!("not followed: discovery stops at {MAX_ENTRIES} entries"),
+            );
         } else {
             let action = match fk.on_delete {
                 OnDelete::Cascade => Action::Delete,
@@ -210,9 +263,19 @@ fn walk<'a>(schema: &Schema<'a>, subject: &Subject<'_>) -> (Vec<Found<'a>>, Vec<
     while next < found.len() {
         let (table, depth, parent_action, parent_export, path) = {
             let node = &found[next];
-            (node.fk.table.as_str(), node.path.len() - 1, node.action, node.export, node.path.clone())
+            (
+                node.fk.table.as_str(),
+                node.path.len() - 1,
+                node.action,
+                node.export,
+                node.path.clone(),
+            )
         };
-        for &fk in schema.foreign_keys.iter().filter(|fk| fk.references == table) {
+        for &fk in schema
+            .foreign_keys
+            .iter()
+            .filter(|fk| fk.references == table)
+        {
             if fk.table == subject.table {
                 continue; // The subject row referring to other rows is part of the subject row.
             }
@@ -226,19 +289,37 @@ fn walk<'a>(schema: &Schema<'a>, subject: &Subject<'_>) -> (Vec<Found<'a>>, Vec<
                 continue;
             }
             if fk.columns.len() != 1 {
-                note(fk, "a composite key; a link has one column, so not followed".into());
+                note(
+                    fk,
+                    "a composite key; a link has one column, so not followed".into(),
+                );
                 continue;
             }
             if path.contains(&fk.table) {
-                note(fk, format!("would close a cycle ({} -> {}); not followed on that path", path.join(" <- "), fk.table));
+                note(
+                    fk,
+                    format!(
+                        "would close a cycle ({} -> {}); not followed on that path",
+                        path.join(" <- "),
+                        fk.table
+                    ),
+                );
                 continue;
             }
             if depth >= MAX_DEPTH {
-                note(fk, format!("more than {MAX_DEPTH} foreign keys away from the subject; not followed"));
+                note(
+                    fk,
+                    format!(
+                        "more than {MAX_DEPTH} foreign keys away from the subject; not followed"
+                    ),
+                );
                 continue;
             }
             if found.len() >= MAX_ENTRIES {
-                note(fk, format!("not followed: discovery stops at {MAX_ENTRIES} entries"));
+                note(
+                    fk,
+                    format!("not followed: discovery stops at {MAX_ENTRIES} entries"),
+                );
                 continue;
             }
             let (action, why) = match parent_action {
@@ -256,7 +337,10 @@ fn walk<'a>(schema: &Schema<'a>, subject: &Subject<'_>) -> (Vec<Found<'a>>, Vec<
                 },
                 Action::Detach | Action::Retain { .. } => (
                     Action::Retain { reassign: false },
-                    Some(format!("the `{}` rows these hang off are kept, so these are kept with them", fk.references)),
+                    Some(format!(
+                        "the `{}` rows these hang off are kept, so these are kept with them",
+                        fk.references
+                    )),
                 ),
             };
             let mut child_path = path.clone();
@@ -285,7 +369,9 @@ fn name_entries(found: &mut [Found<'_>]) {
     let mut per_column: HashMap<(String, String), usize> = HashMap::new();
     for f in found.iter() {
         *per_table.entry(f.table().to_owned()).or_default() += 1;
-        *per_column.entry((f.table().to_owned(), f.column().to_owned())).or_default() += 1;
+        *per_column
+            .entry((f.table().to_owned(), f.column().to_owned()))
+            .or_default() += 1;
     }
     let mut taken: HashSet<String> = HashSet::new();
     for i in 0..found.len() {
@@ -295,7 +381,9 @@ fn name_entries(found: &mut [Found<'_>]) {
         } else if per_column[&(table.clone(), column.clone())] == 1 {
             format!("{table}_via_{column}")
         } else {
-            let parent = found[i].parent.map_or_else(|| "subject".to_owned(), |p| found[p].name.clone());
+            let parent = found[i]
+                .parent
+                .map_or_else(|| "subject".to_owned(), |p| found[p].name.clone());
             format!("{table}_via_{column}_under_{parent}")
         };
         let mut name = base.clone();
@@ -312,18 +400,53 @@ fn render(schema: &Schema<'_>, subject: &Subject<'_>) -> String {
     let (found, notes) = walk(schema, subject);
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "# Data map discovered by `lethe datamap discover` from the foreign keys reachable from");
-    let _ = writeln!(w, "# `{}` in schema `{}`. A starting point, not a finished map:", plain(subject.table), plain(subject.schema));
-    let _ = writeln!(w, "# - check every entry's category, export flag and erase action;");
-    let _ = writeln!(w, "# - replace every TODO (legal bases, retention periods, the placeholder account);");
-    let _ = writeln!(w, "# - decide on the personal-looking columns of retained or detached rows (erase.anonymize);");
-    let _ = writeln!(w, "# - add the objects and soft links suggested (commented out) at the end;");
+    let _ = writeln!(
+        w,
+        "# Data map discovered by `lethe datamap discover` from the foreign keys reachable from"
+    );
+    let _ = writeln!(
+        w,
+        "# `{}` in schema `{}`. A starting point, not a finished map:",
+        plain(subject.table),
+        plain(subject.schema)
+    );
+    let _ = writeln!(
+        w,
+        "# - check every entry's category, export flag and erase action;"
+    );
+    let _ = writeln!(
+        w,
+        "# - replace every TODO (legal bases, retention periods, the placeholder account);"
+    );
+    let _ = writeln!(
+        w,
+        "# - decide on the personal-looking columns of retained or detached rows (erase.anonymize);"
+    );
+    let _ = writeln!(
+        w,
+        "# - add the objects and soft links suggested (commented out) at the end;"
+    );
     let _ = writeln!(w, "# - then run `lethe datamap check`.");
-    let _ = writeln!(w, "# How entries were guessed: one entry per foreign-key path to the subject (a table reached");
-    let _ = writeln!(w, "# through another entry names it as `link.parent`); ON DELETE CASCADE -> delete, SET NULL ->");
-    let _ = writeln!(w, "# detach, RESTRICT/NO ACTION -> retain (reassigned to the placeholder when it links to the");
-    let _ = writeln!(w, "# subject directly); rows of a table that also links to the subject directly, reached");
-    let _ = writeln!(w, "# through another entry, are other people's rows: export = false. Categories come from");
+    let _ = writeln!(
+        w,
+        "# How entries were guessed: one entry per foreign-key path to the subject (a table reached"
+    );
+    let _ = writeln!(
+        w,
+        "# through another entry names it as `link.parent`); ON DELETE CASCADE -> delete, SET NULL ->"
+    );
+    let _ = writeln!(
+        w,
+        "# detach, RESTRICT/NO ACTION -> retain (reassigned to the placeholder when it links to the"
+    );
+    let _ = writeln!(
+        w,
+        "# subject directly); rows of a table that also links to the subject directly, reached"
+    );
+    let _ = writeln!(
+        w,
+        "# through another entry, are other people's rows: export = false. Categories come from"
+    );
     let _ = writeln!(w, "# table names.");
     let _ = writeln!(w);
     let _ = writeln!(w, "version = 1");
@@ -351,7 +474,11 @@ fn render(schema: &Schema<'_>, subject: &Subject<'_>) -> String {
             plain(&restricting.join(", ")),
             if restricting.len() == 1 { "s" } else { "" }
         );
-        let _ = writeln!(w, "# placeholder account. TODO: the key of a \"deleted user\" account in `{}`.", plain(subject.table));
+        let _ = writeln!(
+            w,
+            "# placeholder account. TODO: the key of a \"deleted user\" account in `{}`.",
+            plain(subject.table)
+        );
         let _ = writeln!(w, "placeholder = {}", quoted(TODO));
     }
 
@@ -397,13 +524,20 @@ fn render(schema: &Schema<'_>, subject: &Subject<'_>) -> String {
             }
         }
         let _ = writeln!(w, "link = {{ {link} }}");
-        let _ = writeln!(w, "category = {}", quoted(category_for_table(f.table()).as_str()));
+        let _ = writeln!(
+            w,
+            "category = {}",
+            quoted(category_for_table(f.table()).as_str())
+        );
         if !f.export {
             let _ = writeln!(w, "export = false");
         }
         let erase = match f.action {
             Action::Delete => "{ action = \"delete\" }".to_owned(),
-            Action::Detach => format!("{{ action = \"detach\", columns = [{}] }}", quoted(f.column())),
+            Action::Detach => format!(
+                "{{ action = \"detach\", columns = [{}] }}",
+                quoted(f.column())
+            ),
             Action::Retain { reassign } => format!(
                 "{{ action = \"retain\", basis = {}, period = {}{} }}",
                 quoted(TODO_BASIS),
@@ -436,11 +570,23 @@ fn column_notes(w: &mut String, schema: &Schema<'_>, table: &str) {
         .filter_map(|c| personal_column(table, &c.name).map(|kind| format!("{} ({kind})", c.name)))
         .collect();
     if !personal.is_empty() {
-        let _ = writeln!(w, "# personal-looking columns: {}", plain(&personal.join(", ")));
+        let _ = writeln!(
+            w,
+            "# personal-looking columns: {}",
+            plain(&personal.join(", "))
+        );
     }
-    let keys: Vec<&str> = columns.iter().filter(|c| object_key_column(c)).map(|c| c.name.as_str()).collect();
+    let keys: Vec<&str> = columns
+        .iter()
+        .filter(|c| object_key_column(c))
+        .map(|c| c.name.as_str())
+        .collect();
     if !keys.is_empty() {
-        let _ = writeln!(w, "# possible object-key columns: {} (see the [[objects]] suggestions below)", plain(&keys.join(", ")));
+        let _ = writeln!(
+            w,
+            "# possible object-key columns: {} (see the [[objects]] suggestions below)",
+            plain(&keys.join(", "))
+        );
     }
 }
 
@@ -452,11 +598,19 @@ fn objects_section(w: &mut String, schema: &Schema<'_>, found: &[Found<'_>]) {
     let mut order: Vec<&Found<'_>> = found.iter().filter(|f| f.export).collect();
     order.extend(found.iter().filter(|f| !f.export));
     for f in order {
-        for column in schema.columns(f.table()).iter().filter(|c| object_key_column(c)) {
+        for column in schema
+            .columns(f.table())
+            .iter()
+            .filter(|c| object_key_column(c))
+        {
             if !done.insert((f.table(), column.name.as_str())) {
                 continue;
             }
-            let format = if column.name.to_lowercase().ends_with("url") { "url" } else { "key" };
+            let format = if column.name.to_lowercase().ends_with("url") {
+                "url"
+            } else {
+                "key"
+            };
             blocks.push(format!(
                 "# [[objects]]\n# name = {}\n# bucket = {}\n# category = {}\n# from = {}\n# column = {}\n# format = \"{format}\"\n",
                 quoted(&format!("{}_{}", f.name, column.name)),
@@ -471,8 +625,14 @@ fn objects_section(w: &mut String, schema: &Schema<'_>, found: &[Found<'_>]) {
         return;
     }
     let _ = writeln!(w);
-    let _ = writeln!(w, "# Objects: columns that may hold object keys. Uncomment the ones that do, name their");
-    let _ = writeln!(w, "# bucket, and add prefix entries for objects stored under a path built from the subject's");
+    let _ = writeln!(
+        w,
+        "# Objects: columns that may hold object keys. Uncomment the ones that do, name their"
+    );
+    let _ = writeln!(
+        w,
+        "# bucket, and add prefix entries for objects stored under a path built from the subject's"
+    );
     let _ = writeln!(w, "# key (prefix = \"avatars/{{subject}}/\").");
     for block in blocks {
         let _ = writeln!(w);
@@ -487,16 +647,38 @@ fn soft_links_section(w: &mut String, schema: &Schema<'_>, subject: &Subject<'_>
         return;
     }
     let _ = writeln!(w);
-    let _ = writeln!(w, "# Possible soft links: columns that look like references to `{}` but have no", plain(subject.table));
-    let _ = writeln!(w, "# foreign key. `lethe datamap check` tells whether their values match subject keys.");
-    let _ = writeln!(w, "# Uncomment the ones that hold the subject's key and choose the erase action.");
+    let _ = writeln!(
+        w,
+        "# Possible soft links: columns that look like references to `{}` but have no",
+        plain(subject.table)
+    );
+    let _ = writeln!(
+        w,
+        "# foreign key. `lethe datamap check` tells whether their values match subject keys."
+    );
+    let _ = writeln!(
+        w,
+        "# Uncomment the ones that hold the subject's key and choose the erase action."
+    );
     for (table, column) in candidates {
         let _ = writeln!(w);
         let _ = writeln!(w, "# [[table]]");
-        let _ = writeln!(w, "# name = {}", quoted(&format!("{table}_via_{}", column.name)));
+        let _ = writeln!(
+            w,
+            "# name = {}",
+            quoted(&format!("{table}_via_{}", column.name))
+        );
         let _ = writeln!(w, "# table = {}", quoted(table));
-        let _ = writeln!(w, "# link = {{ column = {}, soft = true }}", quoted(&column.name));
-        let _ = writeln!(w, "# category = {}", quoted(category_for_table(table).as_str()));
+        let _ = writeln!(
+            w,
+            "# link = {{ column = {}, soft = true }}",
+            quoted(&column.name)
+        );
+        let _ = writeln!(
+            w,
+            "# category = {}",
+            quoted(category_for_table(table).as_str())
+        );
         let _ = writeln!(w, "# erase = {{ action = \"delete\" }}");
     }
 }
@@ -511,18 +693,33 @@ mod tests {
     fn discovered(fixture: &Fixture) -> String {
         render(
             &fixture.schema(),
-            &Subject { schema: "public", table: "users", key: "id", email: "email", username: None },
+            &Subject {
+                schema: "public",
+                table: "users",
+                key: "id",
+                email: "email",
+                username: None,
+            },
         )
     }
 
     #[test]
     fn table_names_suggest_categories() {
         assert_eq!(category_for_table("sessions"), Category::DeviceLocation);
-        assert_eq!(category_for_table("login_attempts"), Category::DeviceLocation);
+        assert_eq!(
+            category_for_table("login_attempts"),
+            Category::DeviceLocation
+        );
         assert_eq!(category_for_table("payments"), Category::Payments);
         assert_eq!(category_for_table("tips"), Category::Payments);
-        assert_eq!(category_for_table("moderation_reports"), Category::Moderation);
-        assert_eq!(category_for_table("marketing_preferences"), Category::Preferences);
+        assert_eq!(
+            category_for_table("moderation_reports"),
+            Category::Moderation
+        );
+        assert_eq!(
+            category_for_table("marketing_preferences"),
+            Category::Preferences
+        );
         assert_eq!(category_for_table("user_settings"), Category::Preferences);
         assert_eq!(category_for_table("follows"), Category::Activity);
         assert_eq!(category_for_table("notifications"), Category::Activity);
@@ -542,7 +739,8 @@ mod tests {
     fn the_discovered_map_parses_and_covers_every_foreign_key() {
         let fixture = Fixture::new();
         let text = discovered(&fixture);
-        let map = DataMap::parse(&text.replace("placeholder = \"TODO\"", "placeholder = \"0\"")).unwrap();
+        let map =
+            DataMap::parse(&text.replace("placeholder = \"TODO\"", "placeholder = \"0\"")).unwrap();
         let entry = |table: &str, column: &str| {
             map.tables
                 .iter()
@@ -553,15 +751,34 @@ mod tests {
         assert!(matches!(entry("images", "user_id").erase, Erase::Delete));
         let comments = entry("comments", "image_id");
         assert_eq!(comments.link.parent.as_deref(), Some("images"));
-        assert!(comments.export, "comments have no key of their own to the subject");
+        assert!(
+            comments.export,
+            "comments have no key of their own to the subject"
+        );
         let contacts = entry("contacts", "user_id");
-        assert!(matches!(contacts.erase, Erase::Retain { reassign: true, .. }), "RESTRICT: retained and reassigned");
+        assert!(
+            matches!(contacts.erase, Erase::Retain { reassign: true, .. }),
+            "RESTRICT: retained and reassigned"
+        );
         assert_eq!(map.subject.placeholder.as_deref(), Some("0"));
-        assert!(text.contains("comments.parent_id -> comments.id"), "the self-reference is named:\n{text}");
-        assert!(text.contains("# link = { column = \"owner_id\", soft = true }"), "the soft link is suggested:\n{text}");
-        assert!(text.contains("personal-looking columns: phone (phone)"), "{text}");
+        assert!(
+            text.contains("comments.parent_id -> comments.id"),
+            "the self-reference is named:\n{text}"
+        );
+        assert!(
+            text.contains("# link = { column = \"owner_id\", soft = true }"),
+            "the soft link is suggested:\n{text}"
+        );
+        assert!(
+            text.contains("personal-looking columns: phone (phone)"),
+            "{text}"
+        );
         let report = coverage_in(&map, &fixture.schema());
         assert!(report.foreign_keys.is_empty(), "{:?}", report.foreign_keys);
-        assert!(report.personal_columns.is_empty(), "{:?}", report.personal_columns);
+        assert!(
+            report.personal_columns.is_empty(),
+            "{:?}",
+            report.personal_columns
+        );
     }
 }

@@ -108,7 +108,9 @@ pub struct Link {
 }
 
 /// Data categories, used to group exports for people and counts for staff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Account and profile details.
@@ -262,7 +264,10 @@ pub enum MapError {
 }
 
 fn entry_error(entry: &str, problem: impl Into<String>) -> MapError {
-    MapError::Entry { entry: entry.to_owned(), problem: problem.into() }
+    MapError::Entry {
+        entry: entry.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 impl DataMap {
@@ -301,7 +306,10 @@ impl DataMap {
             match (&o.from, &o.column, &o.prefix) {
                 (Some(from), Some(_), None) => {
                     if !names.contains(from.as_str()) {
-                        return Err(entry_error(&o.name, format!("unknown table entry `{from}`")));
+                        return Err(entry_error(
+                            &o.name,
+                            format!("unknown table entry `{from}`"),
+                        ));
                     }
                 }
                 (None, None, Some(prefix)) => {
@@ -309,7 +317,12 @@ impl DataMap {
                         return Err(entry_error(&o.name, "prefix must contain {subject}"));
                     }
                 }
-                _ => return Err(entry_error(&o.name, "give either `from` and `column`, or `prefix`")),
+                _ => {
+                    return Err(entry_error(
+                        &o.name,
+                        "give either `from` and `column`, or `prefix`",
+                    ));
+                }
             }
         }
         Ok(map)

@@ -33,19 +33,32 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
         let mut conn = ctx.platform.get().await?;
         let subject = locate(&mut conn, &ctx.map, &claim.lookup).await?;
         drop(conn);
-        let spec = ExportJobSpec { request_id: job.request_id, subject, destination: claim.destination.clone() };
+        let spec = ExportJobSpec {
+            request_id: job.request_id,
+            subject,
+            destination: claim.destination.clone(),
+        };
         export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await
     };
     let outcome = super::with_lease(&ctx, job.request_id, run).await;
     match outcome {
         Ok(report) => {
-            tracing::info!(rows = report.rows_total, objects = report.objects, bytes = report.archive_bytes, "export uploaded");
-            ctx.lifecycle.export_done(job.request_id, &report, &claim.destination).await?;
+            tracing::info!(
+                rows = report.rows_total,
+                objects = report.objects,
+                bytes = report.archive_bytes,
+                "export uploaded"
+            );
+            ctx.lifecycle
+                .export_done(job.request_id, &report, &claim.destination)
+                .await?;
             Ok(())
         }
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "export failed");
-            ctx.lifecycle.run_failed(job.request_id, "export_error").await?;
+            ctx.lifecycle
+                .run_failed(job.request_id, "export_error")
+                .await?;
             Err(error.into())
         }
     }

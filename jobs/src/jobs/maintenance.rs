@@ -37,7 +37,9 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
         tracing::info!(count = stranded.len(), "re-enqueued stranded requests");
     }
     for (request_id, archive) in ctx.lifecycle.expired_exports().await? {
-        ctx.storage.delete_keys(&archive.bucket, std::slice::from_ref(&archive.key)).await?;
+        ctx.storage
+            .delete_keys(&archive.bucket, std::slice::from_ref(&archive.key))
+            .await?;
         ctx.lifecycle.export_deleted(request_id).await?;
         tracing::info!(%request_id, "expired export deleted");
     }

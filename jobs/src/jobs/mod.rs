@@ -34,15 +34,22 @@ pub async fn run(
     settings: WorkerSettings,
     shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let schedule = cron::Schedule::from_str(&settings.maintenance_schedule)
-        .map_err(|e| anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}"))?;
+    let schedule = cron::Schedule::from_str(&settings.maintenance_schedule).map_err(|e| {
+        anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}")
+    })?;
     let process = ulid::Ulid::generate();
     let (export_ctx, purge_ctx) = (ctx.clone(), ctx.clone());
     let concurrency = settings.concurrency.max(1);
     Monitor::new()
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-export-{process}"))
-                .backend(export_ctx.queue.export_storage().with_pubsub().poll_with_interval(Duration::from_secs(5)))
+                .backend(
+                    export_ctx
+                        .queue
+                        .export_storage()
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_secs(5)),
+                )
                 .concurrency(concurrency)
                 .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
                 .catch_panic()
@@ -51,7 +58,13 @@ pub async fn run(
         })
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-purge-{process}"))
-                .backend(purge_ctx.queue.purge_storage().with_pubsub().poll_with_interval(Duration::from_secs(5)))
+                .backend(
+                    purge_ctx
+                        .queue
+                        .purge_storage()
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_secs(5)),
+                )
                 .concurrency(concurrency)
                 .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
                 .catch_panic()
@@ -71,9 +84,14 @@ pub async fn run(
 }
 
 fn backoff() -> apalis::layers::retry::backoff::ExponentialBackoff<HasherRng> {
-    ExponentialBackoffMaker::new(Duration::from_secs(1), Duration::from_secs(60), 0.5, HasherRng::default())
-        .expect("static backoff bounds are valid")
-        .make_backoff()
+    ExponentialBackoffMaker::new(
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        0.5,
+        HasherRng::default(),
+    )
+    .expect("static backoff bounds are valid")
+    .make_backoff()
 }
 
 /// Runs `work` while renewing the request's lease every third of its length, and gives up

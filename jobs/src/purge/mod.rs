@@ -80,16 +80,29 @@ fn action_name(erase: &Erase) -> &'static str {
 
 impl Purger<'_> {
     /// A purger with production settings.
-    pub fn new<'a>(platform: &'a PlatformPool, map: &'a BoundMap, storage: &'a Storage, batch_size: usize) -> Purger<'a> {
-        Purger { platform, map, storage, batch_size, object_batch: 1000, fault: None }
+    pub fn new<'a>(
+        platform: &'a PlatformPool,
+        map: &'a BoundMap,
+        storage: &'a Storage,
+        batch_size: usize,
+    ) -> Purger<'a> {
+        Purger {
+            platform,
+            map,
+            storage,
+            batch_size,
+            object_batch: 1000,
+            fault: None,
+        }
     }
 
     /// An operation boundary: where the fault hook may strike.
     fn boundary(&self) -> anyhow::Result<()> {
         if let Some(fault) = self.fault
-            && fault.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 1 {
-                anyhow::bail!("injected fault");
-            }
+            && fault.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 1
+        {
+            anyhow::bail!("injected fault");
+        }
         Ok(())
     }
 
@@ -100,48 +113,92 @@ impl Purger<'_> {
         let mut n = 0;
         for group in chunks.chunks(4) {
             self.boundary()?;
-            let calls = group.iter().map(|chunk| self.storage.delete_keys(bucket, chunk));
-            n += futures::future::try_join_all(calls).await?.into_iter().sum::<usize>() as u64;
+            let calls = group
+                .iter()
+                .map(|chunk| self.storage.delete_keys(bucket, chunk));
+            n += futures::future::try_join_all(calls)
+                .await?
+                .into_iter()
+                .sum::<usize>() as u64;
         }
         Ok(n)
     }
 
-    async fn conn(&self) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
-        self.platform.get().await.context("connecting to the platform database")
+    async fn conn(
+        &self,
+    ) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+        self.platform
+            .get()
+            .await
+            .context("connecting to the platform database")
     }
 
     async fn count(&self, sql: String) -> anyhow::Result<u64> {
-        let row: Count = diesel::sql_query(sql).get_result(&mut *self.conn().await?).await?;
+        let row: Count = diesel::sql_query(sql)
+            .get_result(&mut *self.conn().await?)
+            .await?;
         Ok(row.n as u64)
     }
 
     /// Counts what a purge of `subject` would touch.
     pub async fn dry_run(&self, subject: Option<&SubjectKey>) -> anyhow::Result<DryRun> {
-        let Some(subject) = subject else { return Ok(DryRun::default()) };
-        let mut out = DryRun { subject_found: true, ..DryRun::default() };
+        let Some(subject) = subject else {
+            return Ok(DryRun::default());
+        };
+        let mut out = DryRun {
+            subject_found: true,
+            ..DryRun::default()
+        };
         let (table, cond) = self.map.subject_filter(subject);
-        let n = self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?;
-        out.rows.insert(self.map.map.subject.table.clone(), EntryCount { action: "delete".into(), rows: n, basis: None });
+        let n = self
+            .count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}"))
+            .await?;
+        out.rows.insert(
+            self.map.map.subject.table.clone(),
+            EntryCount {
+                action: "delete".into(),
+                rows: n,
+                basis: None,
+            },
+        );
         for t in &self.map.tables {
             let (table, cond) = self.map.entry_filter(&t.spec.name, subject);
-            let rows = self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?;
+            let rows = self
+                .count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}"))
+                .await?;
             let basis = match &t.spec.erase {
                 Erase::Retain { basis, period, .. } => Some(format!("{basis} ({period})")),
                 _ => None,
             };
-            out.rows.insert(t.spec.name.clone(), EntryCount { action: action_name(&t.spec.erase).into(), rows, basis });
+            out.rows.insert(
+                t.spec.name.clone(),
+                EntryCount {
+                    action: action_name(&t.spec.erase).into(),
+                    rows,
+                    basis,
+                },
+            );
         }
         for o in &self.map.map.objects {
             let n = if let Some(prefix) = BoundMap::object_prefix(o, subject) {
                 self.storage.list_prefix(&o.bucket, &prefix).await?.len() as u64
             } else {
-                let (Some(from), Some(column)) = (&o.from, &o.column) else { continue };
-                let erased = self.map.tables.iter().any(|t| &t.spec.name == from && matches!(t.spec.erase, Erase::Delete));
+                let (Some(from), Some(column)) = (&o.from, &o.column) else {
+                    continue;
+                };
+                let erased = self
+                    .map
+                    .tables
+                    .iter()
+                    .any(|t| &t.spec.name == from && matches!(t.spec.erase, Erase::Delete));
                 if !erased {
                     continue;
                 }
-                self.count(format!("SELECT count(*) AS n FROM ({}) v", self.map.column_values_sql(from, column, subject)))
-                    .await?
+                self.count(format!(
+                    "SELECT count(*) AS n FROM ({}) v",
+                    self.map.column_values_sql(from, column, subject)
+                ))
+                .await?
             };
             *out.objects.entry(o.bucket.clone()).or_default() += n;
         }
@@ -161,15 +218,26 @@ impl Purger<'_> {
                 if self.map.map.subject.placeholder.as_deref() == Some(target.subject.as_str()) {
                     anyhow::bail!("refusing to delete the placeholder account");
                 }
-                let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE {cond}")).execute(&mut *self.conn().await?).await?;
-                Ok(StepReport { rows: n as u64, ..StepReport::default() })
+                let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE {cond}"))
+                    .execute(&mut *self.conn().await?)
+                    .await?;
+                Ok(StepReport {
+                    rows: n as u64,
+                    ..StepReport::default()
+                })
             }
         }
     }
 
     /// SET clause and "still needs work" predicate (over alias `t0`) of an entry's rules.
     fn rewrite_sql(&self, entry: &str, target: &Target) -> (Vec<String>, Vec<String>) {
-        let spec = &self.map.tables.iter().find(|t| t.spec.name == entry).expect("planned entry").spec;
+        let spec = &self
+            .map
+            .tables
+            .iter()
+            .find(|t| t.spec.name == entry)
+            .expect("planned entry")
+            .spec;
         let mut sets = Vec::new();
         let mut needs = Vec::new();
         let pattern = identity_pattern(&target.identities);
@@ -183,15 +251,23 @@ impl Purger<'_> {
                 ColumnRule::Value(value) => {
                     let ty = self.map.column_type(entry, column).unwrap_or("text");
                     sets.push(format!("{c} = CAST({} AS {ty})", literal(value)));
-                    needs.push(format!("t0.{c} IS DISTINCT FROM CAST({} AS {ty})", literal(value)));
+                    needs.push(format!(
+                        "t0.{c} IS DISTINCT FROM CAST({} AS {ty})",
+                        literal(value)
+                    ));
                 }
                 ColumnRule::Hash => {
-                    sets.push(format!("{c} = 'anon:' || encode(sha256(convert_to($1 || {c}, 'UTF8')), 'hex')"));
+                    sets.push(format!(
+                        "{c} = 'anon:' || encode(sha256(convert_to($1 || {c}, 'UTF8')), 'hex')"
+                    ));
                     needs.push(format!("(t0.{c} IS NOT NULL AND t0.{c} NOT LIKE 'anon:%')"));
                 }
                 ColumnRule::Redact => {
                     if let Some(pattern) = &pattern {
-                        sets.push(format!("{c} = regexp_replace({c}, {}, '[redacted]', 'gi')", literal(pattern)));
+                        sets.push(format!(
+                            "{c} = regexp_replace({c}, {}, '[redacted]', 'gi')",
+                            literal(pattern)
+                        ));
                         needs.push(format!("t0.{c} ~* {}", literal(pattern)));
                     }
                 }
@@ -231,7 +307,10 @@ impl Purger<'_> {
         let mut conn = self.conn().await?;
         loop {
             self.boundary()?;
-            let n = diesel::sql_query(&sql).bind::<Text, _>(&target.hash_key).execute(&mut *conn).await
+            let n = diesel::sql_query(&sql)
+                .bind::<Text, _>(&target.hash_key)
+                .execute(&mut *conn)
+                .await
                 .with_context(|| format!("rewriting {entry}"))?;
             report.rows += n as u64;
             // A short batch means nothing more matched just now; rows written later are
@@ -243,8 +322,20 @@ impl Purger<'_> {
     }
 
     async fn reassign(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
-        let placeholder = self.map.map.subject.placeholder.as_deref().context("reassign needs subject.placeholder")?;
-        let spec = &self.map.tables.iter().find(|t| t.spec.name == entry).expect("planned entry").spec;
+        let placeholder = self
+            .map
+            .map
+            .subject
+            .placeholder
+            .as_deref()
+            .context("reassign needs subject.placeholder")?;
+        let spec = &self
+            .map
+            .tables
+            .iter()
+            .find(|t| t.spec.name == entry)
+            .expect("planned entry")
+            .spec;
         let column = &spec.link.column;
         let ty = self.map.column_type(entry, column).unwrap_or("text");
         let (table, cond) = self.map.entry_filter(entry, &target.subject);
@@ -258,7 +349,10 @@ impl Purger<'_> {
         let mut conn = self.conn().await?;
         loop {
             self.boundary()?;
-            let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("reassigning {entry}"))?;
+            let n = diesel::sql_query(&sql)
+                .execute(&mut *conn)
+                .await
+                .with_context(|| format!("reassigning {entry}"))?;
             report.rows += n as u64;
             if n < self.batch_size {
                 return Ok(report);
@@ -268,8 +362,13 @@ impl Purger<'_> {
 
     async fn delete(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
         let (table, cond) = self.map.entry_filter(entry, &target.subject);
-        let objects: Vec<&crate::datamap::ObjectSpec> =
-            self.map.map.objects.iter().filter(|o| o.from.as_deref() == Some(entry) && o.column.is_some()).collect();
+        let objects: Vec<&crate::datamap::ObjectSpec> = self
+            .map
+            .map
+            .objects
+            .iter()
+            .filter(|o| o.from.as_deref() == Some(entry) && o.column.is_some())
+            .collect();
         let mut report = StepReport::default();
         let mut conn = self.conn().await?;
         if objects.is_empty() {
@@ -279,14 +378,25 @@ impl Purger<'_> {
             );
             loop {
                 self.boundary()?;
-                let n = diesel::sql_query(&sql).execute(&mut *conn).await.with_context(|| format!("deleting {entry}"))?;
+                let n = diesel::sql_query(&sql)
+                    .execute(&mut *conn)
+                    .await
+                    .with_context(|| format!("deleting {entry}"))?;
                 report.rows += n as u64;
                 if n < self.batch_size {
                     return Ok(report);
                 }
             }
         }
-        let columns: Vec<String> = objects.iter().map(|o| format!("t0.{}::text", ident(o.column.as_deref().unwrap_or_default()))).collect();
+        let columns: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "t0.{}::text",
+                    ident(o.column.as_deref().unwrap_or_default())
+                )
+            })
+            .collect();
         let select = format!(
             "SELECT json_build_array(t0.ctid::text, {})::text AS v FROM {table} t0 WHERE {cond} LIMIT {}",
             columns.join(", "),
@@ -294,7 +404,10 @@ impl Purger<'_> {
         );
         loop {
             self.boundary()?;
-            let rows: Vec<TextRow> = diesel::sql_query(&select).load(&mut *conn).await.with_context(|| format!("selecting {entry}"))?;
+            let rows: Vec<TextRow> = diesel::sql_query(&select)
+                .load(&mut *conn)
+                .await
+                .with_context(|| format!("selecting {entry}"))?;
             if rows.is_empty() {
                 return Ok(report);
             }
@@ -312,13 +425,26 @@ impl Purger<'_> {
                     }
                 }
             }
-            let tids = format!("'{{{}}}'::tid[]", ctids.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(","));
+            let tids = format!(
+                "'{{{}}}'::tid[]",
+                ctids
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
             // Objects first: a crash after this point re-selects the same rows and finds the
             // objects already gone, which is fine; the other order could lose a key.
             for (spec, raw) in objects.iter().zip(values) {
-                let keys: Vec<String> =
-                    raw.iter().filter_map(|v| object_key(v, spec.format)).collect::<HashSet<_>>().into_iter().collect();
-                let shared = self.still_referenced(&mut conn, spec, &keys, entry, &tids).await?;
+                let keys: Vec<String> = raw
+                    .iter()
+                    .filter_map(|v| object_key(v, spec.format))
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let shared = self
+                    .still_referenced(&mut conn, spec, &keys, entry, &tids)
+                    .await?;
                 let keys: Vec<String> = keys.into_iter().filter(|k| !shared.contains(k)).collect();
                 report.objects_shared += shared.len() as u64;
                 let deleted = self.delete_objects(&spec.bucket, &keys).await?;
@@ -326,10 +452,12 @@ impl Purger<'_> {
                 *report.buckets.entry(spec.bucket.clone()).or_default() += deleted;
             }
             self.boundary()?;
-            let n = diesel::sql_query(format!("DELETE FROM {table} t0 WHERE t0.ctid = ANY({tids}) AND {cond}"))
-                .execute(&mut *conn)
-                .await
-                .with_context(|| format!("deleting {entry}"))?;
+            let n = diesel::sql_query(format!(
+                "DELETE FROM {table} t0 WHERE t0.ctid = ANY({tids}) AND {cond}"
+            ))
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("deleting {entry}"))?;
             report.rows += n as u64;
             if last {
                 return Ok(report);
@@ -353,37 +481,86 @@ impl Purger<'_> {
         }
         // URL columns are compared on their path, which may be percent-encoded.
         let mut url_paths: Vec<String> = keys.to_vec();
-        url_paths.extend(keys.iter().map(|k| encoded_path(k)).filter(|e| !keys.contains(e)));
-        let this_table = self.map.tables.iter().find(|t| t.spec.name == entry).map(|t| t.spec.table_name()).unwrap_or("");
+        url_paths.extend(
+            keys.iter()
+                .map(|k| encoded_path(k))
+                .filter(|e| !keys.contains(e)),
+        );
+        let this_table = self
+            .map
+            .tables
+            .iter()
+            .find(|t| t.spec.name == entry)
+            .map(|t| t.spec.table_name())
+            .unwrap_or("");
         let mut checked = HashSet::new();
-        for other in self.map.map.objects.iter().filter(|o| o.bucket == spec.bucket) {
-            let (Some(from), Some(column)) = (&other.from, &other.column) else { continue };
-            let Some(table) = self.map.tables.iter().find(|t| &t.spec.name == from).map(|t| t.spec.table_name()) else { continue };
+        for other in self
+            .map
+            .map
+            .objects
+            .iter()
+            .filter(|o| o.bucket == spec.bucket)
+        {
+            let (Some(from), Some(column)) = (&other.from, &other.column) else {
+                continue;
+            };
+            let Some(table) = self
+                .map
+                .tables
+                .iter()
+                .find(|t| &t.spec.name == from)
+                .map(|t| t.spec.table_name())
+            else {
+                continue;
+            };
             if !checked.insert((table, column.as_str(), other.format)) {
                 continue;
             }
             let c = ident(column);
-            let exclude = if table == this_table { format!(" AND NOT (x.ctid = ANY({batch_tids}))") } else { String::new() };
+            let exclude = if table == this_table {
+                format!(" AND NOT (x.ctid = ANY({batch_tids}))")
+            } else {
+                String::new()
+            };
             let (key_expr, candidates) = match other.format {
                 KeyFormat::Key => (format!("x.{c}::text"), keys),
-                KeyFormat::Url => (format!("regexp_replace(x.{c}::text, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', '')"), url_paths.as_slice()),
+                KeyFormat::Url => (
+                    format!("regexp_replace(x.{c}::text, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', '')"),
+                    url_paths.as_slice(),
+                ),
             };
             let sql = format!(
                 "SELECT DISTINCT x.{c}::text AS v FROM {t} x WHERE {key_expr} = ANY($1){exclude}",
                 t = self.map.qualified_table(table)
             );
-            let rows: Vec<TextRow> = diesel::sql_query(sql).bind::<Array<Text>, _>(candidates).load(conn).await?;
-            shared.extend(rows.into_iter().filter_map(|r| object_key(&r.v, other.format)));
+            let rows: Vec<TextRow> = diesel::sql_query(sql)
+                .bind::<Array<Text>, _>(candidates)
+                .load(conn)
+                .await?;
+            shared.extend(
+                rows.into_iter()
+                    .filter_map(|r| object_key(&r.v, other.format)),
+            );
         }
         Ok(shared)
     }
 
     async fn prefix(&self, name: &str, target: &Target) -> anyhow::Result<StepReport> {
-        let spec = self.map.map.objects.iter().find(|o| o.name == name).context("planned object entry")?;
+        let spec = self
+            .map
+            .map
+            .objects
+            .iter()
+            .find(|o| o.name == name)
+            .context("planned object entry")?;
         let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix entry")?;
         let keys = self.storage.list_prefix(&spec.bucket, &prefix).await?;
         let n = self.delete_objects(&spec.bucket, &keys).await?;
-        Ok(StepReport { objects: n, buckets: BTreeMap::from([(spec.bucket.clone(), n)]), ..StepReport::default() })
+        Ok(StepReport {
+            objects: n,
+            buckets: BTreeMap::from([(spec.bucket.clone(), n)]),
+            ..StepReport::default()
+        })
     }
 
     /// The step as one unbatched SQL statement (no objects, no batching, no verification):
@@ -395,15 +572,26 @@ impl Purger<'_> {
                 let (sets, needs) = self.rewrite_sql(entry, target);
                 let (table, cond) = self.map.entry_filter(entry, &target.subject);
                 (!sets.is_empty()).then(|| {
-                    format!("UPDATE {table} t0 SET {} WHERE {cond} AND ({})", sets.join(", "), needs.join(" OR "))
+                    format!(
+                        "UPDATE {table} t0 SET {} WHERE {cond} AND ({})",
+                        sets.join(", "),
+                        needs.join(" OR ")
+                    )
                 })
             }
             Step::Reassign(entry) => {
                 let spec = &self.map.tables.iter().find(|t| &t.spec.name == entry)?.spec;
-                let ty = self.map.column_type(entry, &spec.link.column).unwrap_or("text");
+                let ty = self
+                    .map
+                    .column_type(entry, &spec.link.column)
+                    .unwrap_or("text");
                 let placeholder = self.map.map.subject.placeholder.as_deref()?;
                 let (table, cond) = self.map.entry_filter(entry, &target.subject);
-                Some(format!("UPDATE {table} t0 SET {} = CAST({} AS {ty}) WHERE {cond}", ident(&spec.link.column), literal(placeholder)))
+                Some(format!(
+                    "UPDATE {table} t0 SET {} = CAST({} AS {ty}) WHERE {cond}",
+                    ident(&spec.link.column),
+                    literal(placeholder)
+                ))
             }
             Step::Delete(entry) => {
                 let (table, cond) = self.map.entry_filter(entry, &target.subject);
@@ -424,7 +612,8 @@ impl Purger<'_> {
             let count = match step {
                 Step::Delete(entry) | Step::Reassign(entry) => {
                     let (table, cond) = self.map.entry_filter(entry, &target.subject);
-                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?
+                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}"))
+                        .await?
                 }
                 Step::Rewrite(entry) => {
                     let (_, needs) = self.rewrite_sql(entry, target);
@@ -432,23 +621,40 @@ impl Purger<'_> {
                         0
                     } else {
                         let (table, cond) = self.map.entry_filter(entry, &target.subject);
-                        let sql = format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond} AND ({})", needs.join(" OR "));
-                        let row: Count = diesel::sql_query(sql).bind::<Text, _>(&target.hash_key).get_result(&mut *self.conn().await?).await?;
+                        let sql = format!(
+                            "SELECT count(*) AS n FROM {table} t0 WHERE {cond} AND ({})",
+                            needs.join(" OR ")
+                        );
+                        let row: Count = diesel::sql_query(sql)
+                            .bind::<Text, _>(&target.hash_key)
+                            .get_result(&mut *self.conn().await?)
+                            .await?;
                         row.n as u64
                     }
                 }
                 Step::Prefix(name) => {
-                    let spec = self.map.map.objects.iter().find(|o| &o.name == name).context("object entry")?;
-                    let prefix = BoundMap::object_prefix(spec, &target.subject).context("prefix")?;
+                    let spec = self
+                        .map
+                        .map
+                        .objects
+                        .iter()
+                        .find(|o| &o.name == name)
+                        .context("object entry")?;
+                    let prefix =
+                        BoundMap::object_prefix(spec, &target.subject).context("prefix")?;
                     self.storage.list_prefix(&spec.bucket, &prefix).await?.len() as u64
                 }
                 Step::Subject => {
                     let (table, cond) = self.map.subject_filter(&target.subject);
-                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}")).await?
+                    self.count(format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}"))
+                        .await?
                 }
             };
             if count > 0 {
-                leftovers.push(Leftover { step: step.label(), count });
+                leftovers.push(Leftover {
+                    step: step.label(),
+                    count,
+                });
             }
         }
         Ok(leftovers)
@@ -466,7 +672,9 @@ fn valid_ctid(ctid: &str) -> bool {
     let inner = ctid.strip_prefix('(').and_then(|s| s.strip_suffix(')'));
     inner.is_some_and(|s| {
         let mut parts = s.split(',');
-        let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        let ok = |p: Option<&str>| {
+            p.is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        };
         ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
     })
 }
@@ -476,7 +684,17 @@ fn identity_pattern(identities: &[String]) -> Option<String> {
     let escaped: Vec<String> = identities
         .iter()
         .filter(|s| s.len() >= 3)
-        .map(|s| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_string() } else { format!("\\{c}") }).collect())
+        .map(|s| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect()
+        })
         .collect();
     (!escaped.is_empty()).then(|| escaped.join("|"))
 }
@@ -487,14 +705,24 @@ mod tests {
 
     #[test]
     fn identity_patterns_escape_regex_characters() {
-        assert_eq!(identity_pattern(&["a.b+c@x.com".into(), "ab".into()]).unwrap(), "a\\.b\\+c\\@x\\.com");
+        assert_eq!(
+            identity_pattern(&["a.b+c@x.com".into(), "ab".into()]).unwrap(),
+            "a\\.b\\+c\\@x\\.com"
+        );
         assert_eq!(identity_pattern(&[]), None);
     }
 
     #[test]
     fn keys_are_matched_against_their_percent_encoded_url_paths() {
         assert_eq!(encoded_path("images/1/a b.png"), "images/1/a%20b.png");
-        assert_eq!(object_key(&format!("https://cdn.x/{}", encoded_path("images/1/a b.png")), KeyFormat::Url).as_deref(), Some("images/1/a b.png"));
+        assert_eq!(
+            object_key(
+                &format!("https://cdn.x/{}", encoded_path("images/1/a b.png")),
+                KeyFormat::Url
+            )
+            .as_deref(),
+            Some("images/1/a b.png")
+        );
     }
 
     #[test]
@@ -504,5 +732,4 @@ mod tests {
         assert!(!valid_ctid("(1,2);DROP"));
         assert!(!valid_ctid("(,1)"));
     }
-
 }

@@ -53,7 +53,8 @@ pub struct Plan {
 pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
     let mut steps = Vec::new();
     for t in &map.tables {
-        if !rewrite_rules(&t.spec.erase).is_empty() || matches!(t.spec.erase, Erase::Detach { .. }) {
+        if !rewrite_rules(&t.spec.erase).is_empty() || matches!(t.spec.erase, Erase::Detach { .. })
+        {
             steps.push(Step::Rewrite(t.spec.name.clone()));
         }
     }
@@ -62,8 +63,11 @@ pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
             steps.push(Step::Reassign(t.spec.name.clone()));
         }
     }
-    let deletes: Vec<&crate::datamap::BoundTable> =
-        map.tables.iter().filter(|t| matches!(t.spec.erase, Erase::Delete)).collect();
+    let deletes: Vec<&crate::datamap::BoundTable> = map
+        .tables
+        .iter()
+        .filter(|t| matches!(t.spec.erase, Erase::Delete))
+        .collect();
     let tables: Vec<&str> = {
         let mut seen = Vec::new();
         for t in &deletes {
@@ -78,7 +82,11 @@ pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
     let mut edges: Vec<(&str, &str, OnDelete)> = map
         .foreign_keys
         .iter()
-        .filter(|fk| fk.table != fk.references && tables.contains(&fk.table.as_str()) && tables.contains(&fk.references.as_str()))
+        .filter(|fk| {
+            fk.table != fk.references
+                && tables.contains(&fk.table.as_str())
+                && tables.contains(&fk.references.as_str())
+        })
         .map(|fk| (fk.table.as_str(), fk.references.as_str(), fk.on_delete))
         .collect();
     let order = match topological(&tables, &edges) {
@@ -99,18 +107,27 @@ pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
     if matches!(map.map.subject.erase, Erase::Delete) {
         steps.push(Step::Subject);
     } else {
-        anyhow::bail!("the subject row must be deleted (subject.erase = {{ action = \"delete\" }})");
+        anyhow::bail!(
+            "the subject row must be deleted (subject.erase = {{ action = \"delete\" }})"
+        );
     }
     Ok(Plan { steps })
 }
 
 /// Kahn's algorithm, ties broken by the given order. `None` on a cycle.
-fn topological<'a>(nodes: &[&'a str], edges: &[(&'a str, &'a str, OnDelete)]) -> Option<Vec<&'a str>> {
+fn topological<'a>(
+    nodes: &[&'a str],
+    edges: &[(&'a str, &'a str, OnDelete)],
+) -> Option<Vec<&'a str>> {
     let mut remaining: Vec<&str> = nodes.to_vec();
     let mut order = Vec::new();
     while !remaining.is_empty() {
         // A table can go once no remaining table references it.
-        let next = remaining.iter().position(|n| !edges.iter().any(|(child, parent, _)| parent == n && remaining.contains(child) && child != n))?;
+        let next = remaining.iter().position(|n| {
+            !edges
+                .iter()
+                .any(|(child, parent, _)| parent == n && remaining.contains(child) && child != n)
+        })?;
         order.push(remaining.remove(next));
     }
     Some(order)
@@ -122,10 +139,16 @@ mod tests {
 
     #[test]
     fn referencing_tables_come_before_the_tables_they_reference() {
-        let edges = [("comments", "images", OnDelete::Cascade), ("images", "users", OnDelete::Cascade)];
+        let edges = [
+            ("comments", "images", OnDelete::Cascade),
+            ("images", "users", OnDelete::Cascade),
+        ];
         let order = topological(&["users", "images", "comments"], &edges).unwrap();
         assert_eq!(order, ["comments", "images", "users"]);
-        let cycle = [("a", "b", OnDelete::Restrict), ("b", "a", OnDelete::SetNull)];
+        let cycle = [
+            ("a", "b", OnDelete::Restrict),
+            ("b", "a", OnDelete::SetNull),
+        ];
         assert!(topological(&["a", "b"], &cycle).is_none());
     }
 }

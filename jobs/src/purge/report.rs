@@ -109,10 +109,13 @@ impl PurgeReport {
             subject_found: true,
             rows: checkpoint.counts.values().map(|c| c.rows).sum(),
             objects: checkpoint.counts.values().map(|c| c.objects).sum(),
-            buckets: checkpoint.counts.values().flat_map(|c| &c.buckets).fold(BTreeMap::new(), |mut all, (bucket, n)| {
-                *all.entry(bucket.clone()).or_default() += n;
-                all
-            }),
+            buckets: checkpoint.counts.values().flat_map(|c| &c.buckets).fold(
+                BTreeMap::new(),
+                |mut all, (bucket, n)| {
+                    *all.entry(bucket.clone()).or_default() += n;
+                    all
+                },
+            ),
             counts: checkpoint.counts.clone(),
         }
     }

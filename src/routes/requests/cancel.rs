@@ -14,7 +14,11 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/requests/{id}/cancel", params(("id" = Uuid, Path)), security(("requester_token" = [])),
     responses((status = 200, body = RequestView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/requests/{id}/cancel")]
-pub async fn cancel(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let token = bearer(&req).ok_or(ApiError::Unauthorized)?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let request = review::cancel(&state, id, token).await?;

@@ -63,18 +63,30 @@ pub async fn create(
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let kind = RequestKind::accepted(&body.kind).map_err(|e| ApiError::field("kind", e.to_string()))?;
+    let kind =
+        RequestKind::accepted(&body.kind).map_err(|e| ApiError::field("kind", e.to_string()))?;
     let identity = match (body.email.as_deref(), body.assertion.as_deref()) {
-        (Some(email), None) => Identity::Email(Email::try_from(email).map_err(|e| ApiError::field("email", e.to_string()))?),
+        (Some(email), None) => Identity::Email(
+            Email::try_from(email).map_err(|e| ApiError::field("email", e.to_string()))?,
+        ),
         (None, Some(assertion)) => Identity::Platform(state.assertions.verify(assertion)?),
-        (Some(_), Some(_)) => return Err(ApiError::field("assertion", "give either email or assertion, not both")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "assertion",
+                "give either email or assertion, not both",
+            ));
+        }
         (None, None) => return Err(ApiError::field("email", "email is required")),
     };
     state.limits.intake_ip(client_ip(&req, &state))?;
     state.limits.intake_identity(&identity.hash(&state))?;
     let filed = intake::file(&state, kind, identity).await?;
     tracing::info!(request_id = %filed.request.id, created = filed.created, "request filed");
-    let verification = if filed.token.is_some() { "done" } else { "email_code" };
+    let verification = if filed.token.is_some() {
+        "done"
+    } else {
+        "email_code"
+    };
     Ok(HttpResponse::Accepted().json(Created {
         id: filed.request.id,
         kind: filed.request.kind(),

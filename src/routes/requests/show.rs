@@ -24,7 +24,11 @@ use crate::state::AppState;
     )
 )]
 #[get("/v1/requests/{id}")]
-pub async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -41,11 +45,19 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<St
         let download_url = if expired {
             None
         } else {
-            let object = ObjectRef { bucket: state.settings.storage.exports_bucket.clone(), key: key.clone() };
+            let object = ObjectRef {
+                bucket: state.settings.storage.exports_bucket.clone(),
+                key: key.clone(),
+            };
             let ttl = (expires_at - Utc::now()).to_std().unwrap_or_default();
             Some(state.storage.presign_get(&object, ttl).await?)
         };
-        view.export = Some(ExportView { download_url, expires_at, bytes: request.export_bytes, expired });
+        view.export = Some(ExportView {
+            download_url,
+            expires_at,
+            bytes: request.export_bytes,
+            expired,
+        });
     }
     Ok(HttpResponse::Ok().json(view))
 }

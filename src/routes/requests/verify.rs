@@ -49,10 +49,16 @@ pub async fn verify(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let code = body.code.trim();
     if code.len() != 8 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::field("code", "code must be the 8 digits from the email"));
+        return Err(ApiError::field(
+            "code",
+            "code must be the 8 digits from the email",
+        ));
     }
     state.limits.verify_ip(client_ip(&req, &state))?;
     let (request, token) = verification::with_code(&state, id, code).await?;
     tracing::info!(request_id = %request.id, "request verified");
-    Ok(HttpResponse::Ok().json(Verified { request: RequestView::from_request(&request), token }))
+    Ok(HttpResponse::Ok().json(Verified {
+        request: RequestView::from_request(&request),
+        token,
+    }))
 }

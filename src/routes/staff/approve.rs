@@ -16,7 +16,11 @@ use crate::state::AppState;
     responses((status = 200, description = "approval recorded"), (status = 403, body = crate::error::ErrorBody),
                (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/approve")]
-pub async fn approve(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn approve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let approval = review::approve(&state, id, &staff).await?;

@@ -32,7 +32,10 @@ pub async fn deny(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.len() > 200 {
-        return Err(ApiError::field("reason", "reason must be 1 to 200 characters"));
+        return Err(ApiError::field(
+            "reason",
+            "reason must be 1 to 200 characters",
+        ));
     }
     let request = review::deny(&state, id, &staff, reason).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": id, "status": request.status() })))

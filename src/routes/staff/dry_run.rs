@@ -13,7 +13,11 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/staff/requests/{id}/dry-run", params(("id" = Uuid, Path)), security(("staff_token" = [])),
     responses((status = 200, description = "counts per table and bucket"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/dry-run")]
-pub async fn dry_run(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn dry_run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let counts = review::dry_run(&state, id, &staff).await?;

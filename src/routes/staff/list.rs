@@ -49,11 +49,20 @@ const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "proces
 #[utoipa::path(get, path = "/v1/staff/requests", params(Filter), security(("staff_token" = [])),
     responses((status = 200, body = [Summary]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests")]
-pub async fn list(req: HttpRequest, state: web::Data<AppState>, filter: web::Query<Filter>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    filter: web::Query<Filter>,
+) -> Result<HttpResponse, ApiError> {
     super::authenticate(&req, &state, Role::Viewer).await?;
-    let mut query = requests::table.select(Request::as_select()).order(requests::due_at.asc()).limit(500).into_boxed();
+    let mut query = requests::table
+        .select(Request::as_select())
+        .order(requests::due_at.asc())
+        .limit(500)
+        .into_boxed();
     if let Some(status) = &filter.status {
-        let status = RequestStatus::parse(status).ok_or_else(|| ApiError::field("status", "unknown status"))?;
+        let status = RequestStatus::parse(status)
+            .ok_or_else(|| ApiError::field("status", "unknown status"))?;
         query = query.filter(requests::status.eq(status.as_str()));
     }
     if let Some(kind) = &filter.kind {
@@ -62,7 +71,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, filter: web::Que
     }
     let now = Utc::now();
     if filter.overdue {
-        query = query.filter(requests::status.eq_any(OPEN)).filter(requests::due_at.lt(now));
+        query = query
+            .filter(requests::status.eq_any(OPEN))
+            .filter(requests::due_at.lt(now));
     }
     let rows: Vec<Request> = query.load(&mut state.db.get().await?).await?;
     let list: Vec<Summary> = rows

@@ -28,10 +28,16 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 
 /// The staff member behind the request's token, if their role is at least `min`:
 /// 401 without a live token, 403 with too small a role.
-pub async fn authenticate(req: &HttpRequest, state: &AppState, min: Role) -> Result<Staff, ApiError> {
+pub async fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    min: Role,
+) -> Result<Staff, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.get().await?;
-    let staff = Staff::by_token(&mut conn, &state.keyed, token).await?.ok_or(ApiError::Unauthorized)?;
+    let staff = Staff::by_token(&mut conn, &state.keyed, token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     if staff.role() < min {
         return Err(ApiError::Forbidden);
     }

@@ -18,11 +18,17 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/v1/staff/requests/{id}", params(("id" = Uuid, Path)), security(("staff_token" = [])),
     responses((status = 200, description = "the request"), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests/{id}")]
-pub async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     super::authenticate(&req, &state, Role::Viewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let mut conn = state.db.get().await?;
-    let r = Request::find(&mut conn, id).await?.ok_or(ApiError::NotFound)?;
+    let r = Request::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let decided: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = decisions::table
         .filter(decisions::request_id.eq(id))
         .select((decisions::staff_id, decisions::decision, decisions::at))

@@ -38,10 +38,15 @@ pub struct IssuedToken {
 #[utoipa::path(post, path = "/v1/staff/tokens", request_body = SignIn,
     responses((status = 201, body = IssuedToken), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/tokens")]
-pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<SignIn>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SignIn>,
+) -> Result<HttpResponse, ApiError> {
     state.limits.verify_ip(client_ip(&req, &state))?;
     let body = body.into_inner();
-    let email = Email::try_from(body.email.as_str()).map_err(|e| ApiError::field("email", e.to_string()))?;
+    let email = Email::try_from(body.email.as_str())
+        .map_err(|e| ApiError::field("email", e.to_string()))?;
     let mut conn = state.db.get().await?;
     let staff = Staff::find_by_email(&mut conn, &email).await?;
     let valid = match &staff {
@@ -55,7 +60,10 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Jso
     let staff = staff.filter(|_| valid).ok_or(ApiError::Unauthorized)?;
     let name = body.name.unwrap_or_else(|| "api".into());
     if name.len() > 100 {
-        return Err(ApiError::field("name", "name must be at most 100 characters"));
+        return Err(ApiError::field(
+            "name",
+            "name must be at most 100 characters",
+        ));
     }
     let (id, token) = staff.issue_token(&mut conn, &state.keyed, &name).await?;
     Ok(HttpResponse::Created().json(IssuedToken { id, token }))
