@@ -20,24 +20,23 @@ impl Keyed {
         Self { key }
     }
 
-    /// HMAC-SHA256(key, label || 0 || value).
-    pub fn hash(&self, label: &str, value: &str) -> Vec<u8> {
+    fn mac(&self, label: &str, value: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
             .expect("HMAC takes any key");
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        mac
+    }
+
+    /// HMAC-SHA256(key, label || 0 || value).
+    pub fn hash(&self, label: &str, value: &str) -> Vec<u8> {
+        self.mac(label, value).finalize().into_bytes().to_vec()
     }
 
     /// Whether `value` hashes to `expected`, compared in constant time.
     pub fn verify(&self, label: &str, value: &str, expected: &[u8]) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
-            .expect("HMAC takes any key");
-        mac.update(label.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
-        mac.verify_slice(expected).is_ok()
+        self.mac(label, value).verify_slice(expected).is_ok()
     }
 }
 

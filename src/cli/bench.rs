@@ -78,10 +78,7 @@ const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
 const DATABASE: &str = "lethe_bench_platform";
 
 fn bench_url(settings: &Settings) -> anyhow::Result<String> {
-    let (admin, _) = crate::db::admin_url_and_name(settings.platform.database_url.expose_secret())?;
-    let mut url = url::Url::parse(&admin)?;
-    url.set_path(&format!("/{DATABASE}"));
-    Ok(url.to_string())
+    with_database(settings.platform.database_url.expose_secret(), DATABASE)
 }
 
 async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
@@ -119,26 +116,7 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             users,
             dir,
         } => {
-            let (admin, _) = crate::db::admin_url_and_name(&url)?;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
-            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-                .await?;
-            conn.batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-                .await?;
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
-            }
-            let (_server, storage) = storage(&dir).await?;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
-            crate::demo::install_and_seed(&mut conn, &storage, users, 0.42).await?;
-            let started = Instant::now();
-            let email = crate::demo::add_heavy_subject(&mut conn, &storage, rows, objects).await?;
-            conn.batch_execute("VACUUM ANALYZE").await?;
-            std::fs::write(dir.join("subject.txt"), &email)?;
-            println!(
-                "prepared {DATABASE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
-                started.elapsed()
-            );
+            prepare_platform(&url, DATABASE, rows, objects, users, &dir).await?;
             Ok(())
         }
         Command::Export { dir } => {
@@ -231,30 +209,56 @@ async fn prepare_purge(
         settings.platform.database_url.expose_secret(),
         PURGE_TEMPLATE,
     )?;
-    admin_exec(
-        &url,
-        &format!("DROP DATABASE IF EXISTS {PURGE_TEMPLATE} WITH (FORCE)"),
-    )
-    .await?;
-    admin_exec(&url, &format!("CREATE DATABASE {PURGE_TEMPLATE}")).await?;
+    let server = prepare_platform(&url, PURGE_TEMPLATE, rows, objects, users, &dir).await?;
+    server.shutdown().await;
+    copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))
+}
+
+/// Creates database `name` afresh (from `template` if given) on the server of `url`;
+/// returns its URL.
+async fn recreate_database(
+    url: &str,
+    name: &str,
+    template: Option<&str>,
+) -> anyhow::Result<String> {
+    drop_database(url, name).await?;
+    let template = template
+        .map(|t| format!(" TEMPLATE {t}"))
+        .unwrap_or_default();
+    admin_exec(url, &format!("CREATE DATABASE {name}{template}")).await?;
+    with_database(url, name)
+}
+
+async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+    admin_exec(url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+}
+
+/// A fresh platform database `name` with `users` users and one heavy subject, its objects
+/// in an embedded S3 server over `dir/s3`; the subject's email goes to `dir/subject.txt`.
+async fn prepare_platform(
+    url: &str,
+    name: &str,
+    rows: u64,
+    objects: u32,
+    users: u32,
+    dir: &std::path::Path,
+) -> anyhow::Result<EmbeddedS3> {
+    let url = recreate_database(url, name, None).await?;
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+        std::fs::remove_dir_all(dir)?;
     }
-    let (server, storage) = storage(&dir).await?;
+    let (server, storage) = storage(dir).await?;
     let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
     crate::demo::install_and_seed(&mut conn, &storage, users, 0.42).await?;
     let started = Instant::now();
     let email = crate::demo::add_heavy_subject(&mut conn, &storage, rows, objects).await?;
     conn.batch_execute("VACUUM ANALYZE").await?;
-    drop(conn);
-    server.shutdown().await;
-    copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))?;
     std::fs::write(dir.join("subject.txt"), &email)?;
     println!(
-        "prepared {PURGE_TEMPLATE}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
+        "prepared {name}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
         started.elapsed()
     );
-    Ok(())
+    Ok(server)
 }
 
 async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Result<()> {
@@ -268,17 +272,7 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
     for round in 1..=rounds {
         // Lethe: batched, objects deleted, verified.
         let name = "lethe_bench_purge_a";
-        let url = with_database(&base, name)?;
-        admin_exec(
-            &url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
-        admin_exec(
-            &url,
-            &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}"),
-        )
-        .await?;
+        let url = recreate_database(&base, name, Some(PURGE_TEMPLATE)).await?;
         copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
         let (server, storage) = storage(&dir).await?;
         let platform = lethe_jobs::platform::pool(&url, 2)?;
@@ -341,25 +335,11 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
             .collect();
         drop(platform);
         server.shutdown().await;
-        admin_exec(
-            &url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
+        drop_database(&url, name).await?;
 
         // The limit: the same statements, unbatched, in one psql session.
         let name = "lethe_bench_purge_b";
-        let url = with_database(&base, name)?;
-        admin_exec(
-            &url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
-        admin_exec(
-            &url,
-            &format!("CREATE DATABASE {name} TEMPLATE {PURGE_TEMPLATE}"),
-        )
-        .await?;
+        let url = recreate_database(&base, name, Some(PURGE_TEMPLATE)).await?;
         let script_path = dir.join("raw.sql");
         std::fs::write(&script_path, script.join("\n"))?;
         let started = Instant::now();
@@ -369,11 +349,7 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
             .status()?;
         let sql_seconds = started.elapsed().as_secs_f64();
         anyhow::ensure!(status.success(), "psql failed");
-        admin_exec(
-            &url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
+        drop_database(&url, name).await?;
 
         println!(
             "round {round}: lethe {lethe_seconds:.2} s, raw SQL {sql_seconds:.2} s, ratio {:.2}",

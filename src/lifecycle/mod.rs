@@ -33,10 +33,13 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
     };
     match enqueued {
         Ok(()) => {
-            let service = service::ServiceLifecycle::new(state);
-            if let Err(error) =
-                lethe_jobs::lifecycle::Lifecycle::mark_enqueued(&service, &[request_id]).await
-            {
+            let recorded = match state.db.get().await {
+                Ok(mut conn) => crate::models::Request::mark_enqueued(&mut conn, &[request_id])
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = recorded {
                 tracing::warn!(%request_id, error = format!("{error:#}"), "enqueued, but recording it failed");
             }
         }

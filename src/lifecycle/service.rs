@@ -21,7 +21,6 @@ use crate::domain::{Email, RequestKind, RequestStatus};
 use crate::mail::{self, Mailer};
 use crate::models::request::Request;
 use crate::schema::{requests, verification_codes};
-use crate::state::AppState;
 
 /// Runs of one request after which Lethe stops retrying and marks it `failed` for staff.
 pub const MAX_RUNS: i32 = 10;
@@ -40,16 +39,6 @@ pub struct ServiceLifecycle {
 }
 
 impl ServiceLifecycle {
-    /// Builds it from the shared state.
-    pub fn new(state: &AppState) -> Self {
-        Self::from_parts(
-            state.db.clone(),
-            state.mailer.clone(),
-            state.storage.clone(),
-            &state.settings,
-        )
-    }
-
     /// Builds it from its parts (worker processes have no HTTP state).
     pub fn from_parts(
         db: DbPool,
@@ -408,12 +397,7 @@ impl Lifecycle for ServiceLifecycle {
     }
 
     async fn mark_enqueued(&self, request_ids: &[Uuid]) -> anyhow::Result<()> {
-        let mut conn = self.db.get().await?;
-        diesel::update(requests::table.filter(requests::id.eq_any(request_ids)))
-            .set(requests::enqueued_at.eq(Utc::now()))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
+        Ok(Request::mark_enqueued(&mut *self.db.get().await?, request_ids).await?)
     }
 
     async fn expired_exports(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>> {

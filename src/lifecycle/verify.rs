@@ -23,14 +23,9 @@ pub async fn with_code(
     let token = secrets::new_token();
     let token_hash = state.keyed.hash(label::TOKEN, &token);
     let keyed = state.keyed.clone();
-    let mut conn = state.db.get().await?;
-    let kind = Request::find(&mut conn, request_id)
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .kind();
-    let auto_approve = auto_approves(state, kind);
     let grace = grace_period(state);
-    let (check, approved_now) = conn
+    let mut conn = state.db.get().await?;
+    let (check, approved_now, request) = conn
         .transaction::<_, ApiError, _>(async |c| {
             let request = Request::find_for_update(c, request_id)
                 .await?
@@ -55,7 +50,7 @@ pub async fn with_code(
                         &request,
                         &token_hash,
                         "email_code",
-                        auto_approve,
+                        auto_approves(state, request.kind()),
                         grace,
                         &mut entries,
                     )
@@ -67,7 +62,10 @@ pub async fn with_code(
                 CodeCheck::Exhausted | CodeCheck::Expired => {}
             }
             audit::append(c, &entries).await?;
-            Ok((check, approved_now))
+            let request = Request::find(c, request_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok((check, approved_now, request))
         })
         .await?;
     drop(conn);
@@ -77,11 +75,6 @@ pub async fn with_code(
         CodeCheck::Exhausted => return Err(ApiError::TooManyAttempts),
         CodeCheck::Expired => return Err(ApiError::CodeExpired),
     }
-    let mut conn = state.db.get().await?;
-    let request = Request::find(&mut conn, request_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    drop(conn);
     if approved_now {
         super::enqueue_after_commit(state, &request).await;
     }

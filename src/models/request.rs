@@ -131,6 +131,16 @@ impl Request {
             .optional()
     }
 
+    /// Records that jobs for these requests were enqueued now (the reconciler waits
+    /// `worker.reenqueue_after_minutes` before enqueueing them again).
+    pub async fn mark_enqueued(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+        diesel::update(requests::table.filter(requests::id.eq_any(ids)))
+            .set(requests::enqueued_at.eq(Utc::now()))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// Sets the status (the caller holds the row lock and writes the audit entry).
     pub async fn set_status(
         conn: &mut AsyncPgConnection,

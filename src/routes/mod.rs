@@ -28,6 +28,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::deny::deny);
 }
 
+/// The bearer token of a request (`Authorization: Bearer <token>`), if any: requester
+/// tokens and staff tokens alike.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
 /// trust a proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {

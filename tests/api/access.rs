@@ -12,13 +12,8 @@ use lethe_jobs::storage::ObjectRef;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::helpers::TextRow;
 use crate::helpers::spawn_app;
-
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    v: String,
-}
 
 #[derive(QueryableByName)]
 struct Subject {
@@ -158,7 +153,7 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
     // Every table: exactly the subject's rows, as JSON and as CSV.
     let mut nonempty = 0;
     for (path, sql) in EXPECTED_TABLES {
-        let expected: Vec<Row> = diesel::sql_query(*sql)
+        let expected: Vec<TextRow> = diesel::sql_query(*sql)
             .bind::<BigInt, _>(subject.id)
             .load(&mut platform)
             .await
@@ -194,7 +189,7 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
     );
 
     // Every object, byte for byte, and nothing else.
-    let expected_objects: Vec<Row> = diesel::sql_query(EXPECTED_OBJECTS)
+    let expected_objects: Vec<TextRow> = diesel::sql_query(EXPECTED_OBJECTS)
         .bind::<BigInt, _>(subject.id)
         .load(&mut platform)
         .await

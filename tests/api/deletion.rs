@@ -15,13 +15,8 @@ use lethe_jobs::purge::{Plan, Purger, Target, plan};
 use lethe_jobs::storage::{ObjectRef, Storage};
 use serde_json::{Value, json};
 
+use crate::helpers::TextRow;
 use crate::helpers::{Options, TestApp, spawn_app_with};
-
-#[derive(QueryableByName)]
-struct V {
-    #[diesel(sql_type = Text)]
-    v: String,
-}
 
 #[derive(QueryableByName)]
 struct N {
@@ -106,7 +101,7 @@ async fn touched_keys(
 ) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for (table, key, touched) in TOUCHED {
-        let rows: Vec<V> =
+        let rows: Vec<TextRow> =
             diesel::sql_query(format!("SELECT {key} AS v FROM {table} t WHERE {touched}"))
                 .bind::<BigInt, _>(subject)
                 .load(conn)
@@ -124,7 +119,7 @@ async fn others_digest(
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (table, key, _) in TOUCHED {
-        let row: V = diesel::sql_query(format!(
+        let row: TextRow = diesel::sql_query(format!(
             "SELECT coalesce(md5(string_agg(row_to_json(t)::text, '|' ORDER BY row_to_json(t)::text)), '') || ':' || count(*) AS v \
              FROM {table} t WHERE NOT ({key} = ANY($1))"
         ))
@@ -144,7 +139,7 @@ async fn fingerprint(
 ) -> (BTreeMap<String, String>, BTreeSet<String>) {
     let mut tables = BTreeMap::new();
     for (table, _, _) in TOUCHED {
-        let row: V = diesel::sql_query(format!(
+        let row: TextRow = diesel::sql_query(format!(
             "SELECT coalesce(md5(string_agg(row_to_json(t)::text, '|' ORDER BY row_to_json(t)::text)), '') || ':' || count(*) AS v FROM {table} t"
         ))
         .get_result(conn)
@@ -166,7 +161,7 @@ async fn objects(storage: &Storage) -> BTreeSet<String> {
 }
 
 async fn subject_objects(conn: &mut AsyncPgConnection, subject: i64) -> BTreeSet<String> {
-    let rows: Vec<V> = diesel::sql_query(
+    let rows: Vec<TextRow> = diesel::sql_query(
         "SELECT 'platform-images/' || object_key AS v FROM images WHERE user_id = $1 \
          UNION SELECT 'platform-models/' || substr(f.file_url, length('s3://platform-models/') + 1) \
            FROM model_files f JOIN model_versions v ON v.id = f.model_version_id JOIN models m ON m.id = v.model_id WHERE m.user_id = $1 \
@@ -205,7 +200,7 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     let mut platform = app.platform_db().await;
     let subject = heavy_subject(&mut platform).await;
     // Another user's image points at the same object as one of the subject's: it must stay.
-    let shared: V = diesel::sql_query(
+    let shared: TextRow = diesel::sql_query(
         "SELECT object_key AS v FROM images WHERE user_id = $1 ORDER BY id LIMIT 1",
     )
     .bind::<BigInt, _>(subject.id)
@@ -225,7 +220,7 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     let objects_before = objects(&app.services.storage).await;
     let mut erased_objects = subject_objects(&mut platform, subject.id).await;
     erased_objects.remove(&format!("platform-images/{}", shared.v));
-    let payments: Vec<V> = diesel::sql_query(
+    let payments: Vec<TextRow> = diesel::sql_query(
         "SELECT row_to_json(t)::text AS v FROM payments t WHERE user_id = $1 ORDER BY id",
     )
     .bind::<BigInt, _>(subject.id)
@@ -321,7 +316,7 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     // Retained payments: still there, reassigned to the placeholder, billing name gone, rest unchanged.
     for row in &payments {
         let old: Value = serde_json::from_str(&row.v).unwrap();
-        let now: V =
+        let now: TextRow =
             diesel::sql_query("SELECT row_to_json(t)::text AS v FROM payments t WHERE id = $1")
                 .bind::<BigInt, _>(old["id"].as_i64().unwrap())
                 .get_result(&mut platform)
@@ -368,7 +363,7 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     .await
     .unwrap();
     assert_eq!((receipt.email, receipt.subject_key), (None, None));
-    let audit: V = diesel::sql_query(format!(
+    let audit: TextRow = diesel::sql_query(format!(
         "SELECT details::text AS v FROM audit_log WHERE request_id = '{}' AND action = 'purge.completed'",
         request.id
     ))

@@ -267,7 +267,13 @@ impl TestApp {
 
     /// Files an access request for `email`, reads the code from the mailbox, verifies.
     pub async fn file_and_verify(&self, email: &str) -> Verified {
-        let response = self.file(json!({ "kind": "access", "email": email })).await;
+        self.file_and_verify_kind("access", email).await.0
+    }
+
+    /// Files a request of `kind` for `email`, reads the code from the mailbox, verifies;
+    /// returns the request and the status verification left it in.
+    pub async fn file_and_verify_kind(&self, kind: &str, email: &str) -> (Verified, Value) {
+        let response = self.file(json!({ "kind": kind, "email": email })).await;
         assert_eq!(response.status(), 202);
         let filed: Value = response.json().await.unwrap();
         let id = filed["id"].as_str().unwrap().to_owned();
@@ -275,10 +281,11 @@ impl TestApp {
         let response = self.verify(&id, &code).await;
         assert_eq!(response.status(), 200);
         let verified: Value = response.json().await.unwrap();
-        Verified {
-            id,
-            token: verified["token"].as_str().unwrap().to_owned(),
-        }
+        let token = verified["token"].as_str().unwrap().to_owned();
+        (
+            Verified { id, token },
+            verified["request"]["status"].clone(),
+        )
     }
 
     /// Polls the request until it reaches `status` (or fails the test after 60 s).
@@ -445,23 +452,16 @@ impl TestApp {
 
     /// Files a deletion request for `email` and verifies it by code.
     pub async fn file_deletion(&self, email: &str) -> Verified {
-        let response = self
-            .file(json!({ "kind": "deletion", "email": email }))
-            .await;
-        assert_eq!(response.status(), 202);
-        let filed: Value = response.json().await.unwrap();
-        let id = filed["id"].as_str().unwrap().to_owned();
-        let code = self.latest_code(email);
-        let response = self.verify(&id, &code).await;
-        assert_eq!(response.status(), 200);
-        let verified: Value = response.json().await.unwrap();
-        assert_eq!(
-            verified["request"]["status"], "verified",
-            "deletions wait for staff"
-        );
-        Verified {
-            id,
-            token: verified["token"].as_str().unwrap().to_owned(),
-        }
+        let (request, status) = self.file_and_verify_kind("deletion", email).await;
+        assert_eq!(status, "verified", "deletions wait for staff");
+        request
     }
+}
+
+/// One text column named `v`, for ad-hoc SQL in tests.
+#[derive(diesel::QueryableByName)]
+pub struct TextRow {
+    /// The value.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub v: String,
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::RequestView;
 use crate::error::ApiError;
 use crate::lifecycle::review;
-use crate::routes::staff::bearer;
+use crate::routes::bearer;
 use crate::state::AppState;
 
 /// Cancels a request that has not started: before verification, while awaiting review,

@@ -1,6 +1,5 @@
 //! `GET /v1/requests/{id}`: the requester follows their request.
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::Utc;
 use lethe_jobs::storage::ObjectRef;
@@ -9,6 +8,7 @@ use uuid::Uuid;
 use super::{ExportView, RequestView};
 use crate::error::ApiError;
 use crate::lifecycle::verify as verification;
+use crate::routes::bearer;
 use crate::state::AppState;
 
 /// Status, due date and, once done, the export's time-limited download link. Needs the
@@ -29,14 +29,7 @@ pub async fn show(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
+    let token = bearer(&req).ok_or(ApiError::Unauthorized)?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let request = verification::authorize(&state, id, token).await?;
     let mut view = RequestView::from_request(&request);

@@ -9,22 +9,12 @@ pub mod show;
 pub mod tokens;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::AUTHORIZATION;
 
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::models::staff::Staff;
+use crate::routes::bearer;
 use crate::state::AppState;
-
-/// The bearer token of a request, if any.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
 
 /// The staff member behind the request's token, if their role is at least `min`:
 /// 401 without a live token, 403 with too small a role.
