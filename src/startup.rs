@@ -186,14 +186,18 @@ pub async fn load_data_map(
     settings: &Settings,
     platform: &lethe_jobs::platform::PlatformPool,
 ) -> anyhow::Result<BoundMap> {
+    bind_data_map(&read_data_map(settings)?, platform).await
+}
+
+/// The text of the configured data map (`platform.data_map`).
+pub fn read_data_map(settings: &Settings) -> anyhow::Result<String> {
     let path = &settings.platform.data_map;
-    let text = std::fs::read_to_string(path).with_context(|| {
+    std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading the data map {} (platform.data_map)",
             path.display()
         )
-    })?;
-    bind_data_map(&text, platform).await
+    })
 }
 
 /// Parses a data map and binds it to the live platform schema.

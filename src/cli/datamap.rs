@@ -71,12 +71,7 @@ async fn catalog(settings: &Settings, schema: &str) -> anyhow::Result<Catalog> {
 
 async fn check(settings: &Settings) -> anyhow::Result<()> {
     let path = &settings.platform.data_map;
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading the data map {} (platform.data_map)",
-            path.display()
-        )
-    })?;
+    let text = crate::startup::read_data_map(settings)?;
     let map = DataMap::parse(&text).with_context(|| format!("data map {}", path.display()))?;
     let platform = lethe_jobs::platform::pool(settings.platform.database_url.expose_secret(), 1)?;
     let mut conn = platform

@@ -1,30 +1,7 @@
 //! The `lethe` binary as an operator meets it: bad configuration stops it with a message
 //! naming the key; the data map check and the audit check exit non-zero on problems.
 
-use std::process::Command;
-
-use crate::helpers::spawn_app;
-
-fn lethe() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LETHE")) {
-        command.env_remove(key);
-    }
-    command
-}
-
-fn run(command: &mut Command) -> (bool, String) {
-    let output = command.output().unwrap();
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
+use crate::helpers::{lethe_command as lethe, run_command as run, spawn_app};
 
 #[test]
 fn a_bad_configuration_stops_start_up_naming_the_key() {

@@ -9,28 +9,12 @@ use diesel_async::SimpleAsyncConnection;
 use lethe_jobs::datamap::coverage::coverage;
 use lethe_jobs::datamap::{Catalog, DataMap, Erase, TableSpec};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, lethe_command, run_command as run, spawn_app};
 
 fn lethe(app: &TestApp) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LETHE")) {
-        command.env_remove(key);
-    }
+    let mut command = lethe_command();
     command.env("LETHE__PLATFORM__DATABASE_URL", &app.platform_url);
     command
-}
-
-fn run(command: &mut Command) -> (bool, String) {
-    let output = command.output().unwrap();
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
 }
 
 fn check(app: &TestApp, map: Option<&Path>) -> (bool, String) {

@@ -124,6 +124,33 @@ impl Purger<'_> {
         Ok(n)
     }
 
+    /// Runs a statement that touches at most `batch_size` rows until a batch comes back
+    /// short (nothing more matched just now; rows written later are caught by the
+    /// verification pass, which runs the steps again). `$1`, if the statement has it, is
+    /// `hash_key`. Returns the rows touched.
+    async fn run_batches(
+        &self,
+        sql: &str,
+        hash_key: Option<&str>,
+        what: &str,
+    ) -> anyhow::Result<u64> {
+        let mut conn = self.conn().await?;
+        let mut rows = 0;
+        loop {
+            self.boundary()?;
+            let query = diesel::sql_query(sql);
+            let n = match hash_key {
+                Some(key) => query.bind::<Text, _>(key).execute(&mut *conn).await,
+                None => query.execute(&mut *conn).await,
+            }
+            .with_context(|| what.to_owned())?;
+            rows += n as u64;
+            if n < self.batch_size {
+                return Ok(rows);
+            }
+        }
+    }
+
     async fn conn(
         &self,
     ) -> anyhow::Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
@@ -303,22 +330,13 @@ impl Purger<'_> {
             needs.join(" OR "),
             self.batch_size
         );
-        let mut report = StepReport::default();
-        let mut conn = self.conn().await?;
-        loop {
-            self.boundary()?;
-            let n = diesel::sql_query(&sql)
-                .bind::<Text, _>(&target.hash_key)
-                .execute(&mut *conn)
-                .await
-                .with_context(|| format!("rewriting {entry}"))?;
-            report.rows += n as u64;
-            // A short batch means nothing more matched just now; rows written later are
-            // caught by the verification pass, which runs the steps again.
-            if n < self.batch_size {
-                return Ok(report);
-            }
-        }
+        let rows = self
+            .run_batches(&sql, Some(&target.hash_key), &format!("rewriting {entry}"))
+            .await?;
+        Ok(StepReport {
+            rows,
+            ..StepReport::default()
+        })
     }
 
     async fn reassign(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
@@ -345,19 +363,13 @@ impl Purger<'_> {
             p = literal(placeholder),
             n = self.batch_size
         );
-        let mut report = StepReport::default();
-        let mut conn = self.conn().await?;
-        loop {
-            self.boundary()?;
-            let n = diesel::sql_query(&sql)
-                .execute(&mut *conn)
-                .await
-                .with_context(|| format!("reassigning {entry}"))?;
-            report.rows += n as u64;
-            if n < self.batch_size {
-                return Ok(report);
-            }
-        }
+        let rows = self
+            .run_batches(&sql, None, &format!("reassigning {entry}"))
+            .await?;
+        Ok(StepReport {
+            rows,
+            ..StepReport::default()
+        })
     }
 
     async fn delete(&self, entry: &str, target: &Target) -> anyhow::Result<StepReport> {
@@ -369,25 +381,21 @@ impl Purger<'_> {
             .iter()
             .filter(|o| o.from.as_deref() == Some(entry) && o.column.is_some())
             .collect();
-        let mut report = StepReport::default();
-        let mut conn = self.conn().await?;
         if objects.is_empty() {
             let sql = format!(
                 "DELETE FROM {table} d WHERE d.ctid = ANY(ARRAY(SELECT t0.ctid FROM {table} t0 WHERE {cond} LIMIT {}))",
                 self.batch_size
             );
-            loop {
-                self.boundary()?;
-                let n = diesel::sql_query(&sql)
-                    .execute(&mut *conn)
-                    .await
-                    .with_context(|| format!("deleting {entry}"))?;
-                report.rows += n as u64;
-                if n < self.batch_size {
-                    return Ok(report);
-                }
-            }
+            let rows = self
+                .run_batches(&sql, None, &format!("deleting {entry}"))
+                .await?;
+            return Ok(StepReport {
+                rows,
+                ..StepReport::default()
+            });
         }
+        let mut report = StepReport::default();
+        let mut conn = self.conn().await?;
         let columns: Vec<String> = objects
             .iter()
             .map(|o| {
