@@ -113,13 +113,13 @@ impl AuditEntry {
         )
     }
 
-    /// A run failed; it will be retried.
-    pub fn run_failed(request_id: Uuid, code: &str) -> Self {
+    /// A run failed; it will be retried. `detail` names the step, table and constraint.
+    pub fn run_failed(request_id: Uuid, code: &str, detail: &Value) -> Self {
         Self::new(
             request_id,
             Actor::System,
             "request.run_failed",
-            json!({ "code": code }),
+            json!({ "code": code, "detail": detail }),
         )
     }
 
@@ -156,13 +156,91 @@ impl AuditEntry {
         Self::new(request_id, Actor::System, "request.expired", json!({}))
     }
 
-    /// Staff counted what a purge would touch.
-    pub fn dry_run(request_id: Uuid, staff: Uuid, counts: &Value) -> Self {
+    /// Staff asked for a dry run (a rehearsal of the purge).
+    pub fn rehearsal_requested(request_id: Uuid, staff: Uuid, rehearsal_id: Uuid) -> Self {
         Self::new(
             request_id,
             Actor::Staff(staff),
-            "request.dry_run",
-            counts.clone(),
+            "rehearsal.requested",
+            json!({ "rehearsal_id": rehearsal_id }),
+        )
+    }
+
+    /// A dry run finished: what it ran on and its totals (the per-table counts stay on the
+    /// rehearsal).
+    pub fn rehearsal_finished(
+        request_id: Uuid,
+        rehearsal_id: Uuid,
+        pinned: &lethe_jobs::lifecycle::Pinned,
+        outcome: &Result<lethe_jobs::purge::Rehearsal, String>,
+    ) -> Self {
+        let summary = match outcome {
+            Ok(r) => json!({
+                "subject_found": r.subject_found,
+                "complete": r.complete,
+                "stopped": r.stopped,
+                "failure": r.failure,
+                "tables": r.tables.len(),
+                "deleted": r.tables.values().map(|t| t.counts.deleted).sum::<u64>(),
+                "updated": r.tables.values().map(|t| t.counts.updated).sum::<u64>(),
+                "inserted": r.tables.values().map(|t| t.counts.inserted).sum::<u64>(),
+                "objects": r.objects.values().sum::<u64>(),
+            }),
+            Err(code) => json!({ "error": code }),
+        };
+        Self::new(
+            request_id,
+            Actor::System,
+            "rehearsal.finished",
+            json!({
+                "rehearsal_id": rehearsal_id,
+                "map_hash": pinned.map_hash,
+                "schema_fingerprint": pinned.schema_fingerprint,
+                "summary": summary,
+            }),
+        )
+    }
+
+    /// The purge found the map or the schema changed since the approved dry run, touched
+    /// nothing, and sent the request back to review.
+    pub fn purge_stale(request_id: Uuid, what: &str) -> Self {
+        Self::new(
+            request_id,
+            Actor::System,
+            "purge.stale",
+            json!({ "changed": what }),
+        )
+    }
+
+    /// Staff sent a failed request back to review for another attempt.
+    pub fn retried(request_id: Uuid, staff: Uuid, round: i32) -> Self {
+        Self::new(
+            request_id,
+            Actor::Staff(staff),
+            "request.retry",
+            json!({ "review_round": round }),
+        )
+    }
+
+    /// Staff gave up on a failed request; `applied` is what the purge had done (counts).
+    pub fn aborted(
+        request_id: Uuid,
+        staff: Uuid,
+        applied: &lethe_jobs::purge::PurgeReport,
+    ) -> Self {
+        Self::new(
+            request_id,
+            Actor::Staff(staff),
+            "request.aborted",
+            json!({
+                "applied": {
+                    "rows": applied.rows,
+                    "objects": applied.objects,
+                    "buckets": applied.buckets,
+                    "tables": applied.tables,
+                    "steps": applied.counts.iter().map(|(k, v)| (k.clone(), json!({ "rows": v.rows, "objects": v.objects }))).collect::<serde_json::Map<String, Value>>(),
+                },
+            }),
         )
     }
 
@@ -196,13 +274,17 @@ impl AuditEntry {
         )
     }
 
-    /// One purge step finished: counts of rows and objects.
-    pub fn purge_step(request_id: Uuid, step: &str, rows: u64, objects: u64) -> Self {
+    /// One purge step finished with per-table counts as the database counted them.
+    pub fn purge_step(
+        request_id: Uuid,
+        step: &str,
+        report: &lethe_jobs::purge::StepReport,
+    ) -> Self {
         Self::new(
             request_id,
             Actor::System,
             "purge.step",
-            json!({ "step": step, "rows": rows, "objects": objects }),
+            json!({ "step": step, "rows": report.rows, "objects": report.objects, "buckets": report.buckets, "tables": report.tables }),
         )
     }
 
@@ -223,18 +305,19 @@ impl AuditEntry {
                 "rows": report.rows,
                 "objects": report.objects,
                 "buckets": report.buckets,
+                "tables": report.tables,
                 "steps": counts,
             }),
         )
     }
 
-    /// The request could not be carried out.
-    pub fn failed(request_id: Uuid, code: &str) -> Self {
+    /// The request could not be carried out; `detail` names what failed (never values).
+    pub fn failed(request_id: Uuid, code: &str, detail: &Value) -> Self {
         Self::new(
             request_id,
             Actor::System,
             "request.failed",
-            json!({ "code": code }),
+            json!({ "code": code, "detail": detail }),
         )
     }
 

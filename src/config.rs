@@ -201,6 +201,12 @@ pub struct WorkerSettings {
     pub shutdown_grace_seconds: u64,
     /// Rows deleted or rewritten per statement during a purge.
     pub purge_batch_size: usize,
+    /// Failed purge runs after which the request is `failed` for staff.
+    pub purge_max_attempts: u32,
+    /// Longest a dry run (rehearsal) may take, in seconds.
+    pub rehearsal_time_budget_seconds: u64,
+    /// Most rows a dry run may touch before it stops (incomplete, not approvable).
+    pub rehearsal_row_budget: u64,
 }
 
 /// Logging settings.
@@ -268,6 +274,14 @@ impl Settings {
         }
         if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
             anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
+        }
+        if self.worker.purge_max_attempts == 0 || self.worker.purge_max_attempts > 25 {
+            anyhow::bail!("configuration: worker.purge_max_attempts must be between 1 and 25");
+        }
+        if self.worker.rehearsal_time_budget_seconds == 0 || self.worker.rehearsal_row_budget == 0 {
+            anyhow::bail!(
+                "configuration: worker.rehearsal_time_budget_seconds and worker.rehearsal_row_budget must be at least 1"
+            );
         }
         if self.worker.lease_seconds < 3 {
             anyhow::bail!("configuration: worker.lease_seconds must be at least 3");

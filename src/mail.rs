@@ -151,3 +151,37 @@ pub fn request_denied(request_id: uuid::Uuid) -> Mail {
         ),
     }
 }
+
+/// The message telling a requester their erasure is delayed: it failed and staff are on it.
+pub fn erasure_delayed(request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "Your deletion request is delayed".to_owned(),
+        body: format!(
+            "We started deleting your account and data (request {request_id}), but\n\
+             part of it could not be completed automatically. Our staff have been\n\
+             told and will finish it or contact you. Nothing else is needed from you.\n"
+        ),
+    }
+}
+
+/// The message telling a requester their erasure was stopped, and what had been done.
+pub fn erasure_aborted(request_id: uuid::Uuid, applied: &lethe_jobs::purge::PurgeReport) -> Mail {
+    let done = if applied.rows == 0 && applied.objects == 0 {
+        "None of your data had been deleted or changed.".to_owned()
+    } else {
+        format!(
+            "Before it stopped, {} records and {} files of yours had been deleted\n\
+             or changed; the rest of your data is still held.",
+            applied.rows, applied.objects
+        )
+    };
+    Mail {
+        subject: "Your deletion request could not be completed".to_owned(),
+        body: format!(
+            "We could not complete the deletion of your account and data\n\
+             (request {request_id}), and our staff have stopped it.\n\n\
+             {done}\n\n\
+             Reply to this message if you want us to try again or want to know more.\n"
+        ),
+    }
+}

@@ -34,9 +34,31 @@ diesel::table! {
         pii_scrubbed_at -> Nullable<Timestamptz>,
         subject_key -> Nullable<Text>,
         grace_until -> Nullable<Timestamptz>,
-        dry_run -> Nullable<Jsonb>,
         purge_checkpoint -> Nullable<Jsonb>,
         decision_reason -> Nullable<Text>,
+        rehearsal_id -> Nullable<Uuid>,
+        failure_detail -> Nullable<Jsonb>,
+        purge_failures -> Int4,
+        review_round -> Int4,
+    }
+}
+
+diesel::table! {
+    /// Staff dry runs of deletions.
+    rehearsals (id) {
+        id -> Uuid,
+        request_id -> Uuid,
+        status -> Text,
+        requested_by -> Uuid,
+        review_round -> Int4,
+        requested_at -> Timestamptz,
+        enqueued_at -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        map_hash -> Nullable<Text>,
+        schema_fingerprint -> Nullable<Text>,
+        report -> Nullable<Jsonb>,
+        error -> Nullable<Text>,
     }
 }
 
@@ -67,11 +89,12 @@ diesel::table! {
 
 diesel::table! {
     /// Staff decisions on requests.
-    decisions (request_id, staff_id) {
+    decisions (request_id, staff_id, round) {
         request_id -> Uuid,
         staff_id -> Uuid,
         decision -> Text,
         at -> Timestamptz,
+        round -> Int4,
     }
 }
 
@@ -104,11 +127,13 @@ diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
 diesel::joinable!(decisions -> requests (request_id));
+diesel::joinable!(rehearsals -> requests (request_id));
 diesel::allow_tables_to_appear_in_same_query!(
     requests,
     verification_codes,
     audit_log,
     staff,
     staff_tokens,
-    decisions
+    decisions,
+    rehearsals
 );

@@ -74,7 +74,7 @@ impl Services {
     }
 
     /// The HTTP handlers' shared state.
-    pub fn app_state(&self, data: Arc<JobContext>) -> AppState {
+    pub fn app_state(&self) -> AppState {
         let s = &self.settings;
         AppState {
             settings: s.clone(),
@@ -89,7 +89,6 @@ impl Services {
                 &s.security.platform_assertion_audience,
                 s.security.platform_assertion_max_age_seconds,
             ),
-            data,
         }
     }
 
@@ -100,7 +99,7 @@ impl Services {
             self.settings.platform.pool_size,
         )?;
         let map = load_data_map(&self.settings, &platform).await?;
-        let plan = lethe_jobs::purge::plan(&map)?;
+        let plan = lethe_jobs::purge::plan(&map);
         let anonymize_key = hex::encode(
             Keyed::new(self.settings.security.secret_key.clone())
                 .hash(crate::secrets::label::ANONYMIZE, "platform"),
@@ -121,6 +120,11 @@ impl Services {
             lease: Duration::from_secs(self.settings.worker.lease_seconds),
             plan,
             purge_batch_size: self.settings.worker.purge_batch_size,
+            purge_max_attempts: self.settings.worker.purge_max_attempts,
+            rehearsal_budget: lethe_jobs::purge::Budget {
+                time: Duration::from_secs(self.settings.worker.rehearsal_time_budget_seconds),
+                rows: self.settings.worker.rehearsal_row_budget,
+            },
             anonymize_key,
         }))
     }
@@ -200,7 +204,9 @@ pub fn read_data_map(settings: &Settings) -> anyhow::Result<String> {
     })
 }
 
-/// Parses a data map and binds it to the live platform schema.
+/// Parses a data map and binds it to the live platform schema; refuses a map with any
+/// problem, undecided value or live hazard (a missing placeholder, a CHECK constraint a
+/// detach would violate), listing them all.
 pub async fn bind_data_map(
     text: &str,
     platform: &lethe_jobs::platform::PlatformPool,
@@ -211,13 +217,23 @@ pub async fn bind_data_map(
         .await
         .context("connecting to the platform database")?;
     let catalog = Catalog::load(&mut conn, &map.schema).await?;
-    BoundMap::bind(map, &catalog).map_err(|problems| {
+    let undecided_objects = lethe_jobs::datamap::coverage::object_problems(&map);
+    let refuse = |problems: Vec<lethe_jobs::datamap::Problem>| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
-            "the data map does not match the platform schema:\n  {}",
+            "the data map is not safe on this platform schema (run `lethe datamap check`):\n  {}",
             lines.join("\n  ")
         )
-    })
+    };
+    if !undecided_objects.is_empty() {
+        return Err(refuse(undecided_objects));
+    }
+    let bound = BoundMap::bind(map, &catalog).map_err(refuse)?;
+    let live = bound.live_problems(&mut conn).await?;
+    if !live.is_empty() {
+        return Err(refuse(live));
+    }
+    Ok(bound)
 }
 
 /// A query-string error without the offending value: serde names the field, not the input.

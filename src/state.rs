@@ -28,6 +28,4 @@ pub struct AppState {
     pub limits: Limits,
     /// Platform assertion checks.
     pub assertions: AssertionVerifier,
-    /// The data plane (platform database, data map, purge plan), for staff dry runs.
-    pub data: std::sync::Arc<lethe_jobs::queue::JobContext>,
 }

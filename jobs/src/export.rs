@@ -21,7 +21,8 @@ use tokio::io::DuplexStream;
 use tokio_util::compat::Compat;
 use uuid::Uuid;
 
-use crate::datamap::{BoundMap, Category, SubjectKey, object_key};
+use crate::datamap::catalog::ident;
+use crate::datamap::{BoundMap, Category, SubjectKey};
 use crate::platform::{self, PlatformPool};
 use crate::storage::{ObjectRef, Storage};
 
@@ -39,6 +40,8 @@ pub struct ExportJobSpec {
     pub subject: Option<SubjectKey>,
     /// Where the archive goes.
     pub destination: ObjectRef,
+    /// Key of the pseudonyms that replace masked columns.
+    pub mask_key: String,
 }
 
 /// What an export wrote: counts only, never contents.
@@ -154,32 +157,52 @@ async fn write_archive(
     let mut archive = Archive::default();
     if let Some(subject) = &spec.subject {
         archive.report.subject_found = true;
-        let subject_table = map.map.subject.table.clone();
-        let columns: Vec<String> = map.subject_columns.iter().map(|c| c.name.clone()).collect();
-        let sql = map.subject_rows_sql(subject);
-        export_rows(
-            c,
-            &mut zip,
-            &mut archive,
-            &subject_table,
-            &subject_table,
-            map.subject_category(),
-            &columns,
-            &sql,
-        )
-        .await?;
-        for table in map.tables.iter().filter(|t| t.spec.export) {
-            let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-            let sql = map.rows_sql(&table.spec.name, subject);
+        let mut tables: Vec<&str> = vec![map.map.subject.table.as_str()];
+        let mut rest: Vec<&str> = map
+            .walk
+            .edges
+            .iter()
+            .map(|(e, _)| e.table.as_str())
+            .collect();
+        rest.sort_unstable();
+        rest.dedup();
+        tables.extend(rest.into_iter().filter(|t| *t != map.map.subject.table));
+        for table in tables {
+            let Some(selection) = map.exported_rows(table, subject) else {
+                continue;
+            };
+            let rule = map.map.tables.get(table);
+            let omit: &[String] = rule.map_or(&[], |r| r.omit.as_slice());
+            let mask: Vec<String> = rule.map_or_else(Vec::new, |r| r.mask.clone());
+            let columns: Vec<String> = map
+                .catalog
+                .columns(table)
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| !omit.contains(&c.name))
+                .map(|c| c.name.clone())
+                .collect();
+            let list: Vec<String> = columns.iter().map(|c| format!("x.{}", ident(c))).collect();
+            let sql = format!(
+                "{}SELECT {} FROM {} x WHERE x.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s))",
+                selection.with(),
+                list.join(", "),
+                map.qualified_table(table),
+                selection.select
+            );
+            let masking = Masking {
+                key: &spec.mask_key,
+                columns: &mask,
+            };
             export_rows(
                 c,
                 &mut zip,
                 &mut archive,
-                &table.spec.name,
-                table.spec.table_name(),
-                table.spec.category,
+                table,
+                map.category_of(table),
                 &columns,
                 &sql,
+                &masking,
             )
             .await?;
         }
@@ -297,12 +320,13 @@ async fn export_rows(
     c: &mut AsyncPgConnection,
     zip: &mut Zip,
     archive: &mut Archive,
-    name: &str,
     table: &str,
     category: Category,
     columns: &[String],
     rows_sql: &str,
+    masking: &Masking<'_>,
 ) -> anyhow::Result<()> {
+    let name = table;
     let base = format!("data/{}/{}", category.as_str(), name);
 
     let mut json = HashedEntry::open(zip, format!("{base}.json"), Compression::Deflate).await?;
@@ -321,7 +345,11 @@ async fn export_rows(
         let mut buf = Vec::with_capacity(batch.iter().map(|r| r.len() + 2).sum());
         for row in batch {
             buf.extend_from_slice(if rows == 0 { b"\n" } else { b",\n" });
-            buf.extend_from_slice(row.as_bytes());
+            if masking.columns.is_empty() {
+                buf.extend_from_slice(row.as_bytes());
+            } else {
+                buf.extend_from_slice(masking.json_row(&row)?.as_bytes());
+            }
             rows += 1;
         }
         json.write(&buf).await?;
@@ -357,8 +385,13 @@ async fn export_rows(
         let mut writer =
             csv::Writer::from_writer(Vec::with_capacity(batch.iter().map(String::len).sum()));
         for row in batch {
-            let fields: Vec<Option<String>> =
+            let mut fields: Vec<Option<String>> =
                 serde_json::from_str(&row).context("decoding a row")?;
+            for (field, column) in fields.iter_mut().zip(columns) {
+                if masking.columns.contains(column) {
+                    *field = field.as_deref().map(|v| masking.pseudonym(v));
+                }
+            }
             writer.write_record(fields.iter().map(|f| f.as_deref().unwrap_or("")))?;
             csv_rows += 1;
         }
@@ -397,46 +430,87 @@ async fn export_objects(
     subject: &SubjectKey,
 ) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
-    for spec in map.map.objects.iter().filter(|o| o.export) {
-        if let Some(prefix) = BoundMap::object_prefix(spec, subject) {
-            for key in storage.list_prefix(&spec.bucket, &prefix).await? {
-                let object = ObjectRef {
-                    bucket: spec.bucket.clone(),
-                    key,
-                };
-                if seen.insert(object.clone()) {
-                    copy_object(zip, archive, storage, &object, spec.category).await?;
-                }
-            }
-            continue;
-        }
-        let (Some(from), Some(column)) = (&spec.from, &spec.column) else {
+    let mut tables: Vec<&str> = map
+        .map
+        .objects
+        .iter()
+        .filter(|o| o.export)
+        .map(|o| o.table.as_str())
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    for table in tables {
+        let Some(selection) = map.exported_rows(table, subject) else {
             continue;
         };
-        let mut cursor =
-            platform::Cursor::open(c, &map.column_values_sql(from, column, subject)).await?;
-        loop {
-            let batch = cursor.fetch(c, BATCH).await?;
-            if batch.is_empty() {
-                break;
+        let Some(objects) = crate::purge::TableObjects::of(map, table) else {
+            continue;
+        };
+        let read = format!(
+            "{}SELECT {} AS v FROM {} x WHERE x.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s))",
+            selection.with(),
+            objects.select_list("x"),
+            map.qualified_table(table),
+            selection.select
+        );
+        let (_, named) = objects.read(c, &read).await?;
+        for (spec, key, prefix) in named.iter(&objects) {
+            if !spec.export {
+                continue;
             }
-            for value in batch {
-                let Some(key) = object_key(&value, spec.format) else {
-                    archive.report.objects_missing += 1;
-                    continue;
-                };
+            let category = spec.category.unwrap_or_else(|| map.category_of(table));
+            let keys = if prefix {
+                storage.list_prefix(&spec.bucket, &key).await?
+            } else {
+                vec![key]
+            };
+            for key in keys {
                 let object = ObjectRef {
                     bucket: spec.bucket.clone(),
                     key,
                 };
                 if seen.insert(object.clone()) {
-                    copy_object(zip, archive, storage, &object, spec.category).await?;
+                    copy_object(zip, archive, storage, &object, category).await?;
                 }
             }
         }
-        cursor.close(c).await?;
     }
     Ok(())
+}
+
+/// Columns replaced by a keyed pseudonym in the export (other people's ids, staff
+/// notes): the same value always gives the same pseudonym within one key.
+struct Masking<'a> {
+    key: &'a str,
+    columns: &'a [String],
+}
+
+impl Masking<'_> {
+    fn pseudonym(&self, value: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(value.as_bytes());
+        format!("masked:{}", &hex::encode(hasher.finalize())[..16])
+    }
+
+    /// A `row_to_json` row with the masked fields replaced.
+    fn json_row(&self, row: &str) -> anyhow::Result<String> {
+        let mut value: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(row).context("decoding a row")?;
+        for column in self.columns {
+            if let Some(field) = value.get_mut(column)
+                && !field.is_null()
+            {
+                let text = match &*field {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                *field = serde_json::Value::String(self.pseudonym(&text));
+            }
+        }
+        Ok(serde_json::to_string(&value)?)
+    }
 }
 
 async fn copy_object(

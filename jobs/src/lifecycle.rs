@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::export::ExportReport;
 use crate::platform::SubjectLookup;
-use crate::purge::{Checkpoint, PurgeReport};
+use crate::purge::{Checkpoint, PurgeReport, Rehearsal, StepFailure, StepReport};
 use crate::storage::ObjectRef;
 
 /// An export the control plane has handed to this run.
@@ -20,13 +20,57 @@ pub struct ExportClaim {
     pub destination: ObjectRef,
 }
 
-/// Which job a stranded request needs.
+/// Which job a stranded request (or rehearsal) needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrandedKind {
     /// An access export.
     Export,
     /// A deletion purge.
     Purge,
+    /// A staff dry run (the id is the rehearsal's).
+    Rehearsal,
+}
+
+/// The map and schema a purge was rehearsed on and approved with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// [`crate::datamap::DataMap::content_hash`] of the map.
+    pub map_hash: String,
+    /// [`crate::datamap::Catalog::fingerprint`] of the platform schema.
+    pub schema_fingerprint: String,
+}
+
+/// A rehearsal the control plane has handed to this run.
+#[derive(Debug, Clone)]
+pub struct RehearsalClaim {
+    /// The deletion request it rehearses.
+    pub request_id: Uuid,
+    /// How to find the subject.
+    pub lookup: SubjectLookup,
+    /// The subject's key, if already located.
+    pub subject_key: Option<String>,
+    /// The requester's email, if still held (an identity string to redact).
+    pub requester_email: Option<String>,
+}
+
+/// How a rehearsal ended.
+#[derive(Debug, Clone)]
+pub struct RehearsalOutcome {
+    /// The counts, or why it could not run at all (a code, never a message).
+    pub result: Result<Rehearsal, String>,
+    /// The map and schema it ran on.
+    pub pinned: Pinned,
+    /// The located subject's key (`None`: no account matched).
+    pub subject_key: Option<String>,
+}
+
+/// Whether a failed purge run will be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// Retried with backoff.
+    Retry,
+    /// Attempts exhausted: the request is `failed` for staff.
+    Failed,
 }
 
 /// A deletion the control plane has handed to this run.
@@ -40,6 +84,8 @@ pub struct PurgeClaim {
     pub checkpoint: Option<Checkpoint>,
     /// The requester's email, if still held (one of the identity strings to redact).
     pub requester_email: Option<String>,
+    /// The map and schema the approved rehearsal ran on.
+    pub pinned: Option<Pinned>,
 }
 
 /// The request lifecycle, from the jobs' side.
@@ -80,30 +126,61 @@ pub trait Lifecycle: Send + Sync + 'static {
         subject_key: Option<&str>,
     ) -> anyhow::Result<()>;
 
-    /// Saves purge progress and audits the step's counts.
+    /// Saves purge progress and audits what the step did (when it did anything).
     async fn purge_checkpoint(
         &self,
         request_id: Uuid,
         checkpoint: &Checkpoint,
         step: &str,
+        report: Option<&StepReport>,
     ) -> anyhow::Result<()>;
 
     /// Records a verified purge: `completed`, the requester told, and only a receipt kept.
     async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()>;
 
-    /// Marks a request `failed` for staff (e.g. verification kept finding data).
-    async fn fail(&self, request_id: Uuid, code: &str) -> anyhow::Result<()>;
+    /// Marks a request `failed` for staff (e.g. verification kept finding data), with a
+    /// sanitised detail (names and counts, never values), and tells the requester.
+    async fn fail(
+        &self,
+        request_id: Uuid,
+        code: &str,
+        detail: serde_json::Value,
+    ) -> anyhow::Result<()>;
+
+    /// Records a failed purge run. Below `max_attempts` failures the lease is released for
+    /// a retry; at it the request becomes `failed` with the failure for staff.
+    async fn purge_failed(
+        &self,
+        request_id: Uuid,
+        failure: &StepFailure,
+        max_attempts: u32,
+    ) -> anyhow::Result<FailureOutcome>;
+
+    /// The map or schema changed since the approved rehearsal: nothing was touched; the
+    /// request goes back to review and needs a new dry run.
+    async fn purge_stale(&self, request_id: Uuid, what: &str) -> anyhow::Result<()>;
+
+    /// Starts a queued rehearsal. `None` when it is finished or running elsewhere.
+    async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>>;
+
+    /// Records a finished rehearsal.
+    async fn rehearsal_done(
+        &self,
+        rehearsal_id: Uuid,
+        outcome: &RehearsalOutcome,
+    ) -> anyhow::Result<()>;
 
     /// Releases the lease after a failed run so that a retry can start at once, and records
     /// the failure code (never a message that could carry data).
     async fn run_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()>;
 
-    /// Requests that are approved or processing, with no live lease and no recent enqueue:
-    /// what a crash between commit and enqueue (or a lost job) left behind.
+    /// Requests that are approved or processing, with no live lease and no recent enqueue,
+    /// and rehearsals queued or running for too long: what a crash between commit and
+    /// enqueue (or a lost job) left behind.
     async fn stranded(&self) -> anyhow::Result<Vec<(Uuid, StrandedKind)>>;
 
-    /// Marks requests as enqueued now.
-    async fn mark_enqueued(&self, request_ids: &[Uuid]) -> anyhow::Result<()>;
+    /// Marks requests (and rehearsals) as enqueued now.
+    async fn mark_enqueued(&self, ids: &[(Uuid, StrandedKind)]) -> anyhow::Result<()>;
 
     /// Exports whose download link has expired and whose archive is still stored.
     async fn expired_exports(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>>;

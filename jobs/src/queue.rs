@@ -11,11 +11,14 @@ use uuid::Uuid;
 
 use crate::jobs::export_request::ExportRequest;
 use crate::jobs::purge_request::PurgeRequest;
+use crate::jobs::rehearse_request::RehearseRequest;
 
 /// Queue of access exports.
 pub const EXPORT_QUEUE: &str = "lethe.export_request";
 /// Queue of deletion purges.
 pub const PURGE_QUEUE: &str = "lethe.purge_request";
+/// Queue of staff dry runs (rehearsals).
+pub const REHEARSE_QUEUE: &str = "lethe.rehearse_request";
 
 /// Delivery attempts of one job row before apalis gives up on it (the maintenance
 /// reconciler re-enqueues the request later if it is still open).
@@ -61,6 +64,25 @@ impl Queue {
     pub(crate) fn purge_storage(&self) -> PostgresStorage<PurgeRequest> {
         PostgresStorage::new(&self.pool)
             .with_config(Config::default().queue(PURGE_QUEUE).batch_size(2))
+    }
+
+    pub(crate) fn rehearse_storage(&self) -> PostgresStorage<RehearseRequest> {
+        PostgresStorage::new(&self.pool)
+            .with_config(Config::default().queue(REHEARSE_QUEUE).batch_size(2))
+    }
+
+    /// Enqueues a rehearsal (a staff dry run). Safe to call more than once: the handler
+    /// claims the rehearsal, so extra deliveries are no-ops.
+    pub async fn enqueue_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(RehearseRequest { rehearsal_id })
+            .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
+            .max_attempts(MAX_ATTEMPTS)
+            .build();
+        self.rehearse_storage()
+            .push_task(task)
+            .await
+            .context("enqueueing a rehearsal")?;
+        Ok(())
     }
 
     /// Enqueues the purge of a deletion request, to run after `delay` (the grace period).
@@ -115,7 +137,7 @@ impl Queue {
 pub struct JobContext {
     /// The platform database.
     pub platform: crate::platform::PlatformPool,
-    /// The data map bound to the live schema.
+    /// The data map bound to the live schema (with its hash and the schema's fingerprint).
     pub map: crate::datamap::BoundMap,
     /// Object storage.
     pub storage: crate::storage::Storage,
@@ -131,6 +153,10 @@ pub struct JobContext {
     pub plan: crate::purge::Plan,
     /// Rows per purge statement.
     pub purge_batch_size: usize,
+    /// Failed purge runs after which the request is `failed` for staff.
+    pub purge_max_attempts: u32,
+    /// Limits on one rehearsal.
+    pub rehearsal_budget: crate::purge::Budget,
     /// Key of `hash` anonymization rules.
     pub anonymize_key: String,
 }

@@ -71,6 +71,29 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// Create the large messy platform (~280 tables) with one heavy subject, as a template.
+    PrepareLarge {
+        /// Rows of the heavy subject, spread over 50+ tables.
+        #[arg(long, default_value_t = 100_000)]
+        heavy_rows: u64,
+        /// Ordinary users around them.
+        #[arg(long, default_value_t = 300)]
+        users: u32,
+        /// Benchmark directory.
+        #[arg(long, default_value = "var/bench-large")]
+        dir: PathBuf,
+    },
+    /// Rehearse and purge the heavy subject of the large platform with Lethe, and run the
+    /// same statements as raw SQL in one psql session (rolled back, then committed), on
+    /// fresh copies, alternating; report the times and ratios.
+    Large {
+        /// Benchmark directory, as given to prepare-large.
+        #[arg(long, default_value = "var/bench-large")]
+        dir: PathBuf,
+        /// Rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
 }
 
 const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
@@ -81,7 +104,7 @@ fn bench_url(settings: &Settings) -> anyhow::Result<String> {
     with_database(settings.platform.database_url.expose_secret(), DATABASE)
 }
 
-async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
+pub(super) async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
     let server = EmbeddedS3::start(
         &dir.join("s3"),
         "127.0.0.1:0".parse()?,
@@ -110,6 +133,14 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             dir,
         } => prepare_purge(&settings, rows, objects, users, dir).await,
         Command::Purge { dir, rounds } => purge_rounds(&settings, dir, rounds.max(1)).await,
+        Command::PrepareLarge {
+            heavy_rows,
+            users,
+            dir,
+        } => super::bench_large::prepare(&settings, heavy_rows, users, dir).await,
+        Command::Large { dir, rounds } => {
+            super::bench_large::run(&settings, dir, rounds.max(1)).await
+        }
         Command::PrepareExport {
             rows,
             objects,
@@ -142,6 +173,7 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     bucket: "bench-exports".into(),
                     key: "bench/export.zip".into(),
                 },
+                mask_key: "bench-mask-key".into(),
             };
             let started = Instant::now();
             let report = export_subject(&platform, &map, &storage, &spec).await?;
@@ -185,7 +217,7 @@ async fn admin_exec(url: &str, sql: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+pub(super) fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to)?;
     }
@@ -216,7 +248,7 @@ async fn prepare_purge(
 
 /// Creates database `name` afresh (from `template` if given) on the server of `url`;
 /// returns its URL.
-async fn recreate_database(
+pub(super) async fn recreate_database(
     url: &str,
     name: &str,
     template: Option<&str>,
@@ -229,7 +261,7 @@ async fn recreate_database(
     with_database(url, name)
 }
 
-async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
     admin_exec(url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
 }
 
@@ -277,7 +309,7 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
         let (server, storage) = storage(&dir).await?;
         let platform = lethe_jobs::platform::pool(&url, 2)?;
         let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
-        let plan = plan(&map)?;
+        let plan = plan(&map);
         let mut conn = platform.get().await?;
         let subject = locate(
             &mut conn,
@@ -322,17 +354,7 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
             "verification found leftovers: {leftovers:?}"
         );
         let lethe_seconds = started.elapsed().as_secs_f64();
-        let script: Vec<String> = plan
-            .steps
-            .iter()
-            .filter_map(|s| purger.unbatched_sql(s, &target))
-            .map(|sql| {
-                format!(
-                    "{};",
-                    sql.replace("$1", &lethe_jobs::datamap::catalog::literal(hash_key))
-                )
-            })
-            .collect();
+        let script = raw_script(&purger, &plan, &target)?;
         drop(platform);
         server.shutdown().await;
         drop_database(&url, name).await?;
@@ -386,7 +408,33 @@ async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow:
     Ok(())
 }
 
-fn peak_rss() -> Option<String> {
+/// The plan's steps as unbatched SQL with the rewrite parameters spelled out: what a
+/// person would run in psql.
+pub(super) fn raw_script(
+    purger: &lethe_jobs::purge::Purger<'_>,
+    plan: &lethe_jobs::purge::Plan,
+    target: &lethe_jobs::purge::Target,
+) -> anyhow::Result<Vec<String>> {
+    use lethe_jobs::datamap::catalog::literal;
+    let never = "(?!)".to_owned();
+    let text = lethe_jobs::purge::identity_pattern(&target.identities, false)
+        .unwrap_or_else(|| never.clone());
+    let json = lethe_jobs::purge::identity_pattern(&target.identities, true).unwrap_or(never);
+    let mut script = Vec::new();
+    for step in &plan.steps {
+        if let Some(sql) = purger.unbatched_sql(step, target, None)? {
+            script.push(format!(
+                "{};",
+                sql.replace("$1", &literal(&target.hash_key))
+                    .replace("$2", &literal(&text))
+                    .replace("$3", &literal(&json))
+            ));
+        }
+    }
+    Ok(script)
+}
+
+pub(super) fn peak_rss() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+mod bench_large;
 pub mod datamap;
 pub mod demo;
 pub mod migrate;

@@ -22,8 +22,10 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     let listen = services.settings.server.listen;
     let listener = TcpListener::bind(listen)
         .with_context(|| format!("binding the HTTP server to {listen}"))?;
+    // The data map is bound (and refused if unsafe) at start-up even when this process
+    // runs no workers, so a bad map never reaches staff.
     let data = services.job_context().await?;
-    let app = Application::build(services.app_state(data.clone()), listener)?;
+    let app = Application::build(services.app_state(), listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     tracing::info!(%listen, "HTTP API listening");

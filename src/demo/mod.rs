@@ -2,6 +2,7 @@
 //! bytes in its buckets, for `lethe demo`, the tests and the benchmarks. Lethe never owns
 //! a real platform's schema; this one exists so there is something true to work on.
 
+pub mod large;
 mod png;
 
 use anyhow::Context;

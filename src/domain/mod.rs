@@ -3,11 +3,13 @@
 mod email;
 mod kind;
 mod regime;
+mod rehearsal_status;
 mod role;
 mod status;
 
 pub use email::{Email, EmailError};
 pub use kind::{KindError, RequestKind};
 pub use regime::Regime;
+pub use rehearsal_status::RehearsalStatus;
 pub use role::Role;
 pub use status::RequestStatus;

@@ -24,6 +24,8 @@ pub enum RequestStatus {
     Failed,
     /// Never verified in time.
     Expired,
+    /// A failed request staff gave up on; what had been applied is in its audit trail.
+    Aborted,
 }
 
 impl RequestStatus {
@@ -39,6 +41,7 @@ impl RequestStatus {
             Self::Cancelled => "cancelled",
             Self::Failed => "failed",
             Self::Expired => "expired",
+            Self::Aborted => "aborted",
         }
     }
 
@@ -54,6 +57,7 @@ impl RequestStatus {
             "cancelled" => Self::Cancelled,
             "failed" => Self::Failed,
             "expired" => Self::Expired,
+            "aborted" => Self::Aborted,
             _ => return None,
         })
     }

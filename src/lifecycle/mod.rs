@@ -5,11 +5,19 @@
 //! pending_verification --code/assertion--> verified --policy or staff--> approved
 //!        |                                                                 |
 //!        +--(48 h)--> expired                    processing <--worker------+
-//!                                                     |
-//!                                                 completed (export expires, then PII scrubbed)
+//!                                                     |        |
+//!                  completed (export expires,  <------+        +--> failed --staff retry--> verified
+//!                  then PII scrubbed)                                 |
+//!                                                                     +--staff abort--> aborted
 //! ```
+//!
+//! A deletion is approved on a clean dry run (a rehearsal, [`rehearsal`]); if the map or
+//! the platform schema changed by the time the purge starts, it goes back to `verified`.
 
+pub mod failure;
 pub mod intake;
+pub mod recovery;
+pub mod rehearsal;
 pub mod review;
 pub mod service;
 pub mod verify;

@@ -1,90 +1,21 @@
-//! Staff review: dry runs, approvals (with the optional two-person rule) and denials.
+//! Staff review: approvals (with the optional two-person rule, bound to the latest clean
+//! dry run) and denials. Dry runs are in [`super::rehearsal`], retry and abort of failed
+//! purges in [`super::recovery`].
 //! Each decision is one transaction with its audit entry; enqueue and mail after commit.
 
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use lethe_jobs::datamap::SubjectKey;
-use lethe_jobs::platform::{SubjectLookup, locate};
-use lethe_jobs::purge::{DryRun, Purger};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
-use crate::domain::{Email, RequestKind, RequestStatus};
+use crate::domain::{Email, RehearsalStatus, RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::mail;
-use crate::models::request::Request;
 use crate::models::staff::Staff;
+use crate::models::{Rehearsal, Request};
 use crate::schema::{decisions, requests};
 use crate::state::AppState;
-
-/// Counts what a purge would delete, anonymize and retain, per table and bucket, and
-/// stores the counts on the request for the approvers.
-pub async fn dry_run(
-    state: &AppState,
-    request_id: Uuid,
-    staff: &Staff,
-) -> Result<DryRun, ApiError> {
-    let mut conn = state.db.get().await?;
-    let request = Request::find(&mut conn, request_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if request.kind() != RequestKind::Deletion {
-        return Err(ApiError::Conflict("dry runs are for deletion requests"));
-    }
-    if !matches!(
-        request.status(),
-        RequestStatus::Verified | RequestStatus::Approved
-    ) {
-        return Err(ApiError::Conflict("the request is not awaiting review"));
-    }
-    let data = &state.data;
-    let subject = match (&request.subject_key, &request.subject_ref, &request.email) {
-        (Some(key), _, _) => Some(SubjectKey::new(key.clone())),
-        (None, Some(subject), _) => {
-            locate(
-                &mut *data.platform.get().await.map_err(anyhow::Error::from)?,
-                &data.map,
-                &SubjectLookup::Key(subject.clone()),
-            )
-            .await?
-        }
-        (None, None, Some(email)) => {
-            locate(
-                &mut *data.platform.get().await.map_err(anyhow::Error::from)?,
-                &data.map,
-                &SubjectLookup::Email(email.clone()),
-            )
-            .await?
-        }
-        (None, None, None) => {
-            return Err(ApiError::Conflict(
-                "the requester's identity is no longer held",
-            ));
-        }
-    };
-    let purger = Purger::new(
-        &data.platform,
-        &data.map,
-        &data.storage,
-        data.purge_batch_size,
-    );
-    let counts = purger.dry_run(subject.as_ref()).await?;
-    let value = serde_json::to_value(&counts).map_err(anyhow::Error::from)?;
-    conn.transaction::<_, ApiError, _>(async |c| {
-        diesel::update(requests::table.find(request_id))
-            .set((
-                requests::dry_run.eq(&value),
-                requests::subject_key.eq(subject.as_ref().map(SubjectKey::as_str)),
-            ))
-            .execute(c)
-            .await?;
-        audit::append(c, &[AuditEntry::dry_run(request_id, staff.id, &value)]).await?;
-        Ok(())
-    })
-    .await?;
-    Ok(counts)
-}
 
 /// The outcome of an approval.
 pub struct Approval {
@@ -117,17 +48,37 @@ pub async fn approve(
                 ));
             }
             let deletion = request.kind() == RequestKind::Deletion;
-            if deletion && request.dry_run.is_none() {
-                return Err(ApiError::Conflict(
+            // A deletion is approved on the strength of its latest dry run, which must
+            // have run every step without failure; the approval binds it, so the purge
+            // runs on the map and schema it rehearsed or not at all.
+            let rehearsal = if deletion {
+                let latest = Rehearsal::latest(c, request_id).await?.ok_or(ApiError::Conflict(
                     "run a dry run before approving a deletion",
-                ));
-            }
+                ))?;
+                if latest.review_round != request.review_round {
+                    return Err(ApiError::Conflict(
+                        "the request went back to review; run a new dry run before approving",
+                    ));
+                }
+                if matches!(latest.status, RehearsalStatus::Queued | RehearsalStatus::Running) {
+                    return Err(ApiError::Conflict("the dry run has not finished yet"));
+                }
+                if !latest.approvable() {
+                    return Err(ApiError::Conflict(
+                        "the latest dry run did not complete cleanly; fix the cause and run a new dry run",
+                    ));
+                }
+                Some(latest.id)
+            } else {
+                None
+            };
             let inserted = diesel::insert_into(decisions::table)
                 .values((
                     decisions::request_id.eq(request_id),
                     decisions::staff_id.eq(staff.id),
                     decisions::decision.eq("approve"),
                     decisions::at.eq(Utc::now()),
+                    decisions::round.eq(request.review_round),
                 ))
                 .on_conflict_do_nothing()
                 .execute(c)
@@ -139,6 +90,7 @@ pub async fn approve(
             }
             let approvals: i64 = decisions::table
                 .filter(decisions::request_id.eq(request_id))
+                .filter(decisions::round.eq(request.review_round))
                 .filter(decisions::decision.eq("approve"))
                 .count()
                 .get_result(c)
@@ -152,6 +104,9 @@ pub async fn approve(
                         requests::status.eq(RequestStatus::Approved.as_str()),
                         requests::approved_at.eq(now),
                         requests::grace_until.eq(deletion.then_some(now + grace)),
+                        requests::rehearsal_id.eq(rehearsal),
+                        requests::failure.eq(None::<String>),
+                        requests::failure_detail.eq(None::<serde_json::Value>),
                     ))
                     .execute(c)
                     .await?;
@@ -210,8 +165,9 @@ pub async fn deny(
                     decisions::staff_id.eq(staff.id),
                     decisions::decision.eq("deny"),
                     decisions::at.eq(Utc::now()),
+                    decisions::round.eq(request.review_round),
                 ))
-                .on_conflict((decisions::request_id, decisions::staff_id))
+                .on_conflict((decisions::request_id, decisions::staff_id, decisions::round))
                 .do_update()
                 .set((decisions::decision.eq("deny"), decisions::at.eq(Utc::now())))
                 .execute(c)

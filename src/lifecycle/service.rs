@@ -9,9 +9,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
-use lethe_jobs::lifecycle::{ExportClaim, Lifecycle, PurgeClaim, StrandedKind};
+use lethe_jobs::lifecycle::{
+    ExportClaim, FailureOutcome, Lifecycle, Pinned, PurgeClaim, RehearsalClaim, RehearsalOutcome,
+    StrandedKind,
+};
 use lethe_jobs::platform::SubjectLookup;
-use lethe_jobs::purge::{Checkpoint, PurgeReport};
+use lethe_jobs::purge::{Checkpoint, PurgeReport, StepFailure, StepReport};
 use lethe_jobs::storage::{ObjectRef, Storage};
 use uuid::Uuid;
 
@@ -28,8 +31,8 @@ pub const MAX_RUNS: i32 = 10;
 /// The lifecycle over the service database.
 #[derive(Clone)]
 pub struct ServiceLifecycle {
-    db: DbPool,
-    mailer: Mailer,
+    pub(crate) db: DbPool,
+    pub(crate) mailer: Mailer,
     storage: Storage,
     exports_bucket: String,
     export_ttl: chrono::Duration,
@@ -141,11 +144,21 @@ impl Lifecycle for ServiceLifecycle {
                 .clone()
                 .map(serde_json::from_value::<Checkpoint>)
                 .transpose()?;
+            let pinned = match request.rehearsal_id {
+                Some(id) => crate::models::Rehearsal::find(c, id).await?.and_then(|r| {
+                    Some(Pinned {
+                        map_hash: r.map_hash?,
+                        schema_fingerprint: r.schema_fingerprint?,
+                    })
+                }),
+                None => None,
+            };
             Ok(Some(PurgeClaim {
                 lookup,
                 subject_key: request.subject_key.clone(),
                 checkpoint,
                 requester_email: request.email.clone(),
+                pinned,
             }))
         })
         .await
@@ -180,13 +193,11 @@ impl Lifecycle for ServiceLifecycle {
         request_id: Uuid,
         checkpoint: &Checkpoint,
         step: &str,
+        report: Option<&StepReport>,
     ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         let value = serde_json::to_value(checkpoint)?;
-        let (rows, objects) = checkpoint
-            .counts
-            .get(step)
-            .map_or((0, 0), |c| (c.rows, c.objects));
+        let touched = report.filter(|r| r.rows > 0 || r.objects > 0 || !r.tables.is_empty());
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let updated = diesel::update(
                 requests::table
@@ -197,11 +208,9 @@ impl Lifecycle for ServiceLifecycle {
             .execute(c)
             .await?;
             anyhow::ensure!(updated == 1, "the request is no longer processing");
-            audit::append(
-                c,
-                &[AuditEntry::purge_step(request_id, step, rows, objects)],
-            )
-            .await?;
+            if let Some(report) = touched {
+                audit::append(c, &[AuditEntry::purge_step(request_id, step, report)]).await?;
+            }
             Ok(())
         })
         .await
@@ -263,10 +272,38 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn fail(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, anyhow::Error, _>(async |c| fail(c, request_id, code).await)
-            .await
+    async fn fail(
+        &self,
+        request_id: Uuid,
+        code: &str,
+        detail: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        super::failure::fail_and_tell(self, request_id, code, detail).await
+    }
+
+    async fn purge_failed(
+        &self,
+        request_id: Uuid,
+        failure: &StepFailure,
+        max_attempts: u32,
+    ) -> anyhow::Result<FailureOutcome> {
+        super::failure::purge_failed(self, request_id, failure, max_attempts).await
+    }
+
+    async fn purge_stale(&self, request_id: Uuid, what: &str) -> anyhow::Result<()> {
+        super::failure::purge_stale(self, request_id, what).await
+    }
+
+    async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>> {
+        super::rehearsal::claim(self, rehearsal_id).await
+    }
+
+    async fn rehearsal_done(
+        &self,
+        rehearsal_id: Uuid,
+        outcome: &RehearsalOutcome,
+    ) -> anyhow::Result<()> {
+        super::rehearsal::done(self, rehearsal_id, outcome).await
     }
 
     async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()> {
@@ -354,7 +391,15 @@ impl Lifecycle for ServiceLifecycle {
             .execute(c)
             .await?;
             if updated > 0 {
-                audit::append(c, &[AuditEntry::run_failed(request_id, code)]).await?;
+                audit::append(
+                    c,
+                    &[AuditEntry::run_failed(
+                        request_id,
+                        code,
+                        &serde_json::json!({}),
+                    )],
+                )
+                .await?;
             }
             Ok(())
         })
@@ -381,7 +426,7 @@ impl Lifecycle for ServiceLifecycle {
         .bind::<Interval, _>(pg_interval(self.reenqueue_after))
         .load(&mut conn)
         .await?;
-        Ok(ids
+        let mut out: Vec<(Uuid, StrandedKind)> = ids
             .into_iter()
             .map(|r| {
                 (
@@ -393,11 +438,27 @@ impl Lifecycle for ServiceLifecycle {
                     },
                 )
             })
-            .collect())
+            .collect();
+        out.extend(
+            super::rehearsal::stranded(&mut conn, self.reenqueue_after)
+                .await?
+                .into_iter()
+                .map(|id| (id, StrandedKind::Rehearsal)),
+        );
+        Ok(out)
     }
 
-    async fn mark_enqueued(&self, request_ids: &[Uuid]) -> anyhow::Result<()> {
-        Ok(Request::mark_enqueued(&mut *self.db.get().await?, request_ids).await?)
+    async fn mark_enqueued(&self, ids: &[(Uuid, StrandedKind)]) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let (rehearsals, requests): (Vec<_>, Vec<_>) = ids
+            .iter()
+            .copied()
+            .partition(|(_, k)| *k == StrandedKind::Rehearsal);
+        let requests: Vec<Uuid> = requests.into_iter().map(|(id, _)| id).collect();
+        let rehearsals: Vec<Uuid> = rehearsals.into_iter().map(|(id, _)| id).collect();
+        Request::mark_enqueued(&mut conn, &requests).await?;
+        super::rehearsal::mark_enqueued(&mut conn, &rehearsals).await?;
+        Ok(())
     }
 
     async fn expired_exports(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>> {
@@ -473,6 +534,7 @@ impl Lifecycle for ServiceLifecycle {
                         "denied",
                         "cancelled",
                         "expired",
+                        "aborted",
                     ]))
                     .filter(requests::pii_scrubbed_at.is_null())
                     .filter(
@@ -522,12 +584,24 @@ async fn start_run(
         (None, Some(email), _) => SubjectLookup::Email(email.clone()),
         (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
         (None, None, None) => {
-            fail(c, request.id, "requester_identity_missing").await?;
+            fail(
+                c,
+                request.id,
+                "requester_identity_missing",
+                &serde_json::json!({}),
+            )
+            .await?;
             return Ok(None);
         }
     };
     if request.run_attempts >= MAX_RUNS {
-        fail(c, request.id, "too_many_runs").await?;
+        fail(
+            c,
+            request.id,
+            "too_many_runs",
+            &serde_json::json!({ "runs": request.run_attempts }),
+        )
+        .await?;
         return Ok(None);
     }
     let run = request.run_attempts + 1;
@@ -544,19 +618,23 @@ async fn start_run(
     Ok(Some(lookup))
 }
 
-async fn fail(
+/// Marks a request `failed` with a code and a sanitised detail (one transaction with its
+/// audit entry; the caller holds the row lock or runs inside the claim).
+pub(crate) async fn fail(
     c: &mut diesel_async::AsyncPgConnection,
     request_id: Uuid,
     code: &str,
+    detail: &serde_json::Value,
 ) -> anyhow::Result<()> {
     diesel::update(requests::table.find(request_id))
         .set((
             requests::status.eq(RequestStatus::Failed.as_str()),
             requests::failure.eq(code),
+            requests::failure_detail.eq(detail),
             requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
         ))
         .execute(c)
         .await?;
-    audit::append(c, &[AuditEntry::failed(request_id, code)]).await?;
+    audit::append(c, &[AuditEntry::failed(request_id, code, detail)]).await?;
     Ok(())
 }

@@ -67,12 +67,18 @@ pub struct Request {
     pub subject_key: Option<String>,
     /// End of the grace period in which the requester may still cancel (deletions).
     pub grace_until: Option<DateTime<Utc>>,
-    /// What a purge would touch, as last counted for staff.
-    pub dry_run: Option<serde_json::Value>,
     /// Purge progress: steps done and their counts.
     pub purge_checkpoint: Option<serde_json::Value>,
     /// Why staff denied it (a short code or note, no personal data).
     pub decision_reason: Option<String>,
+    /// The dry run the approval bound (deletions).
+    pub rehearsal_id: Option<Uuid>,
+    /// Sanitised failure detail for staff (step, table, constraint).
+    pub failure_detail: Option<serde_json::Value>,
+    /// Failed purge runs since the last approval.
+    pub purge_failures: i32,
+    /// Review round: bumped when the request goes back to review.
+    pub review_round: i32,
 }
 
 impl Request {

@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::list::list)
         .service(staff::show::show)
         .service(staff::dry_run::dry_run)
+        .service(staff::recover::retry)
+        .service(staff::recover::abort)
         .service(staff::approve::approve)
         .service(staff::deny::deny);
 }

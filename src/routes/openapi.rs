@@ -21,6 +21,8 @@ use super::{health, requests, staff};
         staff::list::list,
         staff::show::show,
         staff::dry_run::dry_run,
+        staff::recover::retry,
+        staff::recover::abort,
         staff::approve::approve,
         staff::deny::deny,
     ),

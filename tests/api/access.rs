@@ -27,11 +27,11 @@ struct Subject {
 /// name, and SQL selecting exactly the subject's rows of that entry (`$1` = subject id).
 const EXPECTED_TABLES: &[(&str, &str)] = &[
     (
-        "data/profile/users.json",
+        "data/account/users.json",
         "SELECT row_to_json(t)::text AS v FROM users t WHERE t.id = $1",
     ),
     (
-        "data/profile/profiles.json",
+        "data/account/profiles.json",
         "SELECT row_to_json(t)::text AS v FROM profiles t WHERE t.user_id = $1",
     ),
     (
@@ -60,12 +60,8 @@ const EXPECTED_TABLES: &[(&str, &str)] = &[
         "SELECT row_to_json(t)::text AS v FROM reactions t WHERE t.user_id = $1",
     ),
     (
-        "data/activity/following.json",
-        "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.follower_id = $1",
-    ),
-    (
-        "data/activity/followers.json",
-        "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.followee_id = $1",
+        "data/activity/follows.json",
+        "SELECT row_to_json(t)::text AS v FROM follows t WHERE t.follower_id = $1 OR t.followee_id = $1",
     ),
     (
         "data/device_location/sessions.json",
@@ -84,16 +80,12 @@ const EXPECTED_TABLES: &[(&str, &str)] = &[
         "SELECT row_to_json(t)::text AS v FROM payments t WHERE t.user_id = $1",
     ),
     (
-        "data/moderation/reports_filed.json",
+        "data/moderation/moderation_reports.json",
         "SELECT row_to_json(t)::text AS v FROM moderation_reports t WHERE t.reporter_id = $1",
     ),
     (
-        "data/payments/tips_sent.json",
-        "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.from_user_id = $1",
-    ),
-    (
-        "data/payments/tips_received.json",
-        "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.to_user_id = $1",
+        "data/payments/tips.json",
+        "SELECT row_to_json(t)::text AS v FROM tips t WHERE t.from_user_id = $1 OR t.to_user_id = $1",
     ),
 ];
 

@@ -58,7 +58,7 @@ async fn a_valid_platform_assertion_skips_the_code_and_exports_that_user() {
         .unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let users: Vec<Value> =
-        serde_json::from_reader(zip.by_name("data/profile/users.json").unwrap()).unwrap();
+        serde_json::from_reader(zip.by_name("data/account/users.json").unwrap()).unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["id"], 7);
     assert!(

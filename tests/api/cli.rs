@@ -39,13 +39,13 @@ async fn datamap_check_accepts_the_demo_map_and_names_a_broken_entry() {
         .args(["datamap", "check"])
         .env("LETHE__PLATFORM__DATABASE_URL", &app.platform_url));
     assert!(ok, "{out}");
-    assert!(out.contains("is valid"), "{out}");
+    assert!(out.contains("is safe"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("datamap.toml");
     let map = std::fs::read_to_string("config/datamap.toml")
         .unwrap()
-        .replace("column = \"model_id\"", "column = \"modell_id\"");
+        .replace("column = \"file_url\"", "column = \"file_uri\"");
     std::fs::write(&broken, map).unwrap();
     let (ok, out) = run(lethe()
         .args(["datamap", "check"])
@@ -53,7 +53,7 @@ async fn datamap_check_accepts_the_demo_map_and_names_a_broken_entry() {
         .env("LETHE__PLATFORM__DATA_MAP", &broken));
     assert!(!ok);
     assert!(
-        out.contains("model_versions") && out.contains("modell_id"),
+        out.contains("model_files") && out.contains("file_uri"),
         "{out}"
     );
     app.teardown().await;

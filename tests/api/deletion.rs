@@ -233,25 +233,47 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
         "a heavy subject"
     );
 
-    // File, verify, dry run, approve.
+    // File, verify, dry run (a rehearsal by a worker), approve.
     let request = app.file_deletion(&subject.email).await;
     let reviewer = app.staff_token("reviewer@lethe.test", Role::Reviewer).await;
-    let dry: Value = app
-        .staff_post(
-            &format!("/v1/staff/requests/{}/dry-run", request.id),
-            &reviewer,
-            json!({}),
-        )
-        .await
-        .json()
+    let dry = app.dry_run(&request.id, &reviewer).await;
+    assert_eq!(dry["status"], "done", "{dry}");
+    assert_eq!(dry["approvable"], true, "{dry}");
+    let report = &dry["report"];
+    assert_eq!(report["subject_found"], true);
+    assert_eq!(report["complete"], true);
+    let own_images: N = diesel::sql_query("SELECT count(*) AS n FROM images WHERE user_id = $1")
+        .bind::<BigInt, _>(subject.id)
+        .get_result(&mut platform)
         .await
         .unwrap();
-    assert_eq!(dry["subject_found"], true);
-    assert_eq!(dry["rows"]["images"]["rows"], touched["images"].len());
-    assert_eq!(dry["rows"]["images"]["action"], "delete");
-    assert_eq!(dry["rows"]["payments"]["action"], "retain");
-    assert_eq!(dry["rows"]["payments"]["rows"], payments.len());
-    assert_eq!(dry["objects"]["platform-avatars"], 2);
+    assert_eq!(report["tables"]["images"]["deleted"], own_images.n);
+    assert_eq!(report["tables"]["users"]["deleted"], 1);
+    assert!(
+        report["tables"]["images"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("delete"))
+    );
+    assert!(
+        report["tables"]["payments"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("retain"))
+    );
+    assert_eq!(report["tables"]["payments"]["retained"], payments.len());
+    assert_eq!(
+        report["tables"]["payments"]["updated"],
+        payments.len(),
+        "reassigned to the placeholder"
+    );
+    assert_eq!(report["tables"]["payments"]["deleted"], 0);
+    assert_eq!(report["objects"]["platform-avatars"], 2);
+    assert!(
+        report["map_hash"].is_null()
+            && dry["map_hash"].is_string()
+            && dry["schema_fingerprint"].is_string()
+    );
     let approved = app
         .staff_post(
             &format!("/v1/staff/requests/{}/approve", request.id),
@@ -262,6 +284,29 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
     assert_eq!(approved.status(), 200);
     app.wait_for_status(&request.id, &request.token, "completed")
         .await;
+
+    // The rehearsal's exact counts are what the purge did, table by table.
+    let done = app.staff_view(&request.id, &reviewer).await;
+    let purged = done["result"]["tables"].as_object().unwrap();
+    let rehearsed = report["tables"].as_object().unwrap();
+    for (table, counts) in purged {
+        for field in ["deleted", "updated", "inserted"] {
+            assert_eq!(
+                counts[field], rehearsed[table][field],
+                "{table}.{field}: purge {counts} vs rehearsal {}",
+                rehearsed[table]
+            );
+        }
+    }
+    for (table, summary) in rehearsed {
+        let any = ["deleted", "updated", "inserted"]
+            .iter()
+            .any(|f| summary[*f].as_u64().unwrap_or(0) > 0);
+        assert!(
+            !any || purged.contains_key(table),
+            "{table} rehearsed but not purged"
+        );
+    }
 
     // Nothing of the subject's erasable data is left.
     let mut platform = app.platform_db().await;
@@ -375,6 +420,11 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
         "{}",
         audit.v
     );
+    assert!(
+        audit.v.contains("\"tables\""),
+        "per-table counts in the audit: {}",
+        audit.v
+    );
     let details: Value = serde_json::from_str(&audit.v).unwrap();
     assert_eq!(
         details["buckets"]["platform-avatars"], 2,
@@ -432,7 +482,7 @@ async fn copy_of(
     let pool = lethe_jobs::platform::pool(&url, 3).unwrap();
     let text = std::fs::read_to_string("config/datamap.toml").unwrap();
     let map = lethe::startup::bind_data_map(&text, &pool).await.unwrap();
-    let plan = plan(&map).unwrap();
+    let plan = plan(&map);
     Copy {
         url,
         pool,
@@ -639,10 +689,8 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
         404
     );
 
-    assert_eq!(
-        status(app.staff_post(&path("dry-run"), &first, json!({})).await),
-        200
-    );
+    let dry = app.dry_run(&request.id, &first).await;
+    assert_eq!(dry["approvable"], true, "{dry}");
     let one: Value = app
         .staff_post(&path("approve"), &first, json!({}))
         .await
@@ -688,7 +736,7 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["action"] == "request.dry_run")
+            .any(|e| e["action"] == "rehearsal.requested")
     );
     assert!(
         !shown.to_string().contains("leaving@example.com"),

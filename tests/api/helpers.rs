@@ -59,22 +59,37 @@ fn init_logging() {
     });
 }
 
+/// Which platform a test app runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Platform {
+    /// The small demo platform (`src/demo/platform.sql`) with `Options::users` users.
+    Demo,
+    /// The large messy platform (~270 tables) of `lethe::demo::large`.
+    Large(lethe::demo::large::LargeOptions),
+}
+
 /// How to build a test app.
 pub struct Options {
+    /// Which platform.
+    pub platform: Platform,
     /// Users in the demo platform.
     pub users: u32,
     /// Run job workers in-process.
     pub workers: bool,
     /// Adjust settings before start.
     pub tweak: Box<dyn FnOnce(&mut Settings) + Send>,
+    /// SQL run on the seeded platform before the data map is bound (extra tables).
+    pub platform_sql: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
+            platform: Platform::Demo,
             users: 30,
             workers: true,
             tweak: Box::new(|_| {}),
+            platform_sql: None,
         }
     }
 }
@@ -91,6 +106,8 @@ pub struct TestApp {
     pub ctx: Arc<JobContext>,
     /// Platform database URL.
     pub platform_url: String,
+    /// What seeding the large platform made (its heavy subjects), when it was used.
+    pub large: Option<lethe::demo::large::LargeSeed>,
     /// Service database URL.
     pub service_url: String,
     mailbox: PathBuf,
@@ -155,14 +172,30 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("migrations");
     let services = Services::start(settings).await.expect("services start");
     let mut platform = AsyncPgConnection::establish(&platform_url).await.unwrap();
-    lethe::demo::install_and_seed(&mut platform, &services.storage, options.users, 0.42)
-        .await
-        .expect("seed platform");
+    let large = match options.platform {
+        Platform::Demo => {
+            lethe::demo::install_and_seed(&mut platform, &services.storage, options.users, 0.42)
+                .await
+                .expect("seed platform");
+            None
+        }
+        Platform::Large(large) => Some(
+            lethe::demo::large::install_and_seed(&mut platform, &services.storage, &large)
+                .await
+                .expect("seed the large platform"),
+        ),
+    };
+    if let Some(sql) = &options.platform_sql {
+        platform
+            .batch_execute(sql)
+            .await
+            .expect("extra platform SQL");
+    }
     drop(platform);
     let ctx = services.job_context().await.expect("job context");
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(services.app_state(ctx.clone()), listener).unwrap();
+    let app = Application::build(services.app_state(), listener).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
     tokio::spawn(app.run());
@@ -179,6 +212,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         services,
         ctx,
         platform_url,
+        large,
         service_url,
         databases: vec![service_db, platform_db],
         workers,
@@ -318,6 +352,32 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Stops the workers and starts them again with the data map at `map` (as an operator
+    /// does after fixing the map). The HTTP side keeps running.
+    pub async fn restart_workers_with_map(&mut self, map: &std::path::Path) {
+        if let Some((join, stop)) = self.workers.take() {
+            let _ = stop.send(());
+            join.await.unwrap().unwrap();
+        }
+        self.services.settings.platform.data_map = map.to_owned();
+        self.ctx = self
+            .services
+            .job_context()
+            .await
+            .expect("the new map binds");
+        self.workers = Some(spawn_workers(
+            self.ctx.clone(),
+            worker_settings(&self.services.settings),
+        ));
+    }
+
+    /// Runs one maintenance sweep now (re-enqueues stranded requests and dry runs).
+    pub async fn sweep(&self) {
+        lethe_jobs::jobs::maintenance::sweep(&self.ctx)
+            .await
+            .unwrap();
+    }
+
     /// Waits until the queue is empty, then stops workers and the server and drops the
     /// databases. Fails if jobs were left behind.
     pub async fn teardown(mut self) {
@@ -448,6 +508,69 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Asks for a dry run and waits for the worker to finish it; returns the rehearsal as
+    /// staff see it (`GET /v1/staff/requests/{id}` → `rehearsal`).
+    pub async fn dry_run(&self, request_id: &str, staff: &str) -> Value {
+        let response = self
+            .staff_post(
+                &format!("/v1/staff/requests/{request_id}/dry-run"),
+                staff,
+                json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 202, "dry run queued");
+        let queued: Value = response.json().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let view = self.staff_view(request_id, staff).await;
+            let rehearsal = &view["rehearsal"];
+            if rehearsal["id"] == queued["id"]
+                && (rehearsal["status"] == "done" || rehearsal["status"] == "error")
+            {
+                return rehearsal.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dry run never finished: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `GET /v1/staff/requests/{id}`.
+    pub async fn staff_view(&self, request_id: &str, staff: &str) -> Value {
+        self.client
+            .get(format!("{}/v1/staff/requests/{request_id}", self.address))
+            .bearer_auth(staff)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the staff view until the request reaches `status` (or fails after 60 s).
+    pub async fn wait_for_staff_status(
+        &self,
+        request_id: &str,
+        staff: &str,
+        status: &str,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let view = self.staff_view(request_id, staff).await;
+            if view["status"] == status {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request never reached {status}: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Files a deletion request for `email` and verifies it by code.

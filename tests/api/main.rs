@@ -10,4 +10,6 @@ mod deletion;
 mod health;
 mod helpers;
 mod intake;
+mod large;
 mod maintenance;
+mod rehearsal;

@@ -1,10 +1,17 @@
-//! A data map bound to the live schema: every table and column checked to exist, and the
-//! SQL that selects a subject's rows for each entry.
+//! A data map bound to the live schema: the walk resolved, every name checked, and the
+//! facts the purge, the rehearsal and the export need (which tables are deleted, which
+//! edges rewrite kept rows, which objects belong to which rows).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::catalog::{Catalog, ColumnInfo, ident, literal};
-use super::spec::{
-    Category, ColumnRule, DataMap, KeyFormat, ObjectSpec, SUBJECT_PLACEHOLDER, TableSpec,
-};
+use super::graph::{Edge, Problem, Treatment, Walk, walk};
+use super::rule::{Action, ColumnRule, Unlink, is_todo};
+use super::spec::{Category, DataMap, KeyFormat, ObjectSpec, template_columns};
 
 /// A subject's key in the platform database, as text (`42`, a UUID, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,68 +29,48 @@ impl SubjectKey {
     }
 }
 
-/// A problem found when binding the map to the live schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindProblem {
-    /// The map entry (or `subject`).
-    pub entry: String,
-    /// What is wrong, naming the table or column.
-    pub problem: String,
-}
-
-impl std::fmt::Display for BindProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "data map entry `{}`: {}", self.entry, self.problem)
-    }
-}
-
-/// A table entry with its columns resolved.
-#[derive(Debug, Clone)]
-pub struct BoundTable {
-    /// The entry as written.
-    pub spec: TableSpec,
-    /// The table's columns, in order.
-    pub columns: Vec<ColumnInfo>,
-    /// The link column's type, for casting the subject key.
-    link_type: String,
-}
-
-/// A data map whose every name exists in the live schema.
+/// A data map whose every name exists in the live schema and whose walk is safe.
 #[derive(Debug, Clone)]
 pub struct BoundMap {
     /// The map as written.
     pub map: DataMap,
+    /// The live catalog it was bound to.
+    pub catalog: Catalog,
+    /// The walk: every edge into a deleted table, resolved.
+    pub walk: Walk,
     /// The subject table's columns.
     pub subject_columns: Vec<ColumnInfo>,
     key_type: String,
-    /// The table entries, in map order.
-    pub tables: Vec<BoundTable>,
-    /// The platform's foreign keys, for deriving the deletion order.
-    pub foreign_keys: Vec<super::catalog::ForeignKey>,
+    /// [`DataMap::content_hash`] of the map.
+    pub map_hash: String,
+    /// [`Catalog::fingerprint`] of the schema it was bound to.
+    pub schema_fingerprint: String,
+}
+
+/// Warnings that do not make a map unsafe.
+#[derive(Debug, Clone, Default)]
+pub struct BindWarnings {
+    /// Link rules whose edge the walk never reaches.
+    pub unused_links: Vec<String>,
 }
 
 impl BoundMap {
-    /// Checks every table and column the map names against `catalog`; lists every problem.
-    pub fn bind(map: DataMap, catalog: &Catalog) -> Result<Self, Vec<BindProblem>> {
+    /// Checks the map against `catalog`, walks it, and lists every problem.
+    pub fn bind(map: DataMap, catalog: &Catalog) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
-        let mut problem = |entry: &str, text: String| {
-            problems.push(BindProblem {
-                entry: entry.to_owned(),
-                problem: text,
-            })
-        };
         let subject = &map.subject;
         let subject_columns = catalog
             .columns(&subject.table)
             .map(<[_]>::to_vec)
             .unwrap_or_default();
+        let p = |text: String| Problem {
+            entry: "subject".into(),
+            problem: text,
+        };
         if subject_columns.is_empty() {
-            problem(
-                "subject",
-                format!("table `{}` does not exist", subject.table),
-            );
+            problems.push(p(format!("table `{}` does not exist", subject.table)));
+            return Err(problems);
         }
-        let has = |table: &str, column: &str| catalog.column(table, column).is_some();
         for column in [
             Some(&subject.key),
             Some(&subject.email),
@@ -92,218 +79,347 @@ impl BoundMap {
         .into_iter()
         .flatten()
         {
-            if !subject_columns.is_empty() && !has(&subject.table, column) {
-                problem(
-                    "subject",
-                    format!("column `{}.{column}` does not exist", subject.table),
-                );
+            if catalog.column(&subject.table, column).is_none() {
+                problems.push(p(format!(
+                    "column `{}.{column}` does not exist",
+                    subject.table
+                )));
             }
+        }
+        if let Some(placeholder) = &subject.placeholder
+            && is_todo(placeholder)
+        {
+            problems.push(p("the placeholder account is undecided (`TODO`)".into()));
+        }
+        if let Some(tombstone) = &subject.tombstone {
+            for (column, template) in tombstone {
+                if catalog.column(&subject.table, column).is_none() {
+                    problems.push(p(format!(
+                        "tombstone names column `{}.{column}`, which does not exist",
+                        subject.table
+                    )));
+                }
+                if is_todo(template) {
+                    problems.push(p(format!(
+                        "tombstone column `{column}` is undecided (`TODO`)"
+                    )));
+                }
+            }
+            for c in &subject_columns {
+                if c.not_null
+                    && !c.has_default
+                    && c.name != subject.key
+                    && !tombstone.contains_key(&c.name)
+                {
+                    problems.push(p(format!(
+                        "tombstone must give `{}`: it is NOT NULL without a default",
+                        c.name
+                    )));
+                }
+            }
+            if !tombstone
+                .get(&subject.email)
+                .is_some_and(|t| t.contains("{hash}"))
+            {
+                problems.push(p(format!(
+                    "tombstone `{}` must contain {{hash}} (tombstones are found by it)",
+                    subject.email
+                )));
+            }
+            if !catalog
+                .column(&subject.table, &subject.key)
+                .is_some_and(|c| c.has_default)
+            {
+                problems.push(p(format!(
+                    "tombstones need `{}.{}` to have a default (serial or identity)",
+                    subject.table, subject.key
+                )));
+            }
+        }
+        let walked = walk(&map, catalog);
+        problems.extend(walked.problems.iter().cloned());
+        let deleted: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
+        for (table, rule) in &map.tables {
+            for column in rule.omit.iter().chain(&rule.mask) {
+                if catalog.columns(table).is_some() && catalog.column(table, column).is_none() {
+                    problems.push(Problem {
+                        entry: format!("tables.{table}"),
+                        problem: format!(
+                            "export control names `{table}.{column}`, which does not exist"
+                        ),
+                    });
+                }
+            }
+        }
+        for (i, object) in map.objects.iter().enumerate() {
+            let entry = format!("objects[{i}] ({})", object.label());
+            let mut e = |text: String| {
+                problems.push(Problem {
+                    entry: entry.clone(),
+                    problem: text,
+                })
+            };
+            if catalog.columns(&object.table).is_none() {
+                e(format!("table `{}` does not exist", object.table));
+                continue;
+            }
+            if let Some(column) = &object.column {
+                match catalog.column(&object.table, column) {
+                    None => e(format!("column `{}.{column}` does not exist", object.table)),
+                    Some(c) if !c.is_text() => e(format!(
+                        "`{}.{column}` is {}, not text",
+                        object.table, c.sql_type
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if let Some(template) = &object.template {
+                for column in template_columns(template).unwrap_or_default() {
+                    if catalog.column(&object.table, &column).is_none() {
+                        e(format!(
+                            "template names `{}.{column}`, which does not exist",
+                            object.table
+                        ));
+                    }
+                }
+            }
+            let reached = deleted.contains(object.table.as_str())
+                || walked
+                    .edges
+                    .iter()
+                    .any(|(edge, _)| edge.table == object.table);
+            if !reached {
+                e(format!("the walk never reaches rows of `{}`", object.table));
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        if !problems.is_empty() {
+            return Err(problems);
         }
         let key_type = catalog
             .column(&subject.table, &subject.key)
             .map(|c| c.sql_type.clone())
             .unwrap_or_default();
+        Ok(Self {
+            map_hash: map.content_hash(),
+            schema_fingerprint: catalog.fingerprint(),
+            map,
+            catalog: catalog.clone(),
+            walk: walked,
+            subject_columns,
+            key_type,
+        })
+    }
 
-        let mut tables = Vec::new();
-        for spec in &map.tables {
-            let table = spec.table_name();
-            let Some(columns) = catalog.columns(table) else {
-                problem(&spec.name, format!("table `{table}` does not exist"));
-                continue;
-            };
-            let link_type = match catalog.column(table, &spec.link.column) {
-                Some(c) => c.sql_type.clone(),
-                None => {
-                    problem(
-                        &spec.name,
-                        format!("column `{table}.{}` does not exist", spec.link.column),
-                    );
-                    continue;
-                }
-            };
-            let (target_table, target_column) = match &spec.link.parent {
-                None => (
-                    subject.table.clone(),
-                    spec.link
-                        .parent_column
-                        .clone()
-                        .unwrap_or(subject.key.clone()),
-                ),
-                Some(parent) => {
-                    let parent_spec = map
-                        .tables
-                        .iter()
-                        .find(|t| &t.name == parent)
-                        .expect("checked by parse");
-                    (
-                        parent_spec.table_name().to_owned(),
-                        spec.link.parent_column.clone().unwrap_or("id".into()),
-                    )
-                }
-            };
-            if !has(&target_table, &target_column) {
-                problem(
-                    &spec.name,
-                    format!("linked column `{target_table}.{target_column}` does not exist"),
-                );
-            }
-            for column in erase_columns(&spec.erase) {
-                if !has(table, column) {
-                    problem(
-                        &spec.name,
-                        format!("erase names column `{table}.{column}`, which does not exist"),
-                    );
-                }
-            }
-            tables.push(BoundTable {
-                spec: spec.clone(),
-                columns: columns.to_vec(),
-                link_type,
-            });
+    /// Warnings: rules that never apply.
+    pub fn warnings(&self) -> BindWarnings {
+        BindWarnings {
+            unused_links: self.walk.unused_links.clone(),
         }
-        // Foreign keys to the subject that would block deleting it, or that reach a
-        // table the map does not treat at all.
-        if matches!(subject.erase, super::spec::Erase::Delete) {
-            for fk in catalog
-                .foreign_keys
+    }
+
+    /// Problems only the live data can show: the placeholder account must exist, and a
+    /// CHECK constraint must not fail when `unlink = "null"` empties its column (evaluated
+    /// over the table's current rows).
+    pub async fn live_problems(
+        &self,
+        conn: &mut AsyncPgConnection,
+    ) -> anyhow::Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let uses = |u: Unlink| {
+            self.walk
+                .edges
                 .iter()
-                .filter(|fk| fk.references == subject.table && fk.table != subject.table)
-            {
-                let column = fk.columns.join(",");
-                let treated = map.tables.iter().filter(|t| {
-                    t.table_name() == fk.table && t.link.parent.is_none() && t.link.column == column
-                });
-                let mut any = false;
-                for entry in treated {
-                    any = true;
-                    let keeps_link = match &entry.erase {
-                        super::spec::Erase::Delete => false,
-                        super::spec::Erase::Detach { columns } => !columns.contains(&column),
-                        super::spec::Erase::Retain { reassign, .. } => !reassign,
-                        super::spec::Erase::Anonymize { columns } => !columns.contains_key(&column),
-                    };
-                    if keeps_link && fk.on_delete == super::catalog::OnDelete::Restrict {
-                        problem(
-                            &entry.name,
-                            format!(
-                                "foreign key {} ({}.{column}) restricts deleting the subject but the rows keep their link: \
-                             delete them, detach the column, or retain with reassign = true",
-                                fk.name, fk.table
-                            ),
-                        );
-                    }
-                    if let super::spec::Erase::Retain { reassign: true, .. } = &entry.erase
-                        && subject.placeholder.is_none()
-                    {
-                        problem(
-                            &entry.name,
-                            "reassign = true needs subject.placeholder".to_owned(),
-                        );
-                    }
-                }
-                if !any && fk.on_delete == super::catalog::OnDelete::Restrict {
-                    problem(
-                        "subject",
-                        format!(
-                            "foreign key {} ({}.{column}) restricts deleting the subject and no entry treats it",
-                            fk.name, fk.table
-                        ),
-                    );
-                }
-            }
-        }
-        for spec in &map.tables {
-            let table = spec.table_name();
-            for (column, rule) in rewrite_rules(&spec.erase) {
-                let Some(info) = catalog.column(table, column) else {
-                    continue;
-                };
-                let text_like = info.sql_type == "text" || info.sql_type.starts_with("character");
-                let json_like = info.sql_type == "jsonb" || info.sql_type == "json";
-                match rule {
-                    ColumnRule::Hash | ColumnRule::Redact if !text_like => problem(
-                        &spec.name,
-                        format!(
-                            "`{table}.{column}` is {}, but hash and redact need a text column",
-                            info.sql_type
-                        ),
+                .any(|(_, t)| t.unlink.as_ref() == Some(&u))
+        };
+        if let Some(placeholder) = &self.map.subject.placeholder
+            && uses(Unlink::Placeholder)
+        {
+            let (table, _) = self.subject_filter(&SubjectKey::new(placeholder.clone()));
+            let sql = format!(
+                "SELECT count(*) AS n FROM {table} t0 WHERE t0.{} = CAST({} AS {})",
+                ident(&self.map.subject.key),
+                literal(placeholder),
+                self.key_type
+            );
+            let found = diesel::sql_query(sql)
+                .get_result::<CountRow>(conn)
+                .await
+                .map(|r| r.n);
+            match found {
+                Ok(1) => {}
+                Ok(_) => problems.push(Problem {
+                    entry: "subject".into(),
+                    problem: format!(
+                        "placeholder account `{placeholder}` does not exist in `{}`",
+                        self.map.subject.table
                     ),
-                    ColumnRule::JsonPaths(paths) => {
-                        if info.sql_type != "jsonb" {
-                            problem(
-                                &spec.name,
-                                format!(
-                                    "`{table}.{column}` is {}, but json_paths needs jsonb",
-                                    info.sql_type
-                                ),
-                            );
-                        }
-                        for path in paths {
-                            if path.is_empty()
-                                || !path.split('.').all(|seg| {
-                                    !seg.is_empty()
-                                        && seg
-                                            .chars()
-                                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                                })
-                            {
-                                problem(
-                                    &spec.name,
-                                    format!("json path `{path}` must be dot-separated names"),
-                                );
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                let _ = json_like;
+                }),
+                Err(_) => problems.push(Problem {
+                    entry: "subject".into(),
+                    problem: format!(
+                        "placeholder `{placeholder}` is not a valid {}",
+                        self.key_type
+                    ),
+                }),
             }
         }
-        for object in &map.objects {
-            if let (Some(from), Some(column)) = (&object.from, &object.column) {
-                let table = map
-                    .tables
+        for (edge, t) in &self.walk.edges {
+            if t.unlink != Some(Unlink::Null) {
+                continue;
+            }
+            for check in self.catalog.checks.iter().filter(|c| {
+                c.table == edge.table && c.columns.iter().any(|c| edge.columns.contains(c))
+            }) {
+                let columns = self.catalog.columns(&edge.table).unwrap_or_default();
+                let select: Vec<String> = columns
                     .iter()
-                    .find(|t| &t.name == from)
-                    .map(|t| t.table_name())
-                    .unwrap_or("");
-                if !has(table, column) {
-                    problem(
-                        &object.name,
-                        format!("column `{table}.{column}` does not exist"),
-                    );
+                    .map(|c| {
+                        if edge.columns.contains(&c.name) {
+                            format!("NULL::{} AS {}", c.sql_type, ident(&c.name))
+                        } else {
+                            format!("x.{}", ident(&c.name))
+                        }
+                    })
+                    .collect();
+                let sql = format!(
+                    "SELECT count(*) AS n FROM (SELECT {} FROM {} x WHERE ({}) IS NOT NULL) AS {} WHERE NOT ({})",
+                    select.join(", "),
+                    self.qualified_table(&edge.table),
+                    edge.columns
+                        .iter()
+                        .map(|c| format!("x.{}", ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ident(&edge.table),
+                    check.expression
+                );
+                let n = diesel::sql_query(sql).get_result::<CountRow>(conn).await?.n;
+                if n > 0 {
+                    problems.push(Problem {
+                        entry: edge.label.clone(),
+                        problem: format!(
+                            "setting it to NULL violates check constraint {} for {n} of today's rows; reassign it (unlink = \"placeholder\" or \"tombstone\") instead",
+                            check.name
+                        ),
+                    });
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(Self {
-                map,
-                subject_columns,
-                key_type,
-                tables,
-                foreign_keys: catalog.foreign_keys.clone(),
-            })
-        } else {
-            Err(problems)
-        }
+        Ok(problems)
     }
 
-    fn table(&self, name: &str) -> &BoundTable {
-        self.tables
-            .iter()
-            .find(|t| t.spec.name == name)
-            .expect("entry names are checked by bind")
-    }
-
-    fn qualified(&self, table: &str) -> String {
+    /// The schema-qualified name of a table.
+    pub fn qualified_table(&self, table: &str) -> String {
         format!("{}.{}", ident(&self.map.schema), ident(table))
+    }
+
+    /// The subject key's SQL type.
+    pub fn key_type(&self) -> &str {
+        &self.key_type
+    }
+
+    /// A column of a table.
+    pub fn column(&self, table: &str, column: &str) -> Option<&ColumnInfo> {
+        self.catalog.column(table, column)
+    }
+
+    /// Tables some of whose rows are deleted, the subject table first.
+    pub fn deleted_tables(&self) -> &[String] {
+        &self.walk.deleted
+    }
+
+    /// The edges whose rows are deleted into `table` (rows reached by them are deleted).
+    pub fn delete_edges(&self, table: &str) -> Vec<&Edge> {
+        self.walk
+            .edges
+            .iter()
+            .filter(|(e, t)| e.table == table && t.action == Action::Delete)
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// The edge with this label and its treatment.
+    pub fn edge(&self, label: &str) -> Option<&(Edge, Treatment)> {
+        self.walk.edges.iter().find(|(e, _)| e.label == label)
+    }
+
+    /// Object entries whose keys rows of `table` hold.
+    pub fn objects_of(&self, table: &str) -> Vec<&ObjectSpec> {
+        self.map
+            .objects
+            .iter()
+            .filter(|o| o.table == table)
+            .collect()
+    }
+
+    /// Columns of kept rows that a `redact` rule covers: where verification searches for
+    /// the subject's identity strings.
+    pub fn redacted_columns(&self) -> BTreeSet<(String, String)> {
+        self.walk
+            .edges
+            .iter()
+            .filter(|(_, t)| t.action.keeps_rows())
+            .flat_map(|(e, t)| {
+                t.anonymize
+                    .iter()
+                    .filter(|(_, r)| **r == ColumnRule::Redact)
+                    .map(|(c, _)| (e.table.clone(), c.clone()))
+            })
+            .collect()
+    }
+
+    /// The category of a table in exports.
+    pub fn category_of(&self, table: &str) -> Category {
+        self.map.category_of(table)
+    }
+
+    /// Whether some treatment reassigns to a per-subject tombstone.
+    pub fn uses_tombstone(&self) -> bool {
+        self.walk
+            .edges
+            .iter()
+            .any(|(_, t)| t.unlink == Some(Unlink::Tombstone))
+    }
+
+    /// A short summary of each table's treatment, for dry-run reports: the actions (in
+    /// map words) and the legal basis of retained rows.
+    pub fn table_actions(&self) -> BTreeMap<String, (BTreeSet<String>, Option<String>)> {
+        let mut out: BTreeMap<String, (BTreeSet<String>, Option<String>)> = BTreeMap::new();
+        out.entry(self.map.subject.table.clone())
+            .or_default()
+            .0
+            .insert("delete".into());
+        for (edge, t) in &self.walk.edges {
+            let entry = out.entry(edge.table.clone()).or_default();
+            let word = match (&t.action, edge.on_delete) {
+                (Action::Leave, Some(super::catalog::OnDelete::SetNull)) if !t.rewrites() => {
+                    "detached by the database".to_owned()
+                }
+                (a, _) => a.as_str().to_owned(),
+            };
+            entry.0.insert(word);
+            if let Some((basis, period)) = &t.basis {
+                entry.1 = Some(if period.is_empty() {
+                    basis.clone()
+                } else {
+                    format!("{basis} ({period})")
+                });
+            }
+        }
+        out
     }
 
     /// SQL finding the subject's key by email: exact match first, then case-insensitive.
     /// Takes the email as `$1`; yields one text column `key`.
     pub fn locate_by_email_sql(&self) -> String {
         let s = &self.map.subject;
-        let (t, k, e) = (self.qualified(&s.table), ident(&s.key), ident(&s.email));
+        let (t, k, e) = (
+            self.qualified_table(&s.table),
+            ident(&s.key),
+            ident(&s.email),
+        );
         format!(
             "(SELECT s.{k}::text AS key, 0 AS rank FROM {t} s WHERE s.{e} = $1 \
               UNION ALL SELECT s.{k}::text, 1 FROM {t} s WHERE lower(s.{e}) = lower($1)) \
@@ -317,51 +433,8 @@ impl BoundMap {
         format!(
             "SELECT s.{k}::text AS key FROM {t} s WHERE s.{k} = CAST($1 AS {ty})",
             k = ident(&s.key),
-            t = self.qualified(&s.table),
+            t = self.qualified_table(&s.table),
             ty = self.key_type
-        )
-    }
-
-    /// SQL selecting the subject's own row.
-    pub fn subject_rows_sql(&self, subject: &SubjectKey) -> String {
-        let s = &self.map.subject;
-        format!(
-            "SELECT s.* FROM {} s WHERE s.{} = CAST({} AS {})",
-            self.qualified(&s.table),
-            ident(&s.key),
-            literal(subject.as_str()),
-            self.key_type
-        )
-    }
-
-    /// SQL selecting the rows of entry `name` that belong to (or hang off) the subject.
-    pub fn rows_sql(&self, name: &str, subject: &SubjectKey) -> String {
-        let table = self.table(name);
-        format!(
-            "SELECT t0.* FROM {} t0 WHERE {}",
-            self.qualified(table.spec.table_name()),
-            self.condition(table, 0, subject)
-        )
-    }
-
-    /// SQL selecting the distinct non-null values of `column` over entry `name`'s rows.
-    pub fn column_values_sql(&self, name: &str, column: &str, subject: &SubjectKey) -> String {
-        let table = self.table(name);
-        format!(
-            "SELECT DISTINCT t0.{c}::text AS v FROM {} t0 WHERE {} AND t0.{c} IS NOT NULL",
-            self.qualified(table.spec.table_name()),
-            self.condition(table, 0, subject),
-            c = ident(column)
-        )
-    }
-
-    /// The schema-qualified table of entry `name` and the condition (over alias `t0`)
-    /// selecting its rows that belong to, or hang off, the subject.
-    pub fn entry_filter(&self, name: &str, subject: &SubjectKey) -> (String, String) {
-        let table = self.table(name);
-        (
-            self.qualified(table.spec.table_name()),
-            self.condition(table, 0, subject),
         )
     }
 
@@ -370,7 +443,7 @@ impl BoundMap {
     pub fn subject_filter(&self, subject: &SubjectKey) -> (String, String) {
         let s = &self.map.subject;
         (
-            self.qualified(&s.table),
+            self.qualified_table(&s.table),
             format!(
                 "t0.{} = CAST({} AS {})",
                 ident(&s.key),
@@ -379,108 +452,48 @@ impl BoundMap {
             ),
         )
     }
-
-    /// The subject key's SQL type.
-    pub fn key_type(&self) -> &str {
-        &self.key_type
-    }
-
-    /// A column's SQL type in entry `name`'s table.
-    pub fn column_type(&self, name: &str, column: &str) -> Option<&str> {
-        self.table(name)
-            .columns
-            .iter()
-            .find(|c| c.name == column)
-            .map(|c| c.sql_type.as_str())
-    }
-
-    /// The schema-qualified name of a table.
-    pub fn qualified_table(&self, table: &str) -> String {
-        self.qualified(table)
-    }
-
-    /// The WHERE condition tying alias `t{depth}` of `table` to the subject.
-    fn condition(&self, table: &BoundTable, depth: usize, subject: &SubjectKey) -> String {
-        let alias = format!("t{depth}");
-        let column = ident(&table.spec.link.column);
-        match &table.spec.link.parent {
-            None => format!(
-                "{alias}.{column} = CAST({} AS {})",
-                literal(subject.as_str()),
-                table.link_type
-            ),
-            Some(parent) => {
-                let parent = self.table(parent);
-                let parent_column = table.spec.link.parent_column.as_deref().unwrap_or("id");
-                let inner = format!("t{}", depth + 1);
-                format!(
-                    "{alias}.{column} IN (SELECT {inner}.{} FROM {} {inner} WHERE {})",
-                    ident(parent_column),
-                    self.qualified(parent.spec.table_name()),
-                    self.condition(parent, depth + 1, subject)
-                )
-            }
-        }
-    }
-
-    /// The object entries, with the concrete prefix for prefix-based ones.
-    pub fn object_prefix(object: &ObjectSpec, subject: &SubjectKey) -> Option<String> {
-        object
-            .prefix
-            .as_ref()
-            .map(|p| p.replace(SUBJECT_PLACEHOLDER, subject.as_str()))
-    }
-
-    /// Category of the subject row.
-    pub fn subject_category(&self) -> Category {
-        self.map.subject.category
-    }
 }
 
-/// Turns a column value into an object key according to its format.
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Turns a column value into an object key according to its format. URL paths are
+/// percent-decoded as whole UTF-8 sequences; a path that does not decode to valid UTF-8
+/// names no key.
 pub fn object_key(value: &str, format: KeyFormat) -> Option<String> {
     match format {
         KeyFormat::Key => Some(value.to_owned()),
         KeyFormat::Url => {
             let url = url::Url::parse(value).ok()?;
             let path = url.path().trim_start_matches('/');
-            let key = percent_decode(path);
+            let key = percent_decode(path)?;
             (!key.is_empty()).then_some(key)
         }
     }
 }
 
-fn percent_decode(path: &str) -> String {
-    url::form_urlencoded::parse(path.replace('+', "%2B").as_bytes())
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.into_owned()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The column rules an erase action applies (anonymize, or retain's anonymize).
-pub fn rewrite_rules(erase: &super::spec::Erase) -> Vec<(&String, &ColumnRule)> {
-    use super::spec::Erase;
-    match erase {
-        Erase::Anonymize { columns } => columns.iter().collect(),
-        Erase::Retain { anonymize, .. } => anonymize.iter().collect(),
-        Erase::Delete | Erase::Detach { .. } => vec![],
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
     }
-}
-
-fn erase_columns(erase: &super::spec::Erase) -> Vec<&String> {
-    use super::spec::Erase;
-    match erase {
-        Erase::Delete => vec![],
-        Erase::Anonymize { columns } => columns.keys().collect(),
-        Erase::Retain { anonymize, .. } => anonymize.keys().collect(),
-        Erase::Detach { columns } => columns.iter().collect(),
-    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -496,6 +509,18 @@ mod tests {
         assert_eq!(
             object_key("https://cdn.x/a/b%20c.png", KeyFormat::Url).as_deref(),
             Some("a/b c.png")
+        );
+        assert_eq!(
+            object_key("https://cdn.x/a/b+c%2Bd.png", KeyFormat::Url).as_deref(),
+            Some("a/b+c+d.png")
+        );
+        assert_eq!(
+            object_key("https://cdn.x/a/%C3%A9t%C3%A9.png", KeyFormat::Url).as_deref(),
+            Some("a/été.png")
+        );
+        assert_eq!(
+            object_key("https://cdn.x/a/x%3Dy%26z.png", KeyFormat::Url).as_deref(),
+            Some("a/x=y&z.png")
         );
         assert_eq!(
             object_key("images/1/x.png", KeyFormat::Key).as_deref(),

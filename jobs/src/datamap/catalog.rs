@@ -1,11 +1,13 @@
 //! What the live platform database says about its own tables, read from the PostgreSQL
-//! catalog.
+//! catalog: columns, foreign keys, unique keys, CHECK constraints and triggers, and a
+//! fingerprint of all of it (a purge runs only on the schema it was rehearsed on).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::QueryableByName;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{Bool, Double, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
 
 /// One column of a platform table.
 #[derive(Debug, Clone)]
@@ -14,10 +16,34 @@ pub struct ColumnInfo {
     pub name: String,
     /// The type as PostgreSQL spells it (`bigint`, `timestamp with time zone`, …).
     pub sql_type: String,
+    /// `NOT NULL`.
+    pub not_null: bool,
+    /// Has a default (or is an identity or generated column).
+    pub has_default: bool,
+}
+
+impl ColumnInfo {
+    /// `text`, `character varying(…)`, `citext`.
+    pub fn is_text(&self) -> bool {
+        self.sql_type == "text"
+            || self.sql_type.starts_with("character")
+            || self.sql_type == "citext"
+    }
+
+    /// `json` or `jsonb`.
+    pub fn is_json(&self) -> bool {
+        self.sql_type == "json" || self.sql_type == "jsonb"
+    }
+
+    /// An array of text.
+    pub fn is_text_array(&self) -> bool {
+        self.sql_type == "text[]"
+            || self.sql_type.starts_with("character varying") && self.sql_type.ends_with("[]")
+    }
 }
 
 /// What a foreign key does when the referenced row is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OnDelete {
     /// `NO ACTION` or `RESTRICT`: the delete fails while rows reference it.
     Restrict,
@@ -25,6 +51,17 @@ pub enum OnDelete {
     Cascade,
     /// `SET NULL` / `SET DEFAULT`: referencing rows survive, detached.
     SetNull,
+}
+
+impl OnDelete {
+    /// As SQL spells it (for messages).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::Restrict => "RESTRICT",
+            Self::Cascade => "CASCADE",
+            Self::SetNull => "SET NULL",
+        }
+    }
 }
 
 /// A foreign key between two tables of the schema.
@@ -44,28 +81,59 @@ pub struct ForeignKey {
     pub on_delete: OnDelete,
 }
 
-/// The columns of every table in one schema, in table order, and its foreign keys.
+/// A unique key (primary key, unique constraint or unique index).
+#[derive(Debug, Clone)]
+pub struct UniqueKey {
+    /// Constraint or index name.
+    pub name: String,
+    /// The table.
+    pub table: String,
+    /// Its columns (empty for expression indexes).
+    pub columns: Vec<String>,
+    /// Whether it is the primary key.
+    pub primary: bool,
+    /// `NULLS NOT DISTINCT`: two NULLs collide.
+    pub nulls_not_distinct: bool,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone)]
+pub struct CheckConstraint {
+    /// Constraint name.
+    pub name: String,
+    /// The table.
+    pub table: String,
+    /// Columns it mentions.
+    pub columns: Vec<String>,
+    /// The boolean expression, as `pg_get_constraintdef` prints it inside `CHECK (…)`.
+    pub expression: String,
+}
+
+/// A user trigger on a platform table.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Trigger name.
+    pub name: String,
+    /// The table.
+    pub table: String,
+    /// Its definition (`CREATE TRIGGER …`).
+    pub definition: String,
+}
+
+/// The columns of every table in one schema and its constraints.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: HashMap<String, Vec<ColumnInfo>>,
+    /// Estimated rows per table (from the planner's statistics; -1 unknown).
+    pub estimated_rows: HashMap<String, f64>,
     /// Every foreign key among the schema's tables.
     pub foreign_keys: Vec<ForeignKey>,
-}
-
-#[derive(QueryableByName)]
-struct ForeignKeyRow {
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
-    columns: String,
-    #[diesel(sql_type = Text)]
-    references: String,
-    #[diesel(sql_type = Text)]
-    referenced_columns: String,
-    #[diesel(sql_type = Text)]
-    on_delete: String,
+    /// Primary keys, unique constraints and unique indexes.
+    pub unique_keys: Vec<UniqueKey>,
+    /// CHECK constraints.
+    pub checks: Vec<CheckConstraint>,
+    /// User triggers.
+    pub triggers: Vec<Trigger>,
 }
 
 #[derive(QueryableByName)]
@@ -76,17 +144,58 @@ struct ColumnRow {
     column_name: String,
     #[diesel(sql_type = Text)]
     sql_type: String,
-    #[diesel(sql_type = Integer)]
-    #[expect(dead_code, reason = "read only to order the rows")]
-    position: i32,
+    #[diesel(sql_type = Bool)]
+    not_null: bool,
+    #[diesel(sql_type = Bool)]
+    has_default: bool,
+}
+
+#[derive(QueryableByName)]
+struct TableRow {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Double)]
+    estimate: f64,
+}
+
+#[derive(QueryableByName)]
+struct ConstraintRow {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    /// Column names joined by U+001F.
+    #[diesel(sql_type = Text)]
+    columns: String,
+    #[diesel(sql_type = Text)]
+    references: String,
+    #[diesel(sql_type = Text)]
+    referenced_columns: String,
+    /// Delete rule for foreign keys, `NULLS NOT DISTINCT` flag (t/f) for unique keys.
+    #[diesel(sql_type = Text)]
+    flag: String,
+    #[diesel(sql_type = Text)]
+    definition: String,
+}
+
+const SEP: char = '\u{1f}';
+
+fn split(list: &str) -> Vec<String> {
+    if list.is_empty() {
+        return vec![];
+    }
+    list.split(SEP).map(str::to_owned).collect()
 }
 
 impl Catalog {
-    /// Reads the tables and columns of `schema`.
+    /// Reads the tables, columns and constraints of `schema`.
     pub async fn load(conn: &mut AsyncPgConnection, schema: &str) -> diesel::QueryResult<Self> {
         let rows: Vec<ColumnRow> = diesel::sql_query(
             "SELECT c.relname::text AS table_name, a.attname::text AS column_name, \
-                    format_type(a.atttypid, a.atttypmod) AS sql_type, a.attnum::int AS position \
+                    format_type(a.atttypid, a.atttypmod) AS sql_type, a.attnotnull AS not_null, \
+                    (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -101,50 +210,115 @@ impl Catalog {
             tables.entry(row.table_name).or_default().push(ColumnInfo {
                 name: row.column_name,
                 sql_type: row.sql_type,
+                not_null: row.not_null,
+                has_default: row.has_default,
             });
         }
-        let fks: Vec<ForeignKeyRow> = diesel::sql_query(
-            "SELECT con.conname::text AS name, src.relname::text AS table_name, \
-                    (SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i) \
-                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS columns, \
-                    tgt.relname::text AS references, \
-                    (SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i) \
-                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) AS referenced_columns, \
-                    con.confdeltype::text AS on_delete \
-             FROM pg_constraint con \
-             JOIN pg_class src ON src.oid = con.conrelid \
-             JOIN pg_class tgt ON tgt.oid = con.confrelid \
-             JOIN pg_namespace n ON n.oid = src.relnamespace \
-             WHERE con.contype = 'f' AND n.nspname = $1 \
-             ORDER BY src.relname, con.conname",
+        let estimates: Vec<TableRow> = diesel::sql_query(
+            "SELECT c.relname::text AS table_name, c.reltuples::float8 AS estimate \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
         )
         .bind::<Text, _>(schema)
         .load(conn)
         .await?;
-        let foreign_keys = fks
-            .into_iter()
-            .map(|r| ForeignKey {
-                name: r.name,
-                table: r.table_name,
-                columns: r.columns.split(',').map(str::to_owned).collect(),
-                references: r.references,
-                referenced_columns: r.referenced_columns.split(',').map(str::to_owned).collect(),
-                on_delete: match r.on_delete.as_str() {
-                    "c" => OnDelete::Cascade,
-                    "n" | "d" => OnDelete::SetNull,
-                    _ => OnDelete::Restrict,
-                },
-            })
-            .collect();
-        Ok(Self {
+        // Constraints and unique indexes in one round trip. Columns are joined with U+001F,
+        // which no sane identifier contains.
+        let constraints: Vec<ConstraintRow> = diesel::sql_query(
+            "SELECT con.contype::text AS kind, con.conname::text AS name, src.relname::text AS table_name, \
+                    coalesce((SELECT string_agg(a.attname, chr(31) ORDER BY k.i) FROM unnest(con.conkey) WITH ORDINALITY k(n, i) \
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n), '') AS columns, \
+                    coalesce(tgt.relname::text, '') AS references, \
+                    coalesce((SELECT string_agg(a.attname, chr(31) ORDER BY k.i) FROM unnest(con.confkey) WITH ORDINALITY k(n, i) \
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n), '') AS referenced_columns, \
+                    CASE WHEN con.contype = 'f' THEN con.confdeltype::text \
+                         WHEN con.contype IN ('u', 'p') THEN coalesce((SELECT i.indnullsnotdistinct::text FROM pg_index i WHERE i.indexrelid = con.conindid), 'false') \
+                         ELSE '' END AS flag, \
+                    CASE WHEN con.contype = 'c' THEN pg_get_constraintdef(con.oid) ELSE '' END AS definition \
+             FROM pg_constraint con \
+             JOIN pg_class src ON src.oid = con.conrelid \
+             LEFT JOIN pg_class tgt ON tgt.oid = con.confrelid \
+             JOIN pg_namespace n ON n.oid = src.relnamespace \
+             WHERE con.contype IN ('f', 'u', 'p', 'c') AND n.nspname = $1 \
+             UNION ALL \
+             SELECT 'i', ic.relname::text, c.relname::text, \
+                    coalesce((SELECT string_agg(a.attname, chr(31) ORDER BY k.i) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, i) \
+                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n WHERE k.n > 0), ''), \
+                    '', '', i.indnullsnotdistinct::text, CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL THEN 'partial' ELSE '' END \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE i.indisunique AND n.nspname = $1 \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid) \
+             UNION ALL \
+             SELECT 't', t.tgname::text, c.relname::text, '', '', '', '', pg_get_triggerdef(t.oid) \
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE NOT t.tgisinternal AND n.nspname = $1 \
+             ORDER BY 1, 3, 2",
+        )
+        .bind::<Text, _>(schema)
+        .load(conn)
+        .await?;
+        let mut catalog = Self {
             tables,
-            foreign_keys,
-        })
+            estimated_rows: estimates
+                .into_iter()
+                .map(|r| (r.table_name, r.estimate))
+                .collect(),
+            ..Self::default()
+        };
+        for row in constraints {
+            let columns = split(&row.columns);
+            match row.kind.as_str() {
+                "f" => catalog.foreign_keys.push(ForeignKey {
+                    name: row.name,
+                    table: row.table_name,
+                    columns,
+                    references: row.references,
+                    referenced_columns: split(&row.referenced_columns),
+                    on_delete: match row.flag.as_str() {
+                        "c" => OnDelete::Cascade,
+                        "n" | "d" => OnDelete::SetNull,
+                        _ => OnDelete::Restrict,
+                    },
+                }),
+                "u" | "p" | "i" => catalog.unique_keys.push(UniqueKey {
+                    name: row.name,
+                    table: row.table_name,
+                    // A partial or expression index is not a plain key on its columns.
+                    columns: if row.definition == "partial" {
+                        vec![]
+                    } else {
+                        columns
+                    },
+                    primary: row.kind == "p",
+                    nulls_not_distinct: row.flag == "true",
+                }),
+                "c" => catalog.checks.push(CheckConstraint {
+                    name: row.name,
+                    table: row.table_name,
+                    columns,
+                    expression: row
+                        .definition
+                        .strip_prefix("CHECK (")
+                        .and_then(|d| d.rsplit_once(')'))
+                        .map_or(row.definition.clone(), |(e, _)| e.to_owned()),
+                }),
+                "t" => catalog.triggers.push(Trigger {
+                    name: row.name,
+                    table: row.table_name,
+                    definition: row.definition,
+                }),
+                _ => {}
+            }
+        }
+        Ok(catalog)
     }
 
-    /// Every table name.
-    pub fn table_names(&self) -> impl Iterator<Item = &str> {
-        self.tables.keys().map(String::as_str)
+    /// Every table name, sorted.
+    pub fn table_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
     /// The columns of a table, in order, or `None` if it does not exist.
@@ -155,6 +329,70 @@ impl Catalog {
     /// One column of a table.
     pub fn column(&self, table: &str, column: &str) -> Option<&ColumnInfo> {
         self.columns(table)?.iter().find(|c| c.name == column)
+    }
+
+    /// The primary key's columns of a table, if it has one.
+    pub fn primary_key(&self, table: &str) -> Option<&[String]> {
+        self.unique_keys
+            .iter()
+            .find(|k| k.table == table && k.primary)
+            .map(|k| k.columns.as_slice())
+    }
+
+    /// A fingerprint of everything the planner reads: tables, columns (type, nullability,
+    /// default), foreign keys, unique keys, CHECK constraints and triggers. SHA-256, hex.
+    pub fn fingerprint(&self) -> String {
+        let mut lines: BTreeMap<String, ()> = BTreeMap::new();
+        for (table, columns) in &self.tables {
+            for c in columns {
+                lines.insert(
+                    format!(
+                        "c {table}.{} {} {} {}",
+                        c.name, c.sql_type, c.not_null, c.has_default
+                    ),
+                    (),
+                );
+            }
+        }
+        for fk in &self.foreign_keys {
+            lines.insert(
+                format!(
+                    "f {} {}({}) {}({}) {:?}",
+                    fk.name,
+                    fk.table,
+                    fk.columns.join(","),
+                    fk.references,
+                    fk.referenced_columns.join(","),
+                    fk.on_delete
+                ),
+                (),
+            );
+        }
+        for k in &self.unique_keys {
+            lines.insert(
+                format!(
+                    "u {} {}({}) {} {}",
+                    k.name,
+                    k.table,
+                    k.columns.join(","),
+                    k.primary,
+                    k.nulls_not_distinct
+                ),
+                (),
+            );
+        }
+        for c in &self.checks {
+            lines.insert(format!("k {} {} {}", c.name, c.table, c.expression), ());
+        }
+        for t in &self.triggers {
+            lines.insert(format!("t {} {}", t.table, t.definition), ());
+        }
+        let mut hasher = Sha256::new();
+        for line in lines.keys() {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
     }
 }
 

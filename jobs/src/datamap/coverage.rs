@@ -1,1113 +1,600 @@
-//! What the data map does not cover: personal-looking columns in tables no entry reads,
-//! foreign keys into the subject (or into rows the map reaches) that no entry follows, and
-//! columns that look like user references without a foreign key ("soft" links).
+//! `lethe datamap check`: whether a map is safe to run on the live platform.
 //!
-//! Everything here works from names and the foreign-key graph of the live catalog; the
-//! one database query ([`confirm_soft_links`]) only checks whether a suggested soft link
-//! holds values that are subject keys.
+//! **Problems** (the map is refused): everything [`BoundMap::bind`] and
+//! [`BoundMap::live_problems`] report; object entries whose bucket is undecided; keys the
+//! database would set to NULL itself (`ON DELETE SET NULL`) where it cannot (NOT NULL, or
+//! a CHECK constraint today's rows would fail); and free text (`text`, `varchar`, `json`,
+//! `jsonb`, `text[]`) of rows the walk keeps in which a sample finds emails, IP addresses
+//! or @usernames and no `redact`, `null`, `hash` or `value` rule covers the column.
+//!
+//! **Warnings** (printed, not refused): triggers on tables the walk touches, link rules
+//! that never apply, personal-looking columns in tables with no link to the subject, and
+//! columns named like links whose sampled values are keys of a table the walk deletes but
+//! that the map does not declare.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::QueryableByName;
-use diesel::sql_types::Bool;
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::catalog::{Catalog, ColumnInfo, ForeignKey, OnDelete, ident};
-use super::spec::DataMap;
+use super::bind::BoundMap;
+use super::catalog::{Catalog, OnDelete, ident};
+use super::discover::{identities_found, own_identity};
+use super::graph::{Problem, Walk, all_edges, walk};
+use super::names::{is_free_text, personal_kind};
+use super::propose::soft_candidates;
+use super::rule::{Action, ColumnRule, Unlink, is_todo};
+use super::sample::{self, Probe};
+use super::spec::{DataMap, LinkKey};
 
-/// What kind of personal data a column's name suggests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PersonalKind {
-    /// An email address.
-    Email,
-    /// An IP address.
-    IpAddress,
-    /// A browser's user agent.
-    UserAgent,
-    /// A date (or place) of birth.
-    Birth,
-    /// A phone number.
-    Phone,
-    /// A person's name or username.
-    Name,
-    /// A postal address or part of one.
-    Address,
-    /// A geographic location or coordinates.
-    Location,
-    /// An identity document, tax or bank identifier, or payment card.
-    Identifier,
+/// What `check` found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// What makes the map unsafe or undecided.
+    pub problems: Vec<Problem>,
+    /// What deserves a look but does not make the map unsafe.
+    pub warnings: Vec<Problem>,
+    /// Counts for the success line.
+    pub summary: Summary,
+    /// Tables whose data could not be sampled, with the database's message.
+    pub unsampled: BTreeMap<String, String>,
 }
 
-impl PersonalKind {
-    /// A short label for reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::IpAddress => "ip address",
-            Self::UserAgent => "user agent",
-            Self::Birth => "birth",
-            Self::Phone => "phone",
-            Self::Name => "name",
-            Self::Address => "address",
-            Self::Location => "location",
-            Self::Identifier => "identifier",
-        }
+impl Report {
+    /// Whether the map is safe to run.
+    pub fn is_safe(&self) -> bool {
+        self.problems.is_empty()
     }
 }
 
-impl std::fmt::Display for PersonalKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+/// Counts for the summary of a safe map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Tables the walk reaches (deleted or kept).
+    pub reached: usize,
+    /// Tables some of whose rows are deleted (the subject table included).
+    pub deleted: usize,
+    /// Tables some of whose rows are kept by a rule (other than deleted).
+    pub kept: usize,
+    /// `[links]` entries with a decided action.
+    pub links: usize,
+    /// `[[objects]]` entries.
+    pub objects: usize,
+}
+
+fn problem(entry: impl Into<String>, text: impl Into<String>) -> Problem {
+    Problem {
+        entry: entry.into(),
+        problem: text.into(),
     }
 }
 
-/// The lowercase word parts of a name split at `_`, with trailing digits removed
-/// (`address_line1` → `address`, `line`).
-fn parts(name: &str) -> Vec<String> {
-    name.to_lowercase()
-        .split('_')
-        .map(|p| p.trim_end_matches(|c: char| c.is_ascii_digit()).to_owned())
-        .filter(|p| !p.is_empty())
+/// Object entries whose bucket is undecided (`TODO…`) or empty.
+pub fn object_problems(map: &DataMap) -> Vec<Problem> {
+    map.objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.bucket.trim().is_empty() || is_todo(&o.bucket))
+        .map(|(i, o)| {
+            problem(
+                format!("objects[{i}] ({})", o.label()),
+                "the bucket is undecided; name the bucket",
+            )
+        })
         .collect()
 }
 
-/// `word` or its plural.
-fn is_word(part: &str, word: &str) -> bool {
-    part == word || part.strip_suffix('s') == Some(word)
-}
-
-fn any_word(part: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| is_word(part, w))
-}
-
-/// Word parts that qualify a trailing `name` as a person's name (`first_name`,
-/// `billing_name`, `card_holder_name`; not `file_name`).
-const NAME_QUALIFIERS: &[&str] = &[
-    "first",
-    "last",
-    "full",
-    "display",
-    "real",
-    "given",
-    "family",
-    "middle",
-    "maiden",
-    "legal",
-    "nick",
-    "sur",
-    "fore",
-    "screen",
-    "billing",
-    "shipping",
-    "contact",
-    "user",
-    "customer",
-    "account",
-    "holder",
-    "card",
-    "owner",
-    "author",
-    "person",
-    "member",
-    "sender",
-    "recipient",
-    "birth",
-    "emergency",
-    "guardian",
-    "parent",
-];
-
-/// Word parts that name a person's name in one word.
-const NAME_WORDS: &[&str] = &[
-    "username",
-    "firstname",
-    "lastname",
-    "fullname",
-    "surname",
-    "nickname",
-    "displayname",
-    "givenname",
-    "familyname",
-    "forename",
-    "middlename",
-    "realname",
-];
-
-/// Last word parts that make a column a flag, count, timestamp or reference about
-/// personal data rather than the data itself (`email_verified`, `address_id`).
-const NOT_DATA_SUFFIXES: &[&str] = &[
-    "id",
-    "ids",
-    "count",
-    "at",
-    "on",
-    "verified",
-    "confirmed",
-    "enabled",
-    "disabled",
-    "flag",
-    "type",
-    "kind",
-    "format",
-    "status",
-    "visibility",
-    "visible",
-    "public",
-    "required",
-    "optin",
-    "optout",
-    "consent",
-];
-
-/// Table-name words that make a bare `name` column a person's name.
-const PERSON_TABLES: &[&str] = &[
-    "user",
-    "account",
-    "customer",
-    "member",
-    "person",
-    "people",
-    "contact",
-    "profile",
-    "author",
-    "employee",
-    "staff",
-    "subscriber",
-    "recipient",
-    "guest",
-    "patient",
-    "student",
-    "owner",
-    "applicant",
-    "candidate",
-    "client",
-    "buyer",
-    "seller",
-    "driver",
-    "passenger",
-    "lead",
-    "signup",
-    "attendee",
-    "participant",
-    "player",
-    "teacher",
-    "parent",
-];
-
-/// What personal data a column name suggests, from its word parts (split at `_`,
-/// case-insensitive): `email`, `ip`/`ip_address`/`*_ip`, `first_name`/`username`/
-/// `billing_name`, `phone`/`mobile`, `address`/`street`/`city`/`postcode`/`zip`,
-/// `birth_date`/`dob`, `user_agent`, `location`/`lat`/`lng`, `ssn`/`passport`/`iban`/
-/// `card_number`. Flags, counts, timestamps and references about such data
-/// (`email_verified`, `phone_confirmed_at`, `address_id`) are not personal data
-/// themselves. A bare `name` depends on the table; see [`personal_column`].
-pub fn personal_kind(column: &str) -> Option<PersonalKind> {
-    let p = parts(column);
-    let has = |words: &[&str]| p.iter().any(|part| any_word(part, words));
-    let pair = |a: &str, b: &str| p.windows(2).any(|w| is_word(&w[0], a) && is_word(&w[1], b));
-    // Identity documents are personal even when called `*_id` or `*_number`.
-    if has(&[
-        "ssn",
-        "passport",
-        "iban",
-        "taxid",
-        "nationalid",
-        "socialsecurity",
-    ]) || pair("tax", "id")
-        || pair("national", "id")
-        || pair("social", "security")
-    {
-        return Some(PersonalKind::Identifier);
-    }
-    if p.last()
-        .is_some_and(|last| NOT_DATA_SUFFIXES.contains(&last.as_str()))
-    {
-        return None;
-    }
-    if has(&["email"]) && !has(&["template", "campaign", "queue", "provider"]) {
-        return Some(PersonalKind::Email);
-    }
-    if has(&["ip", "ipaddr", "ipaddress", "ipv"]) {
-        return Some(PersonalKind::IpAddress);
-    }
-    if has(&["useragent"]) || pair("user", "agent") {
-        return Some(PersonalKind::UserAgent);
-    }
-    if has(&["birth", "birthday", "birthdate", "dob", "birthplace"]) {
-        return Some(PersonalKind::Birth);
-    }
-    if has(&[
-        "phone",
-        "mobile",
-        "telephone",
-        "tel",
-        "msisdn",
-        "fax",
-        "cellphone",
-    ]) {
-        return Some(PersonalKind::Phone);
-    }
-    if has(NAME_WORDS) {
-        return Some(PersonalKind::Name);
-    }
-    if let Some(i) = p.iter().position(|part| part == "name")
-        && p[..i].iter().any(|q| NAME_QUALIFIERS.contains(&q.as_str()))
-    {
-        return Some(PersonalKind::Name);
-    }
-    if has(&[
-        "address",
-        "addr",
-        "street",
-        "city",
-        "postcode",
-        "postalcode",
-        "postal",
-        "zip",
-        "zipcode",
-        "housenumber",
-    ]) {
-        return Some(PersonalKind::Address);
-    }
-    if has(&[
-        "location",
-        "geolocation",
-        "geo",
-        "lat",
-        "lng",
-        "lon",
-        "latitude",
-        "longitude",
-        "coordinates",
-        "coords",
-        "gps",
-    ]) {
-        return Some(PersonalKind::Location);
-    }
-    if has(&["card", "creditcard", "cardnumber", "bank"]) {
-        return Some(PersonalKind::Identifier);
-    }
-    None
-}
-
-/// Like [`personal_kind`], and a bare `name` column counts as a person's name in a table
-/// whose name says it holds people (`users`, `contacts`, `customer_accounts`), not in
-/// one that holds things (`models.name`, `tags.name`).
-pub fn personal_column(table: &str, column: &str) -> Option<PersonalKind> {
-    if column.eq_ignore_ascii_case("name") {
-        return parts(table)
-            .iter()
-            .any(|p| any_word(p, PERSON_TABLES))
-            .then_some(PersonalKind::Name);
-    }
-    personal_kind(column)
-}
-
-/// Words that make an `*_id` column look like a reference to a person.
-const USER_WORDS: &[&str] = &[
-    "user",
-    "owner",
-    "author",
-    "creator",
-    "member",
-    "account",
-    "customer",
-    "person",
-    "sender",
-    "recipient",
-];
-
-/// Whether a column name looks like a reference to a user: ending in `_id` with a word
-/// part user/owner/author/creator/member/account/customer/person/sender/recipient
-/// (`from_user_id`, `owner_id`), or exactly `created_by`, `updated_by`, `deleted_by`,
-/// `modified_by`, `owned_by` or `owner`.
-pub fn looks_like_user_reference(column: &str) -> bool {
-    let lower = column.to_lowercase();
-    if [
-        "created_by",
-        "updated_by",
-        "deleted_by",
-        "modified_by",
-        "owned_by",
-        "owner",
-    ]
-    .contains(&lower.as_str())
-    {
-        return true;
-    }
-    let Some(prefix) = lower.strip_suffix("_id") else {
-        return false;
+/// The problems, warnings and sampling questions that need no database: everything but
+/// the live checks.
+pub(crate) fn static_report(
+    map: &DataMap,
+    catalog: &Catalog,
+    walked: &Walk,
+    bound: &Result<BoundMap, Vec<Problem>>,
+) -> (Report, Vec<Probe>, Vec<Ask>) {
+    let mut report = Report::default();
+    let unused = match bound {
+        Ok(b) => b.warnings().unused_links,
+        Err(problems) => {
+            report.problems.extend(problems.iter().cloned());
+            walked.unused_links.clone()
+        }
     };
-    parts(prefix).iter().any(|p| any_word(p, USER_WORDS))
-}
-
-/// A personal-looking column in a table that no entry of the map reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonalColumn {
-    /// The table.
-    pub table: String,
-    /// The column.
-    pub column: String,
-    /// What its name suggests.
-    pub kind: PersonalKind,
-}
-
-impl std::fmt::Display for PersonalColumn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}.{}` looks like personal data ({}) but no entry covers table `{}`",
-            self.table, self.column, self.kind, self.table
+    report.warnings.extend(unused.iter().map(|l| {
+        problem(
+            format!("links.\"{l}\""),
+            "this rule never applies: the walk does not reach this link",
         )
-    }
-}
-
-/// Why a foreign key shows up in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkReason {
-    /// It references the subject table and no entry links through it.
-    IntoSubject,
-    /// It references a table the map reads and no entry links through it with that
-    /// table's entry as parent.
-    IntoEntry,
-    /// A self-reference of a table the map reads (comment threads, referrals): other
-    /// rows of the same table hanging off the subject's rows. A warning.
-    SelfReference,
-    /// `ON DELETE SET NULL` from a table the map already reads into one it reads: the
-    /// database detaches these rows by itself when the linked rows go. A warning.
-    Detached,
-}
-
-/// A foreign key that the map does not follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UncoveredLink {
-    /// Constraint name.
-    pub constraint: String,
-    /// The referencing table.
-    pub table: String,
-    /// Its columns.
-    pub columns: Vec<String>,
-    /// The referenced table.
-    pub references: String,
-    /// The referenced columns.
-    pub referenced_columns: Vec<String>,
-    /// The delete rule.
-    pub on_delete: OnDelete,
-    /// Why it is reported.
-    pub reason: LinkReason,
-    /// The entries reading the referenced table (empty for the subject table).
-    pub parents: Vec<String>,
-}
-
-/// The SQL spelling of a delete rule.
-pub fn on_delete_sql(rule: OnDelete) -> &'static str {
-    match rule {
-        OnDelete::Cascade => "CASCADE",
-        OnDelete::SetNull => "SET NULL",
-        OnDelete::Restrict => "RESTRICT/NO ACTION",
-    }
-}
-
-impl std::fmt::Display for UncoveredLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let columns = self.columns.join(",");
-        write!(
-            f,
-            "foreign key `{}` `{}.{columns}` -> `{}.{}` (ON DELETE {})",
-            self.constraint,
-            self.table,
-            self.references,
-            self.referenced_columns.join(","),
-            on_delete_sql(self.on_delete)
-        )?;
-        let parents = self
-            .parents
-            .iter()
-            .map(|p| format!("`{p}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        match self.reason {
-            LinkReason::IntoSubject => {
-                write!(
-                    f,
-                    " links to the subject, but no entry links through `{}.{columns}`",
-                    self.table
-                )
-            }
-            LinkReason::IntoEntry => write!(
-                f,
-                " links to rows of entry {parents}, but no entry links through `{}.{columns}` with parent {parents}",
-                self.table
-            ),
-            LinkReason::SelfReference if self.parents.is_empty() => write!(
-                f,
-                " is a self-reference of the subject table: it restricts deleting the subject while other `{}` rows \
-                 point at it",
-                self.table
-            ),
-            LinkReason::SelfReference => write!(
-                f,
-                " is a self-reference no entry follows: rows of `{}` under the subject's rows are left as they are \
-                 (add an entry with link.parent if they need treatment)",
-                self.table
-            ),
-            LinkReason::Detached => write!(
-                f,
-                " is not followed: the database detaches these `{}` rows when the linked rows are deleted \
-                 (add an entry with link.parent if they hold the subject's data)",
-                self.table
-            ),
-        }
-    }
-}
-
-/// What a database check said about a suggested soft link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SoftLinkEvidence {
-    /// Not checked against the data.
-    Unchecked,
-    /// Some of its values are subject keys.
-    Matches,
-    /// None of the sampled values is a subject key.
-    NoMatch,
-    /// The check failed (the message says why).
-    CheckFailed(String),
-}
-
-/// A column that looks like a user reference but has no foreign key, which no entry
-/// declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoftLink {
-    /// The table.
-    pub table: String,
-    /// The column.
-    pub column: String,
-    /// Its SQL type.
-    pub sql_type: String,
-    /// What the data says.
-    pub evidence: SoftLinkEvidence,
-}
-
-impl std::fmt::Display for SoftLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}.{}` looks like a user reference without a foreign key",
-            self.table, self.column
-        )?;
-        match &self.evidence {
-            SoftLinkEvidence::Unchecked => {}
-            SoftLinkEvidence::Matches => f.write_str(" and some of its values are subject keys")?,
-            SoftLinkEvidence::NoMatch => {
-                f.write_str(" (none of its sampled values is a subject key)")?
-            }
-            SoftLinkEvidence::CheckFailed(why) => {
-                write!(f, " (its values could not be checked: {why})")?
-            }
-        }
-        write!(
-            f,
-            "; if it holds the subject's key, declare it: [[table]] table = \"{}\", link = {{ column = \"{}\", soft = true }}",
-            self.table, self.column
-        )
-    }
-}
-
-/// What the map leaves out, as found by [`coverage`].
-#[derive(Debug, Clone, Default)]
-pub struct Coverage {
-    /// Personal-looking columns in tables no entry reads. Errors.
-    pub personal_columns: Vec<PersonalColumn>,
-    /// Foreign keys into the subject or into rows the map reads that no entry follows.
-    /// Errors.
-    pub foreign_keys: Vec<UncoveredLink>,
-    /// Self-references and detaching (`SET NULL`) links the map does not follow, and
-    /// self-references of the subject table that restrict deleting it. Warnings.
-    pub unfollowed: Vec<UncoveredLink>,
-    /// Columns that look like user references without a foreign key. Suggestions.
-    pub soft_links: Vec<SoftLink>,
-}
-
-impl Coverage {
-    /// Whether the map misses anything that must be fixed.
-    pub fn has_errors(&self) -> bool {
-        !self.personal_columns.is_empty() || !self.foreign_keys.is_empty()
-    }
-}
-
-/// Whether a column of type `column_type` could hold a subject key of type `key_type`.
-fn could_hold_key(column_type: &str, key_type: &str) -> bool {
-    let integer =
-        |t: &str| matches!(t, "smallint" | "integer" | "bigint") || t.starts_with("numeric");
-    let text = |t: &str| t == "text" || t.starts_with("character");
-    if text(column_type) {
-        return true;
-    }
-    if key_type == "uuid" {
-        column_type == "uuid"
-    } else if integer(key_type) {
-        integer(column_type)
-    } else {
-        integer(column_type) || column_type == "uuid" || column_type == key_type
-    }
-}
-
-/// The parts of a [`Catalog`] the reports read: tables in name order, and foreign keys.
-/// Built from a catalog, or directly in tests.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Schema<'a> {
-    /// Columns per table, in table-name order.
-    pub(super) tables: BTreeMap<&'a str, &'a [ColumnInfo]>,
-    /// Every foreign key, sorted by referencing table, columns and name.
-    pub(super) foreign_keys: Vec<&'a ForeignKey>,
-}
-
-impl<'a> Schema<'a> {
-    pub(super) fn new(
-        tables: BTreeMap<&'a str, &'a [ColumnInfo]>,
-        foreign_keys: &'a [ForeignKey],
-    ) -> Self {
-        let mut foreign_keys: Vec<&ForeignKey> = foreign_keys.iter().collect();
-        foreign_keys
-            .sort_by(|a, b| (&a.table, &a.columns, &a.name).cmp(&(&b.table, &b.columns, &b.name)));
-        Self {
-            tables,
-            foreign_keys,
-        }
-    }
-
-    pub(super) fn from_catalog(catalog: &'a Catalog) -> Self {
-        let tables = catalog
-            .table_names()
-            .filter_map(|t| Some((t, catalog.columns(t)?)))
-            .collect();
-        Self::new(tables, &catalog.foreign_keys)
-    }
-
-    pub(super) fn columns(&self, table: &str) -> &'a [ColumnInfo] {
-        self.tables.get(table).copied().unwrap_or_default()
-    }
-
-    pub(super) fn column(&self, table: &str, column: &str) -> Option<&'a ColumnInfo> {
-        self.columns(table).iter().find(|c| c.name == column)
-    }
-}
-
-/// Columns of the schema that look like references to the subject but have no foreign
-/// key, outside the subject table, in table and column order.
-pub fn soft_link_candidates<'a>(
-    catalog: &'a Catalog,
-    subject_table: &str,
-    key: &str,
-) -> Vec<(&'a str, &'a ColumnInfo)> {
-    soft_links_in(&Schema::from_catalog(catalog), subject_table, key)
-}
-
-pub(super) fn soft_links_in<'a>(
-    schema: &Schema<'a>,
-    subject_table: &str,
-    key: &str,
-) -> Vec<(&'a str, &'a ColumnInfo)> {
-    let key_type = schema
-        .column(subject_table, key)
-        .map(|c| c.sql_type.as_str())
-        .unwrap_or("bigint");
-    let mut found = Vec::new();
-    for (&table, &columns) in schema.tables.iter().filter(|(t, _)| **t != subject_table) {
-        let has_fk = |column: &str| {
-            schema
-                .foreign_keys
+    }));
+    report.problems.extend(object_problems(map));
+    for (edge, t) in &walked.edges {
+        if edge.on_delete == Some(OnDelete::SetNull)
+            && t.action == Action::Leave
+            && t.unlink.is_none()
+            && let Some(c) = edge
+                .columns
                 .iter()
-                .any(|fk| fk.table == table && fk.columns.iter().any(|c| c == column))
-        };
-        for column in columns {
-            if looks_like_user_reference(&column.name)
-                && could_hold_key(&column.sql_type, key_type)
-                && !has_fk(&column.name)
-            {
-                found.push((table, column));
-            }
+                .find(|c| catalog.column(&edge.table, c).is_some_and(|c| c.not_null))
+        {
+            report.problems.push(problem(
+                format!("links.\"{}\"", edge.label),
+                format!("the database would set `{}.{c}` to NULL (ON DELETE SET NULL), but it is NOT NULL; reassign or delete these rows", edge.table),
+            ));
         }
     }
-    found
-}
-
-/// Reports what `map` does not cover in `catalog`: personal-looking columns in tables no
-/// entry reads (by name, see [`personal_column`]); foreign keys into the subject table,
-/// or into a table an entry reads, that no entry links through; self-references and
-/// detaching links nobody follows (warnings); and soft-link suggestions (see
-/// [`looks_like_user_reference`]; confirm them with [`confirm_soft_links`]).
-pub fn coverage(map: &DataMap, catalog: &Catalog) -> Coverage {
-    coverage_in(map, &Schema::from_catalog(catalog))
-}
-
-pub(super) fn coverage_in(map: &DataMap, schema: &Schema<'_>) -> Coverage {
-    let subject = &map.subject;
-    let mut covered: HashSet<&str> = map.tables.iter().map(|t| t.table_name()).collect();
-    covered.insert(&subject.table);
-    let mut report = Coverage::default();
-
-    for (&table, &columns) in schema.tables.iter().filter(|(t, _)| !covered.contains(**t)) {
-        for column in columns {
-            if column.sql_type == "boolean" {
-                continue;
-            }
-            if let Some(kind) = personal_column(table, &column.name) {
-                report.personal_columns.push(PersonalColumn {
-                    table: table.to_owned(),
-                    column: column.name.clone(),
-                    kind,
-                });
-            }
-        }
-    }
-
-    for &fk in &schema.foreign_keys {
-        let column = fk.columns.join(",");
-        let referenced = fk.referenced_columns.join(",");
-        let link = |reason: LinkReason, parents: Vec<String>| UncoveredLink {
-            constraint: fk.name.clone(),
-            table: fk.table.clone(),
-            columns: fk.columns.clone(),
-            references: fk.references.clone(),
-            referenced_columns: fk.referenced_columns.clone(),
-            on_delete: fk.on_delete,
-            reason,
-            parents,
-        };
-        if fk.references == subject.table {
-            if fk.table == subject.table {
-                // Other people (referred users, say) pointing at the subject: nothing to
-                // map, unless the key would stop the subject row from being deleted.
-                if fk.on_delete == OnDelete::Restrict {
-                    report
-                        .unfollowed
-                        .push(link(LinkReason::SelfReference, vec![]));
-                }
-                continue;
-            }
-            let followed = map.tables.iter().any(|t| {
-                t.table_name() == fk.table
-                    && t.link.parent.is_none()
-                    && t.link.column == column
-                    && t.link.parent_column.as_deref().unwrap_or(&subject.key) == referenced
-            });
-            if !followed {
-                report
-                    .foreign_keys
-                    .push(link(LinkReason::IntoSubject, vec![]));
-            }
-            continue;
-        }
-        if fk.table == subject.table {
-            // The subject row pointing at other rows is part of the subject row.
-            continue;
-        }
-        let parents: Vec<String> = map
-            .tables
-            .iter()
-            .filter(|t| t.table_name() == fk.references)
-            .map(|t| t.name.clone())
-            .collect();
-        if parents.is_empty() {
-            continue;
-        }
-        let followed = map.tables.iter().any(|t| {
-            t.table_name() == fk.table
-                && t.link.column == column
-                && t.link.parent_column.as_deref().unwrap_or("id") == referenced
-                && t.link.parent.as_ref().is_some_and(|p| parents.contains(p))
-        });
-        if followed {
-            continue;
-        }
-        if fk.table == fk.references {
-            report
-                .unfollowed
-                .push(link(LinkReason::SelfReference, parents));
-        } else if fk.on_delete == OnDelete::SetNull && covered.contains(fk.table.as_str()) {
-            report.unfollowed.push(link(LinkReason::Detached, parents));
-        } else {
-            report
-                .foreign_keys
-                .push(link(LinkReason::IntoEntry, parents));
-        }
-    }
-
-    for (table, column) in soft_links_in(schema, &subject.table, &subject.key) {
-        let declared = map
-            .tables
-            .iter()
-            .any(|t| t.table_name() == table && t.link.column == column.name);
-        if !declared {
-            report.soft_links.push(SoftLink {
-                table: table.to_owned(),
-                column: column.name.clone(),
-                sql_type: column.sql_type.clone(),
-                evidence: SoftLinkEvidence::Unchecked,
-            });
-        }
-    }
+    report.warnings.extend(trigger_warnings(catalog, walked));
     report
+        .warnings
+        .extend(unlinked_personal_columns(map, catalog));
+    let (probes, asks) = questions(map, catalog, walked);
+    report.summary = summary(map, walked);
+    (report, probes, asks)
+}
+
+/// Why a sampling question was asked.
+#[derive(Debug, Clone)]
+pub(crate) enum Ask {
+    /// A column named like a link the map does not declare.
+    Soft {
+        /// `table.column`.
+        link: String,
+        /// `table.column` it points at.
+        target: String,
+    },
+    /// Free text of kept rows reached through these map entries.
+    Text {
+        /// The map entries (rules) treating the rows.
+        entries: Vec<String>,
+        /// `table.column`.
+        column: String,
+    },
+}
+
+fn summary(map: &DataMap, walked: &Walk) -> Summary {
+    let mut reached: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
+    reached.extend(walked.edges.iter().map(|(e, _)| e.table.as_str()));
+    let kept: BTreeSet<&str> = walked
+        .edges
+        .iter()
+        .filter(|(_, t)| t.action.keeps_rows())
+        .map(|(e, _)| e.table.as_str())
+        .collect();
+    Summary {
+        reached: reached.len(),
+        deleted: walked.deleted.len(),
+        kept: kept.len(),
+        links: map
+            .links
+            .values()
+            .filter(|l| !matches!(l.action, Some(Action::Undecided(_)) | None))
+            .count(),
+        objects: map.objects.len(),
+    }
+}
+
+/// Triggers on tables whose rows the purge deletes or rewrites, or the database detaches.
+fn trigger_warnings(catalog: &Catalog, walked: &Walk) -> Vec<Problem> {
+    let mut touched: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
+    touched.extend(
+        walked
+            .edges
+            .iter()
+            .filter(|(e, t)| {
+                t.rewrites()
+                    || (t.action == Action::Leave && e.on_delete == Some(OnDelete::SetNull))
+            })
+            .map(|(e, _)| e.table.as_str()),
+    );
+    let fired: Vec<String> = catalog
+        .triggers
+        .iter()
+        .filter(|t| touched.contains(t.table.as_str()))
+        .map(|t| format!("{} ({})", t.table, t.name))
+        .collect();
+    if fired.is_empty() {
+        return vec![];
+    }
+    vec![problem(
+        "triggers",
+        format!(
+            "{} fire when the purge deletes or rewrites rows (make sure none fails or copies personal data): {}",
+            if fired.len() == 1 {
+                "1 trigger".to_owned()
+            } else {
+                format!("{} triggers", fired.len())
+            },
+            fired.join(", ")
+        ),
+    )]
+}
+
+/// Personal-looking columns in tables no chain of links joins to the subject table.
+fn unlinked_personal_columns(map: &DataMap, catalog: &Catalog) -> Vec<Problem> {
+    let edges = all_edges(map, catalog, &mut Vec::new());
+    let mut linked: BTreeSet<&str> = BTreeSet::from([map.subject.table.as_str()]);
+    loop {
+        let before = linked.len();
+        for e in &edges {
+            if linked.contains(e.parent.as_str()) {
+                linked.insert(e.table.as_str());
+            }
+        }
+        if linked.len() == before {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for table in catalog
+        .table_names()
+        .into_iter()
+        .filter(|t| !linked.contains(t))
+    {
+        let found: Vec<String> = catalog
+            .columns(table)
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.sql_type != "boolean")
+            .filter_map(|c| {
+                personal_kind(table, &c.name).map(|k| format!("{} ({})", c.name, k.as_str()))
+            })
+            .collect();
+        if !found.is_empty() {
+            out.push(problem(
+                format!("tables.{table}"),
+                format!("looks like personal data ({}) but no link joins the table to the subject; declare a soft link if its rows are someone's", found.join(", ")),
+            ));
+        }
+    }
+    out
+}
+
+/// The sampling questions: undeclared soft-link candidates into deleted tables, and free
+/// text of kept rows not fully covered by a rule.
+fn questions(map: &DataMap, catalog: &Catalog, walked: &Walk) -> (Vec<Probe>, Vec<Ask>) {
+    let mut probes = Vec::new();
+    let mut asks = Vec::new();
+    let declared: BTreeSet<(String, Vec<String>)> = map
+        .links
+        .keys()
+        .filter_map(|k| LinkKey::parse(k))
+        .map(|l| (l.table, l.columns))
+        .collect();
+    for c in soft_candidates(catalog, &map.subject) {
+        if declared.contains(&(c.table.clone(), vec![c.column.clone()]))
+            || !walked.deleted.contains(&c.target_table)
+        {
+            continue;
+        }
+        asks.push(Ask::Soft {
+            link: format!("{}.{}", c.table, c.column),
+            target: format!("{}.{}", c.target_table, c.target_column),
+        });
+        probes.push(Probe::Keys {
+            table: c.table,
+            column: c.column,
+            target_table: c.target_table,
+            target_column: c.target_column,
+        });
+    }
+    let s = &map.subject;
+    // (table, column, json paths removed, link columns) → the entries treating those rows.
+    type TextKey = (String, String, Vec<String>, Vec<String>);
+    let mut text: BTreeMap<TextKey, Vec<String>> = BTreeMap::new();
+    for (edge, t) in walked.edges.iter().filter(|(_, t)| t.action.keeps_rows()) {
+        let entry = if map.links.keys().any(|k| {
+            LinkKey::parse(k).is_some_and(|l| l.table == edge.table && l.columns == edge.columns)
+                && map.links[k].action.is_some()
+        }) {
+            format!("links.\"{}\"", edge.label)
+        } else if map.tables.contains_key(&edge.table) {
+            format!("tables.{}", edge.table)
+        } else {
+            format!("links.\"{}\"", edge.label)
+        };
+        for c in catalog.columns(&edge.table).unwrap_or_default() {
+            let identity = edge.table == s.table
+                && (c.name == s.email || Some(&c.name) == s.username.as_ref());
+            if !is_free_text(c) || edge.columns.contains(&c.name) || identity {
+                continue;
+            }
+            let paths = match t.anonymize.get(&c.name) {
+                Some(
+                    ColumnRule::Null | ColumnRule::Hash | ColumnRule::Redact | ColumnRule::Value(_),
+                ) => continue,
+                Some(ColumnRule::JsonPaths(p)) => p.clone(),
+                None => vec![],
+            };
+            let entries = text
+                .entry((
+                    edge.table.clone(),
+                    c.name.clone(),
+                    paths,
+                    edge.columns.clone(),
+                ))
+                .or_default();
+            if !entries.contains(&entry) {
+                entries.push(entry.clone());
+            }
+        }
+    }
+    for ((table, column, json_paths, rows_with), entries) in text {
+        asks.push(Ask::Text {
+            entries,
+            column: format!("{table}.{column}"),
+        });
+        let own = own_identity(&map.subject, &table);
+        probes.push(Probe::Identities {
+            table,
+            column,
+            json_paths,
+            rows_with,
+            own,
+        });
+    }
+    (probes, asks)
+}
+
+/// Turns the sampling answers into problems and warnings.
+pub(crate) fn judge(report: &mut Report, asks: &[Ask], counts: &[Option<Vec<i64>>]) {
+    for (ask, counts) in asks.iter().zip(counts) {
+        let Some(counts) = counts else { continue };
+        match ask {
+            Ask::Soft { link, target } => {
+                if let [n, m] = counts.as_slice()
+                    && *m > 0
+                    && m * 3 >= *n
+                {
+                    report.warnings.push(problem(
+                        format!("links.\"{link}\""),
+                        format!("{m} of {n} sampled values are keys of {target}, but the map declares no link; if they are, add {{ soft = true, … }}"),
+                    ));
+                }
+            }
+            Ask::Text { entries, column } => {
+                let name = column.rsplit_once('.').map_or(column.as_str(), |(_, c)| c);
+                // Emails and @usernames may be the person's: `redact` removes exactly the
+                // subject's and leaves everything else, so it is always a safe remedy and
+                // an uncovered column is a problem. IP addresses in rows that stay are
+                // most likely their own people's; removing them would destroy other
+                // people's data, so they are a warning for a person to judge.
+                let (emails, ips, handles) = match counts.as_slice() {
+                    [_, e, i, h, ..] => (*e, *i, *h),
+                    _ => (0, 0, 0),
+                };
+                if emails > 0 || handles > 0 {
+                    let found = identities_found(&[0, emails, 0, handles]).unwrap_or_default();
+                    report.problems.push(problem(
+                        entries.join(", "),
+                        format!("kept rows' `{column}` may name the person (sample found {found}) and no rule rewrites it; add anonymize = {{ {name} = \"redact\" }}"),
+                    ));
+                } else if ips > 0 {
+                    report.warnings.push(problem(
+                        entries.join(", "),
+                        format!("kept rows' `{column}` hold IP addresses (sampled); if some can be the person's, add a json_paths, \"null\" or \"hash\" rule"),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = Bool)]
-    found: bool,
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
-/// How many values of a suggested soft-link column are compared with the subject keys.
-pub const SOFT_LINK_SAMPLE: usize = 1000;
-
-/// Checks each soft-link suggestion against the data: whether any of the first
-/// [`SOFT_LINK_SAMPLE`] non-null values of the column equals a subject key (compared as
-/// text). Sets each suggestion's evidence; a failed query is recorded, not returned.
-pub async fn confirm_soft_links(
+/// CHECK constraints that today's rows would fail when the database itself sets a
+/// `SET NULL` key to NULL, and (with `unlink_null`, when the map does not bind so that
+/// [`BoundMap::live_problems`] cannot run) when the purge does (`unlink = "null"`).
+async fn set_null_checks(
     conn: &mut AsyncPgConnection,
     map: &DataMap,
-    coverage: &mut Coverage,
-) {
-    let schema = ident(&map.schema);
-    let subject = format!("{schema}.{}", ident(&map.subject.table));
-    let key = ident(&map.subject.key);
-    for link in &mut coverage.soft_links {
-        let column = ident(&link.column);
-        let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM (SELECT t.{column}::text AS v FROM {schema}.{table} t \
-                                           WHERE t.{column} IS NOT NULL LIMIT {SOFT_LINK_SAMPLE}) s \
-                            WHERE s.v IN (SELECT u.{key}::text FROM {subject} u)) AS found",
-            table = ident(&link.table),
-        );
-        link.evidence = match diesel::sql_query(sql).get_result::<Found>(conn).await {
-            Ok(Found { found: true }) => SoftLinkEvidence::Matches,
-            Ok(Found { found: false }) => SoftLinkEvidence::NoMatch,
-            Err(error) => SoftLinkEvidence::CheckFailed(error.to_string()),
+    catalog: &Catalog,
+    walked: &Walk,
+    unlink_null: bool,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (edge, t) in &walked.edges {
+        let by_database = edge.on_delete == Some(OnDelete::SetNull)
+            && t.action == Action::Leave
+            && t.unlink.is_none();
+        let by_purge = unlink_null && t.unlink == Some(Unlink::Null);
+        if !by_database && !by_purge {
+            continue;
+        }
+        let who = if by_database {
+            "the database's ON DELETE SET NULL"
+        } else {
+            "unlink = \"null\""
         };
+        for check in catalog
+            .checks
+            .iter()
+            .filter(|c| c.table == edge.table && c.columns.iter().any(|c| edge.columns.contains(c)))
+        {
+            let columns = catalog.columns(&edge.table).unwrap_or_default();
+            let select: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    if edge.columns.contains(&c.name) {
+                        format!("NULL::{} AS {}", c.sql_type, ident(&c.name))
+                    } else {
+                        format!("x.{}", ident(&c.name))
+                    }
+                })
+                .collect();
+            let sql = format!(
+                "SELECT count(*) AS n FROM (SELECT {} FROM {}.{} x WHERE ({}) IS NOT NULL) AS {} WHERE NOT ({})",
+                select.join(", "),
+                ident(&map.schema),
+                ident(&edge.table),
+                edge.columns
+                    .iter()
+                    .map(|c| format!("x.{}", ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ident(&edge.table),
+                check.expression
+            );
+            match diesel::sql_query(sql).get_result::<CountRow>(conn).await {
+                Ok(CountRow { n }) if n > 0 => out.push(problem(
+                    format!("links.\"{}\"", edge.label),
+                    format!("{who} would violate check constraint {} for {n} of today's rows; reassign (or delete) these rows instead", check.name),
+                )),
+                Ok(_) => {}
+                Err(e) => out.push(problem(format!("links.\"{}\"", edge.label), format!("check constraint {} could not be evaluated: {e}", check.name))),
+            }
+        }
     }
+    out
+}
+
+/// Checks `map` against the live platform database: loads the catalog, binds, samples,
+/// and evaluates what only live rows can show.
+pub async fn check(conn: &mut AsyncPgConnection, map: &DataMap) -> anyhow::Result<Report> {
+    let catalog = Catalog::load(conn, &map.schema).await?;
+    let bound = BoundMap::bind(map.clone(), &catalog);
+    let walked = match &bound {
+        Ok(b) => b.walk.clone(),
+        Err(_) => walk(map, &catalog),
+    };
+    let (mut report, probes, asks) = static_report(map, &catalog, &walked, &bound);
+    let samples = sample::run(conn, &catalog, &map.schema, &probes).await;
+    judge(&mut report, &asks, &samples.counts);
+    report.unsampled = samples.failed;
+    if let Ok(b) = &bound {
+        report.problems.extend(b.live_problems(conn).await?);
+    }
+    report
+        .problems
+        .extend(set_null_checks(conn, map, &catalog, &walked, bound.is_err()).await);
+    report.problems.sort();
+    report.problems.dedup();
+    Ok(report)
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
+    use crate::datamap::catalog::{ForeignKey, Trigger};
 
-    #[test]
-    fn personal_looking_column_names_are_recognised_by_their_word_parts() {
-        let cases = [
-            ("email", PersonalKind::Email),
-            ("Contact_Email", PersonalKind::Email),
-            ("email_address", PersonalKind::Email),
-            ("ip", PersonalKind::IpAddress),
-            ("ip_address", PersonalKind::IpAddress),
-            ("signup_ip", PersonalKind::IpAddress),
-            ("last_login_ip", PersonalKind::IpAddress),
-            ("user_agent", PersonalKind::UserAgent),
-            ("first_name", PersonalKind::Name),
-            ("last_name", PersonalKind::Name),
-            ("full_name", PersonalKind::Name),
-            ("display_name", PersonalKind::Name),
-            ("username", PersonalKind::Name),
-            ("billing_name", PersonalKind::Name),
-            ("card_holder_name", PersonalKind::Name),
-            ("phone", PersonalKind::Phone),
-            ("mobile_number", PersonalKind::Phone),
-            ("address", PersonalKind::Address),
-            ("address_line1", PersonalKind::Address),
-            ("street", PersonalKind::Address),
-            ("city", PersonalKind::Address),
-            ("postcode", PersonalKind::Address),
-            ("zip", PersonalKind::Address),
-            ("birth_date", PersonalKind::Birth),
-            ("dob", PersonalKind::Birth),
-            ("location", PersonalKind::Location),
-            ("lat", PersonalKind::Location),
-            ("lng", PersonalKind::Location),
-            ("latitude", PersonalKind::Location),
-            ("longitude", PersonalKind::Location),
-            ("ssn", PersonalKind::Identifier),
-            ("passport_number", PersonalKind::Identifier),
-            ("iban", PersonalKind::Identifier),
-            ("card_last4", PersonalKind::Identifier),
-            ("tax_id", PersonalKind::Identifier),
-        ];
-        for (column, kind) in cases {
-            assert_eq!(personal_kind(column), Some(kind), "{column}");
-        }
-    }
-
-    #[test]
-    fn things_named_like_personal_data_but_not_holding_it_are_not_reported() {
-        for column in [
-            "id",
-            "user_id",
-            "file_name",
-            "model_name",
-            "title",
-            "body",
-            "created_at",
-            "email_verified",
-            "phone_confirmed_at",
-            "address_id",
-            "location_id",
-            "shipping",
-            "zipper",
-            "relationship",
-            "description",
-            "amount_cents",
-            "object_key",
-        ] {
-            assert_eq!(personal_kind(column), None, "{column}");
-        }
-    }
-
-    #[test]
-    fn a_bare_name_is_personal_only_in_a_table_of_people() {
-        assert_eq!(personal_column("users", "name"), Some(PersonalKind::Name));
-        assert_eq!(
-            personal_column("customer_accounts", "Name"),
-            Some(PersonalKind::Name)
-        );
-        assert_eq!(personal_column("models", "name"), None);
-        assert_eq!(personal_column("tags", "name"), None);
-        assert_eq!(
-            personal_column("models", "phone"),
-            Some(PersonalKind::Phone)
-        );
-    }
-
-    #[test]
-    fn user_reference_names_are_recognised() {
-        for column in [
-            "user_id",
-            "from_user_id",
-            "to_user_id",
-            "owner_id",
-            "author_id",
-            "creator_id",
-            "member_id",
-            "account_id",
-            "created_by",
-            "Updated_By",
-            "owner",
-            "users_id",
-        ] {
-            assert!(looks_like_user_reference(column), "{column}");
-        }
-        for column in [
-            "id",
-            "image_id",
-            "user",
-            "owner_name",
-            "userid",
-            "created_at",
-            "accounting_period_id",
-            "model_id",
-        ] {
-            assert!(!looks_like_user_reference(column), "{column}");
-        }
-    }
-
-    fn col(name: &str, sql_type: &str) -> ColumnInfo {
-        ColumnInfo {
-            name: name.to_owned(),
-            sql_type: sql_type.to_owned(),
-        }
-    }
+    const MAP: &str = r#"
+        version = 2
+        [subject]
+        table = "users"
+        email = "email"
+        [links]
+        "images.user_id" = "delete"
+        "reviews.reviewer_id" = "detach"
+        [[objects]]
+        bucket = "TODO: bucket name"
+        table = "images"
+        column = "object_key"
+        [[objects]]
+        bucket = "avatars"
+        table = "users"
+        template = "avatars/{id}/"
+    "#;
 
     fn fk(table: &str, column: &str, references: &str, on_delete: OnDelete) -> ForeignKey {
         ForeignKey {
             name: format!("{table}_{column}_fkey"),
-            table: table.to_owned(),
-            columns: vec![column.to_owned()],
-            references: references.to_owned(),
-            referenced_columns: vec!["id".to_owned()],
+            table: table.into(),
+            columns: vec![column.into()],
+            references: references.into(),
+            referenced_columns: vec!["id".into()],
             on_delete,
         }
     }
 
-    /// A small platform: users, their images, comments on images (threaded), contacts
-    /// nobody mapped, tags, and a ledger with a soft link.
-    pub(crate) struct Fixture {
-        tables: Vec<(&'static str, Vec<ColumnInfo>)>,
-        foreign_keys: Vec<ForeignKey>,
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.foreign_keys = vec![
+            fk("images", "user_id", "users", OnDelete::Cascade),
+            fk("reviews", "reviewer_id", "users", OnDelete::SetNull),
+            fk("comments", "image_id", "images", OnDelete::Cascade),
+        ];
+        c.triggers = vec![
+            Trigger {
+                name: "count_comments".into(),
+                table: "comments".into(),
+                definition: String::new(),
+            },
+            Trigger {
+                name: "audit_tags".into(),
+                table: "tags".into(),
+                definition: String::new(),
+            },
+        ];
+        c
     }
-
-    impl Fixture {
-        pub(crate) fn new() -> Self {
-            Self {
-                tables: vec![
-                    (
-                        "users",
-                        vec![
-                            col("id", "bigint"),
-                            col("email", "text"),
-                            col("referred_by", "bigint"),
-                        ],
-                    ),
-                    (
-                        "images",
-                        vec![
-                            col("id", "bigint"),
-                            col("user_id", "bigint"),
-                            col("title", "text"),
-                        ],
-                    ),
-                    (
-                        "comments",
-                        vec![
-                            col("id", "bigint"),
-                            col("image_id", "bigint"),
-                            col("parent_id", "bigint"),
-                        ],
-                    ),
-                    (
-                        "contacts",
-                        vec![
-                            col("id", "bigint"),
-                            col("user_id", "bigint"),
-                            col("phone", "text"),
-                            col("sms_ok", "boolean"),
-                        ],
-                    ),
-                    ("tags", vec![col("id", "bigint"), col("name", "text")]),
-                    (
-                        "ledger",
-                        vec![
-                            col("id", "bigint"),
-                            col("owner_id", "bigint"),
-                            col("created_by", "timestamp with time zone"),
-                        ],
-                    ),
-                ],
-                foreign_keys: vec![
-                    fk("users", "referred_by", "users", OnDelete::SetNull),
-                    fk("images", "user_id", "users", OnDelete::Cascade),
-                    fk("comments", "image_id", "images", OnDelete::Cascade),
-                    fk("comments", "parent_id", "comments", OnDelete::SetNull),
-                    fk("contacts", "user_id", "users", OnDelete::Restrict),
-                ],
-            }
-        }
-
-        pub(crate) fn schema(&self) -> Schema<'_> {
-            Schema::new(
-                self.tables
-                    .iter()
-                    .map(|(t, c)| (*t, c.as_slice()))
-                    .collect(),
-                &self.foreign_keys,
-            )
-        }
-    }
-
-    const MAP: &str = r#"
-        version = 1
-        [subject]
-        table = "users"
-        email = "email"
-        erase = { action = "delete" }
-        [[table]]
-        name = "images"
-        link = { column = "user_id" }
-        category = "content"
-        erase = { action = "delete" }
-    "#;
 
     #[test]
-    fn coverage_names_uncovered_columns_links_and_soft_links() {
-        let fixture = Fixture::new();
+    fn undecided_buckets_are_problems() {
         let map = DataMap::parse(MAP).unwrap();
-        let report = coverage_in(&map, &fixture.schema());
-        let personal: Vec<String> = report
-            .personal_columns
-            .iter()
-            .map(|p| format!("{}.{}", p.table, p.column))
-            .collect();
-        assert_eq!(
-            personal,
-            ["contacts.phone"],
-            "tags.name is a thing's name, sms_ok a flag"
-        );
-        let links: Vec<String> = report
-            .foreign_keys
-            .iter()
-            .map(|l| format!("{}.{}", l.table, l.columns[0]))
-            .collect();
-        assert_eq!(links, ["comments.image_id", "contacts.user_id"]);
-        assert_eq!(report.foreign_keys[0].reason, LinkReason::IntoEntry);
-        assert!(
-            report.foreign_keys[0]
-                .to_string()
-                .contains("`comments.image_id` -> `images.id`"),
-            "{}",
-            report.foreign_keys[0]
-        );
-        assert!(
-            report.foreign_keys[1]
-                .to_string()
-                .contains("links to the subject"),
-            "{}",
-            report.foreign_keys[1]
-        );
-        assert!(
-            report.unfollowed.is_empty(),
-            "comments is not mapped, so neither is its self-reference"
-        );
-        let soft: Vec<String> = report
-            .soft_links
-            .iter()
-            .map(|s| format!("{}.{}", s.table, s.column))
-            .collect();
-        assert_eq!(
-            soft,
-            ["ledger.owner_id"],
-            "a timestamp cannot hold a bigint key"
-        );
-        assert!(report.has_errors());
+        let problems = object_problems(&map);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].entry.starts_with("objects[0]"), "{problems:?}");
     }
 
     #[test]
-    fn a_map_following_every_link_is_covered() {
-        let fixture = Fixture::new();
-        let map = DataMap::parse(&format!(
-            "{MAP}
-            [[table]]
-            name = \"contacts\"
-            link = {{ column = \"user_id\" }}
-            category = \"profile\"
-            erase = {{ action = \"delete\" }}
-            [[table]]
-            name = \"comments_on_images\"
-            table = \"comments\"
-            link = {{ column = \"image_id\", parent = \"images\" }}
-            category = \"content\"
-            erase = {{ action = \"delete\" }}
-            [[table]]
-            name = \"ledger\"
-            link = {{ column = \"owner_id\", soft = true }}
-            category = \"payments\"
-            erase = {{ action = \"delete\" }}"
-        ))
-        .unwrap();
-        let report = coverage_in(&map, &fixture.schema());
-        assert!(!report.has_errors(), "{report:?}");
-        assert!(report.soft_links.is_empty());
-        assert_eq!(report.unfollowed.len(), 1);
-        assert_eq!(report.unfollowed[0].reason, LinkReason::SelfReference);
-        assert_eq!(report.unfollowed[0].table, "comments");
+    fn triggers_on_touched_tables_are_warnings() {
+        let map = DataMap::parse(MAP).unwrap();
+        let catalog = catalog();
+        let walked = walk(&map, &catalog);
+        let warnings = trigger_warnings(&catalog, &walked);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].problem.contains("comments (count_comments)"),
+            "{warnings:?}"
+        );
+        assert!(!warnings[0].problem.contains("audit_tags"), "{warnings:?}");
+        let s = summary(&map, &walked);
+        assert_eq!(
+            (s.deleted, s.kept, s.links, s.objects),
+            (3, 1, 2, 2),
+            "{s:?}"
+        );
     }
 
     #[test]
-    fn a_link_through_the_wrong_column_does_not_cover_the_foreign_key() {
-        let fixture = Fixture::new();
-        let map =
-            DataMap::parse(&MAP.replace("column = \"user_id\"", "column = \"title\"")).unwrap();
-        let report = coverage_in(&map, &fixture.schema());
+    fn sampled_identities_in_kept_text_are_problems_and_undeclared_links_warnings() {
+        let mut report = Report::default();
+        let asks = [
+            Ask::Text {
+                entries: vec!["links.\"reviews.reviewer_id\"".into()],
+                column: "reviews.body".into(),
+            },
+            Ask::Text {
+                entries: vec!["tables.notes".into()],
+                column: "notes.text".into(),
+            },
+            Ask::Soft {
+                link: "tips.from_user_id".into(),
+                target: "users.id".into(),
+            },
+            Ask::Soft {
+                link: "ledger.owner_id".into(),
+                target: "users.id".into(),
+            },
+        ];
+        let counts = [
+            Some(vec![10, 2, 0, 1]),
+            Some(vec![10, 0, 0, 0]),
+            Some(vec![20, 19]),
+            Some(vec![20, 1]),
+        ];
+        judge(&mut report, &asks, &counts);
+        assert_eq!(report.problems.len(), 1);
         assert!(
-            report
-                .foreign_keys
-                .iter()
-                .any(|l| l.table == "images" && l.reason == LinkReason::IntoSubject)
+            report.problems[0].problem.contains("emails, @usernames"),
+            "{:?}",
+            report.problems
         );
+        assert!(report.problems[0].problem.contains("body = \"redact\""));
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0].entry.contains("tips.from_user_id"));
     }
 }

@@ -1,15 +1,24 @@
-//! The data map: where a data subject's data lives in the platform database and object
-//! storage, and what erasure does to it. Parsed from TOML ([`spec`]), checked against the
-//! live schema ([`catalog`], [`bind`]) and compiled to SQL that selects a subject's rows.
+//! The data map: how a data subject's data in the platform database and object storage is
+//! treated on erasure and export. Parsed from TOML ([`spec`], [`rule`]), walked over the
+//! live schema ([`catalog`], [`graph`]), bound ([`bind`]) and compiled to SQL that selects
+//! a subject's rows ([`reach`]).
 
 pub mod bind;
 pub mod catalog;
+pub mod convert;
 pub mod coverage;
 pub mod discover;
+pub mod graph;
+mod names;
+mod propose;
+pub mod reach;
+mod render;
+pub mod rule;
+mod sample;
 pub mod spec;
 
-pub use bind::{BindProblem, BoundMap, BoundTable, SubjectKey, object_key};
+pub use bind::{BoundMap, SubjectKey, object_key};
 pub use catalog::Catalog;
-pub use coverage::{Coverage, coverage};
-pub use discover::discover;
-pub use spec::{Category, DataMap, Erase, KeyFormat, MapError, ObjectSpec, TableSpec};
+pub use graph::{Edge, Problem, Treatment};
+pub use rule::{Action, ColumnRule, Unlink};
+pub use spec::{Category, DataMap, KeyFormat, MapError, ObjectSpec};

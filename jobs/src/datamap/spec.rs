@@ -1,27 +1,36 @@
-//! The data map as written in `config/datamap.toml`: plain serde structs, checked for
-//! internal consistency by [`DataMap::parse`] and against the live schema by
-//! [`super::BoundMap::bind`].
+//! The data map as written in `config/datamap.toml` (format version 2): decisions, not
+//! paths. Plain serde structs, checked for internal consistency by [`DataMap::parse`];
+//! the planner ([`super::graph`]) derives every path from the live catalog.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use super::rule::{Action, ColumnRule, Unlink};
 
 /// Where a data subject's data lives in the platform and what erasure does to it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataMap {
-    /// Format version of the map; only `1` exists.
+    /// Format version of the map; `2` (see `lethe datamap convert` for version 1 maps).
     pub version: u32,
     /// PostgreSQL schema of the platform tables.
     #[serde(default = "default_schema")]
     pub schema: String,
     /// The table with one row per data subject.
     pub subject: SubjectSpec,
-    /// Every other table that holds a subject's data, and how it links to the subject.
-    #[serde(default, rename = "table")]
-    pub tables: Vec<TableSpec>,
-    /// Objects in the platform's buckets that belong to the subject.
-    #[serde(default, rename = "objects")]
+    /// How each link into the subject table is treated, keyed `table.column` or
+    /// `table.(column_a, column_b)`.
+    #[serde(default, deserialize_with = "links_short_or_full")]
+    pub links: BTreeMap<String, LinkSpec>,
+    /// A rule per table, for every path that reaches it.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableRule>,
+    /// Export categories: category → tables. Tables not listed are `content`.
+    #[serde(default)]
+    pub categories: BTreeMap<Category, Vec<String>>,
+    /// Objects in the platform's buckets that belong to rows being deleted.
+    #[serde(default)]
     pub objects: Vec<ObjectSpec>,
 }
 
@@ -29,212 +38,263 @@ fn default_schema() -> String {
     "public".to_owned()
 }
 
+fn default_key() -> String {
+    "id".to_owned()
+}
+
 /// The subject table and the columns that identify a person.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectSpec {
     /// Table name.
     pub table: String,
-    /// Primary-key column; links from other tables point at it.
+    /// Primary-key column.
     #[serde(default = "default_key")]
     pub key: String,
     /// Column holding the account's email address.
     pub email: String,
     /// Column holding the public username, if any.
     pub username: Option<String>,
-    /// Category of the subject row in exports.
-    #[serde(default = "Category::profile")]
-    pub category: Category,
-    /// What erasure does to the subject row.
-    pub erase: Erase,
-    /// Key of a placeholder account ("deleted user") that retained rows are reassigned to
-    /// when a foreign key would otherwise keep the subject row alive (`reassign = true`).
+    /// Key of a placeholder account ("deleted user") that `unlink = "placeholder"` points
+    /// retained rows at. It must exist.
     pub placeholder: Option<String>,
+    /// Per-subject tombstone accounts for `unlink = "tombstone"`: column → template, where
+    /// `{hash}` is a keyed hash of the subject's key.
+    pub tombstone: Option<BTreeMap<String, String>>,
 }
 
-fn default_key() -> String {
-    "id".to_owned()
-}
-
-/// One way a table's rows belong to (or hang off) the subject.
-#[derive(Debug, Clone, Deserialize)]
+/// The treatment of one link (an edge into the subject table, or a declared soft link).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct TableSpec {
-    /// Unique name of this entry; other entries refer to it as `parent`.
-    pub name: String,
-    /// Table name; defaults to `name`. A table may appear in several entries
-    /// (the subject's own comments, and other people's replies under them).
-    pub table: Option<String>,
-    /// How a row links to the subject.
-    pub link: Link,
-    /// Category in exports and reports.
-    pub category: Category,
-    /// Whether these rows are the subject's data and go into an access export.
-    /// Rows of other people that merely hang off the subject's rows set this to false.
-    #[serde(default = "yes")]
-    pub export: bool,
-    /// What erasure does to these rows.
-    pub erase: Erase,
-    /// Free-text explanation shown to staff.
-    pub note: Option<String>,
+pub struct LinkSpec {
+    /// What erasure does to the rows this link reaches.
+    pub action: Option<Action>,
+    /// Legal basis (`retain`).
+    pub basis: Option<String>,
+    /// How long the rows are kept (`retain`).
+    pub period: Option<String>,
+    /// How the link is cut for rows that stay.
+    pub unlink: Option<Unlink>,
+    /// Columns rewritten in rows that stay.
+    #[serde(default)]
+    pub anonymize: BTreeMap<String, ColumnRule>,
+    /// Whether the rows go into an access export (default: `delete` and `retain` do).
+    pub export: Option<bool>,
+    /// The column holds a key without a foreign key; declares the link.
+    #[serde(default)]
+    pub soft: bool,
+    /// Target of a soft link, `table.column` (default: the subject's key).
+    pub to: Option<String>,
 }
 
-fn yes() -> bool {
-    true
+/// `"table.column" = "delete"` is short for `{ action = "delete" }`.
+fn links_short_or_full<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, LinkSpec>, D::Error> {
+    struct ShortOrFull(LinkSpec);
+    impl<'de> Deserialize<'de> for ShortOrFull {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = ShortOrFull;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an action name or a table of link settings")
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShortOrFull, E> {
+                    let action = Action::deserialize(serde::de::value::StrDeserializer::new(v))?;
+                    Ok(ShortOrFull(LinkSpec {
+                        action: Some(action),
+                        ..LinkSpec::default()
+                    }))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    map: A,
+                ) -> Result<ShortOrFull, A::Error> {
+                    LinkSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                        .map(ShortOrFull)
+                }
+            }
+            d.deserialize_any(Visit)
+        }
+    }
+    let raw = BTreeMap::<String, ShortOrFull>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
-impl TableSpec {
-    /// The platform table this entry reads.
-    pub fn table_name(&self) -> &str {
-        self.table.as_deref().unwrap_or(&self.name)
+/// A rule for one table, applied whatever path reaches it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRule {
+    /// What erasure does to the rows; absent: each edge's delete rule.
+    pub action: Option<Action>,
+    /// Legal basis (`retain`).
+    pub basis: Option<String>,
+    /// How long the rows are kept (`retain`).
+    pub period: Option<String>,
+    /// How links are cut for rows that stay.
+    pub unlink: Option<Unlink>,
+    /// Columns rewritten in rows that stay.
+    #[serde(default)]
+    pub anonymize: BTreeMap<String, ColumnRule>,
+    /// Whether rows this rule covers go into an access export.
+    pub export: Option<bool>,
+    /// Columns left out of exports.
+    #[serde(default)]
+    pub omit: Vec<String>,
+    /// Columns replaced by a keyed pseudonym in exports.
+    #[serde(default)]
+    pub mask: Vec<String>,
+}
+
+/// The parts of a link or table rule that say what happens to rows.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleRef<'a> {
+    /// The action, if stated.
+    pub action: Option<&'a Action>,
+    /// Legal basis.
+    pub basis: Option<&'a str>,
+    /// Retention period.
+    pub period: Option<&'a str>,
+    /// How the link is cut.
+    pub unlink: Option<&'a Unlink>,
+    /// Rewritten columns.
+    pub anonymize: &'a BTreeMap<String, ColumnRule>,
+    /// Export flag.
+    pub export: Option<bool>,
+}
+
+impl LinkSpec {
+    /// The rule part.
+    pub fn rule(&self) -> RuleRef<'_> {
+        RuleRef {
+            action: self.action.as_ref(),
+            basis: self.basis.as_deref(),
+            period: self.period.as_deref(),
+            unlink: self.unlink.as_ref(),
+            anonymize: &self.anonymize,
+            export: self.export,
+        }
     }
 }
 
-/// A link from a table's column to the subject, directly or through a parent entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Link {
-    /// Column of this table holding the referenced value.
-    pub column: String,
-    /// Entry this column points into; absent means the subject table itself.
-    pub parent: Option<String>,
-    /// Column of the parent referenced by `column`; defaults to the parent's `id`
-    /// (or the subject key when there is no parent).
-    pub parent_column: Option<String>,
-    /// The column holds the id without a foreign key ("soft" link); declared so that
-    /// `datamap check` does not report it as unexpected.
-    #[serde(default)]
-    pub soft: bool,
+impl TableRule {
+    /// The rule part.
+    pub fn rule(&self) -> RuleRef<'_> {
+        RuleRef {
+            action: self.action.as_ref(),
+            basis: self.basis.as_deref(),
+            period: self.period.as_deref(),
+            unlink: self.unlink.as_ref(),
+            anonymize: &self.anonymize,
+            export: self.export,
+        }
+    }
 }
 
 /// Data categories, used to group exports for people and counts for staff.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Account and profile details.
-    Profile,
-    /// What the person made: images, models, comments.
-    Content,
-    /// Interactions: reactions, follows, notifications, tips.
-    Activity,
-    /// Devices, IP addresses, sessions, locations.
-    DeviceLocation,
-    /// Payments and billing.
+    Account,
+    /// Sign-in, sessions, keys and tokens.
+    Security,
+    /// Payments, purchases, payouts, billing.
     Payments,
-    /// Communication preferences.
-    Preferences,
-    /// Reports and moderation.
+    /// Reports, reviews and moderation.
     Moderation,
+    /// What the person made: images, models, posts, comments.
+    Content,
+    /// Interactions: reactions, follows, notifications, views.
+    Activity,
+    /// Devices, IP addresses, locations.
+    DeviceLocation,
+    /// Communication and privacy preferences.
+    Preferences,
 }
 
 impl Category {
-    fn profile() -> Self {
-        Self::Profile
-    }
+    /// Every category, in display order.
+    pub const ALL: [Category; 8] = [
+        Self::Account,
+        Self::Security,
+        Self::Payments,
+        Self::Moderation,
+        Self::Content,
+        Self::Activity,
+        Self::DeviceLocation,
+        Self::Preferences,
+    ];
 
     /// A heading for people.
     pub fn title(self) -> &'static str {
         match self {
-            Self::Profile => "Profile",
+            Self::Account => "Account and profile",
+            Self::Security => "Sign-in and security",
+            Self::Payments => "Payments",
+            Self::Moderation => "Reports and moderation",
             Self::Content => "Content",
             Self::Activity => "Activity",
             Self::DeviceLocation => "Devices and locations",
-            Self::Payments => "Payments",
             Self::Preferences => "Preferences",
-            Self::Moderation => "Reports and moderation",
         }
     }
 
     /// The stable machine name, as in the map.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Profile => "profile",
+            Self::Account => "account",
+            Self::Security => "security",
+            Self::Payments => "payments",
+            Self::Moderation => "moderation",
             Self::Content => "content",
             Self::Activity => "activity",
             Self::DeviceLocation => "device_location",
-            Self::Payments => "payments",
             Self::Preferences => "preferences",
-            Self::Moderation => "moderation",
         }
     }
 }
 
-/// What erasure does to an entry's rows.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Erase {
-    /// Delete the rows.
-    Delete,
-    /// Keep the rows, rewrite some columns.
-    Anonymize {
-        /// Column name to rule.
-        columns: BTreeMap<String, ColumnRule>,
-    },
-    /// Keep the rows (e.g. payments for tax law), optionally rewriting some columns.
-    Retain {
-        /// The legal basis, shown to staff and in receipts.
-        basis: String,
-        /// How long the rows are kept, e.g. "10 years".
-        period: String,
-        /// Columns rewritten although the rows are kept.
-        #[serde(default)]
-        anonymize: BTreeMap<String, ColumnRule>,
-        /// Point the link column at the subject table's placeholder account, so that a
-        /// RESTRICT foreign key no longer blocks deleting the subject.
-        #[serde(default)]
-        reassign: bool,
-    },
-    /// Other people's rows hanging off the subject's: set the linking columns to NULL.
-    Detach {
-        /// Columns set to NULL.
-        columns: Vec<String>,
-    },
-}
-
-/// How one column is anonymized.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ColumnRule {
-    /// Set to NULL.
-    Null,
-    /// Replace with a keyed hash, so that joins on the column still work.
-    Hash,
-    /// Remove the subject's identity strings (email, username) from free text.
-    Redact,
-    /// Remove the given paths (e.g. `ip`, `details.username`) from a JSON column.
-    JsonPaths(Vec<String>),
-    /// Replace with a fixed value.
-    Value(String),
-}
-
-/// Objects belonging to the subject.
-#[derive(Debug, Clone, Deserialize)]
+/// Objects belonging to rows of one table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectSpec {
-    /// Unique name of this entry.
-    pub name: String,
     /// Bucket holding the objects.
     pub bucket: String,
-    /// Category in exports.
-    pub category: Category,
-    /// Table entry whose rows hold the keys (with `column`).
-    pub from: Option<String>,
-    /// Column holding the key (with `from`).
+    /// Table whose rows name the objects (the subject table or any reached table).
+    pub table: String,
+    /// Column holding the key.
     pub column: Option<String>,
     /// How the column holds the key.
     #[serde(default)]
     pub format: KeyFormat,
-    /// Key prefix built from the subject key, e.g. `avatars/{subject}/` (instead of from/column).
-    pub prefix: Option<String>,
+    /// Key built from the row's columns (`{column}`); ending in `/`, a prefix.
+    pub template: Option<String>,
     /// Whether the objects go into an access export.
     #[serde(default = "yes")]
     pub export: bool,
+    /// Category in exports (default: the table's).
+    pub category: Option<Category>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ObjectSpec {
+    /// A short name for reports: `bucket:table.column` or `bucket:template`.
+    pub fn label(&self) -> String {
+        match (&self.column, &self.template) {
+            (Some(column), _) => format!("{}:{}.{column}", self.bucket, self.table),
+            (None, Some(template)) => format!("{}:{template}", self.bucket),
+            (None, None) => format!("{}:{}", self.bucket, self.table),
+        }
+    }
 }
 
 /// How a column holds an object key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyFormat {
     /// The bare key.
@@ -243,9 +303,6 @@ pub enum KeyFormat {
     /// A URL (`s3://bucket/key` or `https://host/key`); the key is the path.
     Url,
 }
-
-/// The placeholder for the subject key in object prefixes.
-pub const SUBJECT_PLACEHOLDER: &str = "{subject}";
 
 /// A data map that does not make sense on its own terms.
 #[derive(Debug, thiserror::Error)]
@@ -270,61 +327,240 @@ fn entry_error(entry: &str, problem: impl Into<String>) -> MapError {
     }
 }
 
+/// A link key parsed: `table.column` or `table.(a, b)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkKey {
+    /// The referencing table.
+    pub table: String,
+    /// Its columns.
+    pub columns: Vec<String>,
+}
+
+impl LinkKey {
+    /// Parses `table.column` or `table.(a, b)`. The table is everything before the last
+    /// `.` that precedes the column part.
+    pub fn parse(key: &str) -> Option<Self> {
+        if let Some(open) = key.find(".(") {
+            let table = &key[..open];
+            let inner = key[open + 2..].strip_suffix(')')?;
+            let columns: Vec<String> = inner.split(',').map(|c| c.trim().to_owned()).collect();
+            if table.is_empty() || columns.iter().any(String::is_empty) {
+                return None;
+            }
+            return Some(Self {
+                table: table.to_owned(),
+                columns,
+            });
+        }
+        let (table, column) = key.rsplit_once('.')?;
+        (!table.is_empty() && !column.is_empty()).then(|| Self {
+            table: table.to_owned(),
+            columns: vec![column.to_owned()],
+        })
+    }
+
+    /// The key as written in a map.
+    pub fn render(table: &str, columns: &[String]) -> String {
+        match columns {
+            [one] => format!("{table}.{one}"),
+            many => format!("{table}.({})", many.join(", ")),
+        }
+    }
+}
+
+impl std::fmt::Display for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&Self::render(&self.table, &self.columns))
+    }
+}
+
+/// The placeholder of an object template: `{column}`.
+pub fn template_columns(template: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("template `{template}` has an unclosed `{{`"))?;
+        let name = &after[..close];
+        if name.is_empty() {
+            return Err(format!("template `{template}` has an empty `{{}}`"));
+        }
+        out.push(name.to_owned());
+        rest = &after[close + 1..];
+    }
+    Ok(out)
+}
+
 impl DataMap {
-    /// Parses and checks a map: unique names, known parents, no parent cycles, one key
-    /// source per object entry.
+    /// Parses and checks a map's own consistency: version, link keys, soft-link targets,
+    /// object key sources and templates. Undecided values (`TODO`) parse; they are
+    /// reported by the check against the schema.
     pub fn parse(text: &str) -> Result<Self, MapError> {
+        // Tell an old map from a broken one before reading fields a version 1 map lacks.
+        if let Ok(raw) = text.parse::<toml::Table>()
+            && raw.get("version").and_then(toml::Value::as_integer) == Some(1)
+        {
+            return Err(entry_error(
+                "version",
+                "this is a version 1 map; convert it with `lethe datamap convert --in FILE --out FILE`",
+            ));
+        }
         let map: DataMap = toml::from_str(text)?;
-        if map.version != 1 {
-            return Err(entry_error("version", "only version 1 is supported"));
+        if map.version == 1 {
+            return Err(entry_error(
+                "version",
+                "this is a version 1 map; convert it with `lethe datamap convert --in FILE --out FILE`",
+            ));
         }
-        let mut names = HashSet::new();
-        for t in &map.tables {
-            if !names.insert(t.name.as_str()) {
-                return Err(entry_error(&t.name, "duplicate entry name"));
-            }
+        if map.version != 2 {
+            return Err(entry_error("version", "only version 2 is supported"));
         }
-        for t in &map.tables {
-            let mut seen = HashSet::from([t.name.as_str()]);
-            let mut cur = t;
-            while let Some(parent) = &cur.link.parent {
-                cur = map
-                    .tables
-                    .iter()
-                    .find(|p| &p.name == parent)
-                    .ok_or_else(|| entry_error(&t.name, format!("unknown parent `{parent}`")))?;
-                if !seen.insert(cur.name.as_str()) {
-                    return Err(entry_error(&t.name, "parent chain forms a cycle"));
-                }
+        for (key, link) in &map.links {
+            if LinkKey::parse(key).is_none() {
+                return Err(entry_error(
+                    &format!("links.\"{key}\""),
+                    "a link key is `table.column` or `table.(column_a, column_b)`",
+                ));
             }
-        }
-        let mut object_names = HashSet::new();
-        for o in &map.objects {
-            if !object_names.insert(o.name.as_str()) {
-                return Err(entry_error(&o.name, "duplicate object entry name"));
-            }
-            match (&o.from, &o.column, &o.prefix) {
-                (Some(from), Some(_), None) => {
-                    if !names.contains(from.as_str()) {
-                        return Err(entry_error(
-                            &o.name,
-                            format!("unknown table entry `{from}`"),
-                        ));
-                    }
-                }
-                (None, None, Some(prefix)) => {
-                    if !prefix.contains(SUBJECT_PLACEHOLDER) {
-                        return Err(entry_error(&o.name, "prefix must contain {subject}"));
-                    }
-                }
-                _ => {
+            if let Some(to) = &link.to {
+                if !link.soft {
                     return Err(entry_error(
-                        &o.name,
-                        "give either `from` and `column`, or `prefix`",
+                        &format!("links.\"{key}\""),
+                        "`to` is only for soft links (soft = true)",
+                    ));
+                }
+                if LinkKey::parse(to).is_none() {
+                    return Err(entry_error(
+                        &format!("links.\"{key}\""),
+                        "`to` is `table.column` or `table.(column_a, column_b)`",
                     ));
                 }
             }
         }
+        let mut seen = std::collections::HashMap::new();
+        for (category, tables) in &map.categories {
+            for table in tables {
+                if let Some(other) = seen.insert(table.as_str(), *category) {
+                    return Err(entry_error(
+                        "categories",
+                        format!(
+                            "table `{table}` is listed under both {} and {}",
+                            other.as_str(),
+                            category.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, object) in map.objects.iter().enumerate() {
+            let name = format!("objects[{i}] ({})", object.label());
+            match (&object.column, &object.template) {
+                (Some(_), None) => {}
+                (None, Some(template)) => {
+                    let columns = template_columns(template).map_err(|e| entry_error(&name, e))?;
+                    if columns.is_empty() {
+                        return Err(entry_error(
+                            &name,
+                            "a template needs at least one {column} placeholder",
+                        ));
+                    }
+                    if template.ends_with('/') {
+                        // A prefix: every placeholder must be followed by a delimiter, or
+                        // `avatars/{id}` would also list `avatars/10…` for subject 1.
+                        let mut rest = template.as_str();
+                        while let Some(close) = rest.find('}') {
+                            if !rest[close + 1..].starts_with('/') {
+                                return Err(entry_error(
+                                    &name,
+                                    "in a prefix template every {placeholder} must be followed by `/`",
+                                ));
+                            }
+                            rest = &rest[close + 1..];
+                        }
+                    }
+                }
+                _ => {
+                    return Err(entry_error(&name, "give either `column` or `template`"));
+                }
+            }
+        }
         Ok(map)
+    }
+
+    /// The category of a table (`content` unless listed).
+    pub fn category_of(&self, table: &str) -> Category {
+        self.categories
+            .iter()
+            .find(|(_, tables)| tables.iter().any(|t| t == table))
+            .map_or(
+                if table == self.subject.table {
+                    Category::Account
+                } else {
+                    Category::Content
+                },
+                |(c, _)| *c,
+            )
+    }
+
+    /// A canonical fingerprint of the map's content (comments and layout do not count):
+    /// SHA-256 over its canonical JSON form, hex.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).expect("a parsed map serializes");
+        hex::encode(Sha256::digest(json))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_keys_parse_single_and_composite_columns() {
+        assert_eq!(
+            LinkKey::parse("images.user_id").unwrap(),
+            LinkKey {
+                table: "images".into(),
+                columns: vec!["user_id".into()]
+            }
+        );
+        assert_eq!(
+            LinkKey::parse("Member.(userId, tenantId)").unwrap().columns,
+            vec!["userId".to_owned(), "tenantId".to_owned()]
+        );
+        assert!(LinkKey::parse("nodot").is_none());
+        assert!(LinkKey::parse("t.(a,)").is_none());
+    }
+
+    #[test]
+    fn prefix_templates_need_a_delimiter_after_each_placeholder() {
+        let base = "version = 2\n[subject]\ntable = \"users\"\nemail = \"email\"\n";
+        let ok = format!(
+            "{base}[[objects]]\nbucket = \"b\"\ntable = \"users\"\ntemplate = \"avatars/{{id}}/\"\n"
+        );
+        DataMap::parse(&ok).unwrap();
+        let bad = format!(
+            "{base}[[objects]]\nbucket = \"b\"\ntable = \"users\"\ntemplate = \"avatars/{{id}}-x/\"\n"
+        );
+        assert!(DataMap::parse(&bad).is_err());
+        let version1 = "version = 1\n[subject]\ntable = \"users\"\nemail = \"email\"\n";
+        assert!(
+            DataMap::parse(version1)
+                .unwrap_err()
+                .to_string()
+                .contains("convert")
+        );
+    }
+
+    #[test]
+    fn the_content_hash_ignores_comments_and_layout() {
+        let a = "version = 2\n[subject]\ntable = \"users\"\nemail = \"email\"\n[links]\n\"a.b\" = \"delete\"\n";
+        let b = "# a comment\nversion = 2\n\n[subject]\ntable = \"users\"\nemail = \"email\"\n\n[links.\"a.b\"]\naction = \"delete\"\n";
+        assert_eq!(
+            DataMap::parse(a).unwrap().content_hash(),
+            DataMap::parse(b).unwrap().content_hash()
+        );
     }
 }

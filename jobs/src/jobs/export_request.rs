@@ -37,6 +37,7 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
             request_id: job.request_id,
             subject,
             destination: claim.destination.clone(),
+            mask_key: ctx.anonymize_key.clone(),
         };
         export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await
     };

@@ -1,8 +1,9 @@
 //! Job `lethe.maintenance` (cron): the sweeps that keep promises over time. Every step is
 //! idempotent, so several `work` processes may run it at once.
 //!
-//! 1. Re-enqueue approved requests that a crash between commit and enqueue, or a lost
-//!    job, left behind (the invariant "no approved request is forgotten").
+//! 1. Re-enqueue approved requests (and staff dry runs) that a crash between commit and
+//!    enqueue, or a lost job, left behind (the invariant "no approved request is
+//!    forgotten").
 //! 2. Delete export archives whose download link has expired.
 //! 3. Drop requester data that closed requests no longer need.
 
@@ -29,11 +30,11 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
         match kind {
             StrandedKind::Export => ctx.queue.enqueue_export(*request_id).await?,
             StrandedKind::Purge => ctx.queue.enqueue_purge(*request_id, None).await?,
+            StrandedKind::Rehearsal => ctx.queue.enqueue_rehearsal(*request_id).await?,
         }
     }
     if !stranded.is_empty() {
-        let ids: Vec<_> = stranded.iter().map(|(id, _)| *id).collect();
-        ctx.lifecycle.mark_enqueued(&ids).await?;
+        ctx.lifecycle.mark_enqueued(&stranded).await?;
         tracing::info!(count = stranded.len(), "re-enqueued stranded requests");
     }
     for (request_id, archive) in ctx.lifecycle.expired_exports().await? {

@@ -4,6 +4,7 @@
 pub mod export_request;
 pub mod maintenance;
 pub mod purge_request;
+pub mod rehearse_request;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub async fn run(
         anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}")
     })?;
     let process = ulid::Ulid::generate();
-    let (export_ctx, purge_ctx) = (ctx.clone(), ctx.clone());
+    let (export_ctx, purge_ctx, rehearse_ctx) = (ctx.clone(), ctx.clone(), ctx.clone());
     let concurrency = settings.concurrency.max(1);
     Monitor::new()
         .register(move |_restarts| {
@@ -70,6 +71,21 @@ pub async fn run(
                 .catch_panic()
                 .data(purge_ctx.clone())
                 .build(purge_request::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("lethe-rehearse-{process}"))
+                .backend(
+                    rehearse_ctx
+                        .queue
+                        .rehearse_storage()
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_secs(5)),
+                )
+                .concurrency(concurrency)
+                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
+                .catch_panic()
+                .data(rehearse_ctx.clone())
+                .build(rehearse_request::handle)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-maintenance-{process}"))
@@ -117,4 +133,51 @@ pub(crate) async fn with_lease<T>(
         },
         () = heartbeat => unreachable!("the heartbeat never ends"),
     }
+}
+
+/// Who a purge or rehearsal erases: the subject's key, the identity strings `redact`
+/// removes (the account's email and username while its row exists, and the requester's
+/// email), and the hash key.
+pub(crate) async fn target(
+    ctx: &JobContext,
+    subject: crate::datamap::SubjectKey,
+    requester_email: Option<String>,
+) -> anyhow::Result<crate::purge::Target> {
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Identity {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        email: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        username: Option<String>,
+    }
+    let s = &ctx.map.map.subject;
+    let ident = crate::datamap::catalog::ident;
+    let (table, cond) = ctx.map.subject_filter(&subject);
+    let username = s
+        .username
+        .as_deref()
+        .map(|u| format!("t0.{}::text", ident(u)))
+        .unwrap_or_else(|| "NULL::text".into());
+    let sql = format!(
+        "SELECT t0.{}::text AS email, {username} AS username FROM {table} t0 WHERE {cond}",
+        ident(&s.email)
+    );
+    let rows: Vec<Identity> = diesel::sql_query(sql)
+        .load(&mut *ctx.platform.get().await?)
+        .await?;
+    let mut identities: Vec<String> = rows
+        .into_iter()
+        .flat_map(|r| [r.email, r.username])
+        .flatten()
+        .collect();
+    identities.extend(requester_email);
+    identities.sort();
+    identities.dedup();
+    Ok(crate::purge::Target {
+        subject,
+        identities,
+        hash_key: ctx.anonymize_key.clone(),
+    })
 }

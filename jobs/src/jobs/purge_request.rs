@@ -1,24 +1,24 @@
 //! Job `lethe.purge_request`: erase one deletion request's subject, then verify.
 //!
-//! Idempotent and crash-safe: every step re-selects the subject's rows and converges; the
-//! checkpoint only lets a re-run skip finished steps. The request becomes `completed` only
-//! after a verification pass finds nothing erasable left. If verification finds leftovers
-//! (rows written during the purge), a second full pass runs; if that still leaves data,
-//! the request is marked `failed` for staff rather than ever reported complete.
+//! The purge runs only on the map and schema its approved rehearsal ran on: if either
+//! changed, it stops before touching anything and the request goes back to review for a
+//! new dry run. Idempotent and crash-safe: every step re-selects the subject's rows and
+//! converges; the checkpoint only lets a re-run skip finished steps. A failing step is
+//! retried with backoff up to `worker.purge_max_attempts` times, then the request is
+//! `failed` with a sanitised reason (step, table, constraint) for staff to retry after a
+//! fix or abort. The request becomes `completed` only after a verification pass finds
+//! nothing erasable left; if a second full pass still leaves data, it is `failed`.
 
 use std::sync::Arc;
 
 use apalis::prelude::{BoxDynError, Data};
-use diesel::QueryableByName;
-use diesel::sql_types::{Nullable, Text};
-use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::datamap::SubjectKey;
-use crate::datamap::catalog::ident;
+use crate::datamap::{Catalog, SubjectKey};
+use crate::lifecycle::{FailureOutcome, PurgeClaim};
 use crate::platform::locate;
-use crate::purge::{PurgeReport, Purger, Target};
+use crate::purge::{Leftover, PurgeReport, Purger, StepFailure};
 use crate::queue::JobContext;
 
 /// Verification passes before a purge is declared failed.
@@ -31,12 +31,10 @@ pub struct PurgeRequest {
     pub request_id: Uuid,
 }
 
-#[derive(QueryableByName)]
-struct Identity {
-    #[diesel(sql_type = Nullable<Text>)]
-    email: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    username: Option<String>,
+/// How a purge run ended, short of an error.
+enum Outcome {
+    Verified(PurgeReport),
+    Leftovers(Vec<Leftover>),
 }
 
 /// Runs one delivery of the job.
@@ -48,9 +46,17 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
         );
         return Ok(());
     };
+    if let Some(what) = stale(&ctx, &claim).await? {
+        tracing::warn!(
+            what,
+            "the map or schema changed since the dry run; back to review"
+        );
+        ctx.lifecycle.purge_stale(job.request_id, what).await?;
+        return Ok(());
+    }
     let outcome = super::with_lease(&ctx, job.request_id, purge(&ctx, job.request_id, claim)).await;
     match outcome {
-        Ok(Some(report)) => {
+        Ok(Outcome::Verified(report)) => {
             tracing::info!(
                 rows = report.rows,
                 objects = report.objects,
@@ -59,28 +65,51 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
             ctx.lifecycle.purge_done(job.request_id, &report).await?;
             Ok(())
         }
-        Ok(None) => {
+        Ok(Outcome::Leftovers(leftovers)) => {
+            let detail = serde_json::json!({ "leftovers": leftovers });
             ctx.lifecycle
-                .fail(job.request_id, "verification_failed")
+                .fail(job.request_id, "verification_failed", detail)
                 .await?;
             Ok(())
         }
         Err(error) => {
-            tracing::warn!(error = format!("{error:#}"), "purge run failed");
-            ctx.lifecycle
-                .run_failed(job.request_id, "purge_error")
-                .await?;
-            Err(error.into())
+            let failure = error
+                .downcast_ref::<StepFailure>()
+                .cloned()
+                .unwrap_or_else(|| StepFailure::from_error("purge", &error));
+            tracing::warn!(error = %failure, "purge run failed");
+            match ctx
+                .lifecycle
+                .purge_failed(job.request_id, &failure, ctx.purge_max_attempts)
+                .await?
+            {
+                FailureOutcome::Retry => Err(error.into()),
+                FailureOutcome::Failed => Ok(()),
+            }
         }
     }
 }
 
-/// The purge proper; `None` when verification kept finding data.
-async fn purge(
-    ctx: &JobContext,
-    request_id: Uuid,
-    claim: crate::lifecycle::PurgeClaim,
-) -> anyhow::Result<Option<PurgeReport>> {
+/// Which pin no longer holds, if any: the map this worker runs, or the live schema.
+async fn stale(ctx: &JobContext, claim: &PurgeClaim) -> anyhow::Result<Option<&'static str>> {
+    let Some(pinned) = &claim.pinned else {
+        return Ok(Some("no approved dry run"));
+    };
+    if pinned.map_hash != ctx.map.map_hash {
+        return Ok(Some("data map"));
+    }
+    let mut conn = ctx.platform.get().await?;
+    let live = Catalog::load(&mut conn, &ctx.map.map.schema)
+        .await?
+        .fingerprint();
+    if pinned.schema_fingerprint != live || live != ctx.map.schema_fingerprint {
+        return Ok(Some("platform schema"));
+    }
+    Ok(None)
+}
+
+/// The purge proper.
+async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow::Result<Outcome> {
     let subject = match &claim.subject_key {
         Some(key) => Some(SubjectKey::new(key.clone())),
         None => {
@@ -93,29 +122,36 @@ async fn purge(
         }
     };
     let Some(subject) = subject else {
-        return Ok(Some(PurgeReport::default()));
+        return Ok(Outcome::Verified(PurgeReport::default()));
     };
-    let target = Target {
-        identities: identities(ctx, &subject, claim.requester_email).await?,
-        subject,
-        hash_key: ctx.anonymize_key.clone(),
-    };
+    let target = super::target(ctx, subject, claim.requester_email).await?;
     let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
     let mut checkpoint = claim.checkpoint.unwrap_or_default();
+    let mut leftovers = Vec::new();
     while checkpoint.failed_verifications < MAX_PASSES {
+        // Steps that touched nothing are saved with the next one that did (or after a
+        // second): a crash only makes a re-run repeat a few empty, idempotent steps.
+        let mut saved = std::time::Instant::now();
         for step in &ctx.plan.steps {
             if checkpoint.is_done(step) {
                 continue;
             }
             let report = purger.run_step(step, &target).await?;
             checkpoint.record(step, &report);
-            ctx.lifecycle
-                .purge_checkpoint(request_id, &checkpoint, &step.label())
-                .await?;
+            if report.rows > 0
+                || report.objects > 0
+                || !report.tables.is_empty()
+                || saved.elapsed().as_secs() >= 1
+            {
+                ctx.lifecycle
+                    .purge_checkpoint(request_id, &checkpoint, &step.label(), Some(&report))
+                    .await?;
+                saved = std::time::Instant::now();
+            }
         }
-        let leftovers = purger.verify(&ctx.plan, &target).await?;
+        leftovers = purger.verify(&ctx.plan, &target).await?;
         if leftovers.is_empty() {
-            return Ok(Some(PurgeReport::from_checkpoint(&checkpoint)));
+            return Ok(Outcome::Verified(PurgeReport::from_checkpoint(&checkpoint)));
         }
         tracing::warn!(
             ?leftovers,
@@ -124,40 +160,8 @@ async fn purge(
         checkpoint.done.clear();
         checkpoint.failed_verifications += 1;
         ctx.lifecycle
-            .purge_checkpoint(request_id, &checkpoint, "verification")
+            .purge_checkpoint(request_id, &checkpoint, "verification", None)
             .await?;
     }
-    Ok(None)
-}
-
-/// The strings `redact` rules remove: the account's email and username while the row
-/// exists, and the requester's email.
-async fn identities(
-    ctx: &JobContext,
-    subject: &SubjectKey,
-    requester_email: Option<String>,
-) -> anyhow::Result<Vec<String>> {
-    let s = &ctx.map.map.subject;
-    let (table, cond) = ctx.map.subject_filter(subject);
-    let username = s
-        .username
-        .as_deref()
-        .map(|u| format!("t0.{}::text", ident(u)))
-        .unwrap_or_else(|| "NULL::text".into());
-    let sql = format!(
-        "SELECT t0.{}::text AS email, {username} AS username FROM {table} t0 WHERE {cond}",
-        ident(&s.email)
-    );
-    let rows: Vec<Identity> = diesel::sql_query(sql)
-        .load(&mut *ctx.platform.get().await?)
-        .await?;
-    let mut out: Vec<String> = rows
-        .into_iter()
-        .flat_map(|r| [r.email, r.username])
-        .flatten()
-        .collect();
-    out.extend(requester_email);
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Ok(Outcome::Leftovers(leftovers))
 }

@@ -1,28 +1,24 @@
-//! The purge plan: the order of erasure steps, derived from the data map and the
-//! platform's foreign keys (never hand-listed).
+//! The purge plan: the order of erasure steps, derived from the walk and the platform's
+//! foreign keys (never hand-listed).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use anyhow::Context;
-
 use crate::datamap::BoundMap;
-use crate::datamap::bind::rewrite_rules;
-use crate::datamap::catalog::OnDelete;
-use crate::datamap::spec::Erase;
+use crate::datamap::rule::{Action, Unlink};
 
 /// One step of a purge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", content = "entry", rename_all = "snake_case")]
+#[serde(tag = "step", content = "target", rename_all = "snake_case")]
 pub enum Step {
-    /// Rewrite columns of an entry's rows (anonymize, retain's anonymize, detach).
+    /// Create (or find) the subject's tombstone account.
+    Tombstone,
+    /// Rewrite the kept rows one edge reaches: cut the link, rewrite columns.
     Rewrite(String),
-    /// Point retained rows at the placeholder account.
-    Reassign(String),
-    /// Delete an entry's rows (and the objects they name).
+    /// Delete a table's rows (and the objects they name).
     Delete(String),
-    /// Delete the objects under a subject prefix.
-    Prefix(String),
-    /// Delete the subject row itself.
+    /// Delete the subject row itself (and the objects it names).
     Subject,
 }
 
@@ -30,10 +26,9 @@ impl Step {
     /// A stable label for reports and checkpoints.
     pub fn label(&self) -> String {
         match self {
-            Self::Rewrite(e) => format!("rewrite:{e}"),
-            Self::Reassign(e) => format!("reassign:{e}"),
-            Self::Delete(e) => format!("delete:{e}"),
-            Self::Prefix(e) => format!("prefix:{e}"),
+            Self::Tombstone => "tombstone".into(),
+            Self::Rewrite(edge) => format!("rewrite:{edge}"),
+            Self::Delete(table) => format!("delete:{table}"),
             Self::Subject => "delete:subject".into(),
         }
     }
@@ -46,40 +41,44 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
-/// Derives the order: rewrites first (while the rows they reach through parents still
-/// exist), then reassignments, then deletes with referencing tables before the tables
-/// they reference (from the catalog's foreign keys, never hand-listed), then prefixed
-/// objects, then the subject row.
-pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
+/// Derives the order: the tombstone (if any rule needs one); then every rewrite of kept
+/// rows, while the rows they are reached through still exist (so a cascade can never take
+/// a retained row); then deletes, referencing tables before the tables they reference;
+/// then the subject row.
+pub fn plan(map: &BoundMap) -> Plan {
     let mut steps = Vec::new();
-    for t in &map.tables {
-        if !rewrite_rules(&t.spec.erase).is_empty() || matches!(t.spec.erase, Erase::Detach { .. })
-        {
-            steps.push(Step::Rewrite(t.spec.name.clone()));
-        }
-    }
-    for t in &map.tables {
-        if let Erase::Retain { reassign: true, .. } = t.spec.erase {
-            steps.push(Step::Reassign(t.spec.name.clone()));
-        }
-    }
-    let deletes: Vec<&crate::datamap::BoundTable> = map
-        .tables
+    if map
+        .walk
+        .edges
         .iter()
-        .filter(|t| matches!(t.spec.erase, Erase::Delete))
-        .collect();
-    let tables: Vec<&str> = {
-        let mut seen = Vec::new();
-        for t in &deletes {
-            if !seen.contains(&t.spec.table_name()) {
-                seen.push(t.spec.table_name());
-            }
+        .any(|(_, t)| t.unlink == Some(Unlink::Tombstone))
+    {
+        steps.push(Step::Tombstone);
+    }
+    for (edge, t) in &map.walk.edges {
+        if t.rewrites() {
+            steps.push(Step::Rewrite(edge.label.clone()));
         }
-        seen
-    };
-    // Edges child -> parent between distinct delete tables; SET NULL edges are dropped if
-    // they close a cycle (the database detaches those rows by itself).
-    let mut edges: Vec<(&str, &str, OnDelete)> = map
+    }
+    let subject = map.map.subject.table.as_str();
+    let tables: Vec<&str> = map
+        .deleted_tables()
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != subject)
+        .collect();
+    // Hard order: a table deleted through a key goes before the table it points at.
+    // Soft order: other keys between deleted tables (SET NULL), kept where acyclic, so
+    // the database has less to detach.
+    let hard: BTreeSet<(&str, &str)> = map
+        .walk
+        .edges
+        .iter()
+        .filter(|(e, t)| t.action == Action::Delete && !e.is_self() && e.parent != subject)
+        .map(|(e, _)| (e.table.as_str(), e.parent.as_str()))
+        .collect();
+    let soft: BTreeSet<(&str, &str)> = map
+        .catalog
         .foreign_keys
         .iter()
         .filter(|fk| {
@@ -87,48 +86,47 @@ pub fn plan(map: &BoundMap) -> anyhow::Result<Plan> {
                 && tables.contains(&fk.table.as_str())
                 && tables.contains(&fk.references.as_str())
         })
-        .map(|fk| (fk.table.as_str(), fk.references.as_str(), fk.on_delete))
+        .map(|fk| (fk.table.as_str(), fk.references.as_str()))
+        .filter(|edge| !hard.contains(edge))
         .collect();
-    let order = match topological(&tables, &edges) {
-        Some(order) => order,
-        None => {
-            edges.retain(|(_, _, rule)| *rule != OnDelete::SetNull);
-            topological(&tables, &edges).context("the foreign keys between deleted tables form a cycle with no SET NULL link to break it")?
-        }
-    };
-    for table in order {
-        for t in deletes.iter().filter(|t| t.spec.table_name() == table) {
-            steps.push(Step::Delete(t.spec.name.clone()));
-        }
-    }
-    for o in map.map.objects.iter().filter(|o| o.prefix.is_some()) {
-        steps.push(Step::Prefix(o.name.clone()));
-    }
-    if matches!(map.map.subject.erase, Erase::Delete) {
-        steps.push(Step::Subject);
-    } else {
-        anyhow::bail!(
-            "the subject row must be deleted (subject.erase = {{ action = \"delete\" }})"
-        );
-    }
-    Ok(Plan { steps })
+    let all: BTreeSet<(&str, &str)> = hard.union(&soft).copied().collect();
+    let order = topological(&tables, &all)
+        .or_else(|| topological(&tables, &hard))
+        .expect("the walk refuses cycles of deleting keys");
+    steps.extend(order.into_iter().map(|t| Step::Delete(t.to_owned())));
+    steps.push(Step::Subject);
+    Plan { steps }
 }
 
-/// Kahn's algorithm, ties broken by the given order. `None` on a cycle.
+/// Kahn's algorithm over edges child -> parent (a child goes before its parent), ties
+/// broken by the given order. `None` on a cycle.
 fn topological<'a>(
     nodes: &[&'a str],
-    edges: &[(&'a str, &'a str, OnDelete)],
+    edges: &BTreeSet<(&'a str, &'a str)>,
 ) -> Option<Vec<&'a str>> {
-    let mut remaining: Vec<&str> = nodes.to_vec();
-    let mut order = Vec::new();
-    while !remaining.is_empty() {
-        // A table can go once no remaining table references it.
-        let next = remaining.iter().position(|n| {
-            !edges
-                .iter()
-                .any(|(child, parent, _)| parent == n && remaining.contains(child) && child != n)
-        })?;
-        order.push(remaining.remove(next));
+    let mut waiting: BTreeMap<&str, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    for (child, parent) in edges {
+        if waiting.contains_key(child)
+            && let Some(n) = waiting.get_mut(parent)
+        {
+            *n += 1;
+        }
+    }
+    let mut order = Vec::with_capacity(nodes.len());
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    while order.len() < nodes.len() {
+        let next = nodes
+            .iter()
+            .find(|n| !done.contains(*n) && waiting[*n] == 0)?;
+        done.insert(next);
+        order.push(*next);
+        for (child, parent) in edges {
+            if child == next
+                && let Some(n) = waiting.get_mut(parent)
+            {
+                *n -= 1;
+            }
+        }
     }
     Some(order)
 }
@@ -139,16 +137,10 @@ mod tests {
 
     #[test]
     fn referencing_tables_come_before_the_tables_they_reference() {
-        let edges = [
-            ("comments", "images", OnDelete::Cascade),
-            ("images", "users", OnDelete::Cascade),
-        ];
+        let edges = BTreeSet::from([("comments", "images"), ("images", "users")]);
         let order = topological(&["users", "images", "comments"], &edges).unwrap();
         assert_eq!(order, ["comments", "images", "users"]);
-        let cycle = [
-            ("a", "b", OnDelete::Restrict),
-            ("b", "a", OnDelete::SetNull),
-        ];
+        let cycle = BTreeSet::from([("a", "b"), ("b", "a")]);
         assert!(topological(&["a", "b"], &cycle).is_none());
     }
 }

@@ -1,5 +1,7 @@
-//! What a purge reports: per-step counts, dry runs, leftovers found by verification, and
-//! the checkpoint a re-run resumes from. Counts only, never contents.
+//! What a purge and a rehearsal report: per-table counts (as the database counted them,
+//! cascades and trigger writes included), per-step counts, leftovers found by
+//! verification, sanitised failures, and the checkpoint a re-run resumes from. Counts
+//! only, never contents.
 
 use std::collections::BTreeMap;
 
@@ -7,10 +9,43 @@ use serde::{Deserialize, Serialize};
 
 use super::Step;
 
+/// Row operations on one table, as PostgreSQL counted them (statements, cascades and
+/// triggers alike).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCounts {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Row updates (a row updated twice counts twice).
+    pub updated: u64,
+    /// Rows inserted.
+    pub inserted: u64,
+}
+
+impl TableCounts {
+    /// Adds another count.
+    pub fn add(&mut self, other: &TableCounts) {
+        self.deleted += other.deleted;
+        self.updated += other.updated;
+        self.inserted += other.inserted;
+    }
+
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.deleted == 0 && self.updated == 0 && self.inserted == 0
+    }
+}
+
+/// Adds per-table counts into a total.
+pub fn add_tables(total: &mut BTreeMap<String, TableCounts>, more: &BTreeMap<String, TableCounts>) {
+    for (table, counts) in more {
+        total.entry(table.clone()).or_default().add(counts);
+    }
+}
+
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReport {
-    /// Rows deleted or rewritten.
+    /// Rows the step's own statements deleted or rewrote.
     pub rows: u64,
     /// Objects deleted.
     pub objects: u64,
@@ -19,38 +54,163 @@ pub struct StepReport {
     /// Objects deleted per bucket.
     #[serde(default)]
     pub buckets: BTreeMap<String, u64>,
+    /// Row operations per table while the step ran, cascades and triggers included.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableCounts>,
+}
+
+impl StepReport {
+    /// Adds another report of the same step.
+    pub fn add(&mut self, other: &StepReport) {
+        self.rows += other.rows;
+        self.objects += other.objects;
+        self.objects_shared += other.objects_shared;
+        for (bucket, n) in &other.buckets {
+            *self.buckets.entry(bucket.clone()).or_default() += n;
+        }
+        add_tables(&mut self.tables, &other.tables);
+    }
 }
 
 /// Something the verification pass found that should be gone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leftover {
-    /// The step that should have removed it.
+    /// The step that should have removed it, or `identity:table.column` for the subject's
+    /// email or username still found in a redacted column.
     pub step: String,
     /// How many.
     pub count: u64,
 }
 
-/// Dry-run counts: what a purge would touch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DryRun {
-    /// Rows per entry, by action.
-    pub rows: BTreeMap<String, EntryCount>,
-    /// Objects per bucket.
-    pub objects: BTreeMap<String, u64>,
-    /// Whether an account matched.
-    pub subject_found: bool,
+/// Why a step failed, sanitised for staff: names, never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    /// The step's label.
+    pub step: String,
+    /// What went wrong: `check_violation`, `unique_violation`, `foreign_key_violation`,
+    /// `not_null_violation`, `trigger_or_other_database_error`, `timeout`, `storage`,
+    /// `connection`, `other`.
+    pub kind: String,
+    /// The table PostgreSQL named, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The constraint PostgreSQL named, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// The column PostgreSQL named, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
-/// Rows of one entry and what erasure does to them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryCount {
-    /// `delete`, `anonymize`, `retain` or `detach`.
-    pub action: String,
-    /// Rows.
-    pub rows: u64,
-    /// Legal basis, for retained rows.
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {} failed: {}", self.step, self.kind)?;
+        if let Some(t) = &self.table {
+            write!(f, " on table {t}")?;
+        }
+        if let Some(c) = &self.constraint {
+            write!(f, " (constraint {c})")?;
+        }
+        if let Some(c) = &self.column {
+            write!(f, " (column {c})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StepFailure {}
+
+impl StepFailure {
+    /// Classifies an error of the step labelled `step`, keeping only names from a
+    /// database error.
+    pub fn from_error(step: &str, error: &anyhow::Error) -> Self {
+        let mut failure = Self {
+            step: step.to_owned(),
+            kind: "other".into(),
+            table: None,
+            constraint: None,
+            column: None,
+        };
+        for cause in error.chain() {
+            if let Some(diesel::result::Error::DatabaseError(kind, info)) =
+                cause.downcast_ref::<diesel::result::Error>()
+            {
+                use diesel::result::DatabaseErrorKind as K;
+                failure.kind = match kind {
+                    K::CheckViolation => "check_violation",
+                    K::UniqueViolation => "unique_violation",
+                    K::ForeignKeyViolation => "foreign_key_violation",
+                    K::NotNullViolation => "not_null_violation",
+                    K::SerializationFailure => "serialization_failure",
+                    K::ClosedConnection => "connection",
+                    _ if info.message().contains("statement timeout") => "timeout",
+                    _ => "trigger_or_other_database_error",
+                }
+                .into();
+                failure.table = info.table_name().map(str::to_owned);
+                failure.constraint = info.constraint_name().map(str::to_owned);
+                failure.column = info.column_name().map(str::to_owned);
+                return failure;
+            }
+            if cause.downcast_ref::<aws_sdk_s3::Error>().is_some()
+                || cause.to_string().starts_with("object storage")
+            {
+                failure.kind = "storage".into();
+                return failure;
+            }
+            if cause
+                .downcast_ref::<diesel_async::pooled_connection::deadpool::PoolError>()
+                .is_some()
+            {
+                failure.kind = "connection".into();
+                return failure;
+            }
+        }
+        failure
+    }
+}
+
+/// A rehearsal: the whole plan run in a transaction that is rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    /// Whether an account matched.
+    pub subject_found: bool,
+    /// Whether every step ran (false when a budget stopped it or a step failed).
+    pub complete: bool,
+    /// Why it stopped early, if it did: `row_budget` or `time_budget`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// The step that failed, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<StepFailure>,
+    /// Per table: what the map does to it and the exact row operations.
+    pub tables: BTreeMap<String, TableSummary>,
+    /// Objects that would be deleted, per bucket.
+    pub objects: BTreeMap<String, u64>,
+    /// Objects that would be kept because other rows still name them.
+    pub objects_shared: u64,
+    /// Rows the plan's own statements touched, per step label (steps touching none are left out).
+    pub steps: BTreeMap<String, u64>,
+    /// Milliseconds the rehearsal took.
+    pub elapsed_ms: u64,
+}
+
+/// One table in a rehearsal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSummary {
+    /// What the map does to the table's rows (`delete`, `retain`, `detach`, …).
+    pub actions: Vec<String>,
+    /// The legal basis of retained rows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basis: Option<String>,
+    /// Rows kept under a legal basis.
+    #[serde(default)]
+    pub retained: u64,
+    /// Row operations, as the database counted them.
+    #[serde(flatten)]
+    pub counts: TableCounts,
+    /// Of those, the ones the database did by itself (cascades, SET NULL, triggers).
+    pub by_database: TableCounts,
 }
 
 /// Progress of a purge: the steps done in this pass and what every step did so far.
@@ -68,13 +228,7 @@ impl Checkpoint {
     /// Records a finished step.
     pub fn record(&mut self, step: &Step, report: &StepReport) {
         let label = step.label();
-        let total = self.counts.entry(label.clone()).or_default();
-        total.rows += report.rows;
-        total.objects += report.objects;
-        total.objects_shared += report.objects_shared;
-        for (bucket, n) in &report.buckets {
-            *total.buckets.entry(bucket.clone()).or_default() += n;
-        }
+        self.counts.entry(label.clone()).or_default().add(report);
         if !self.done.contains(&label) {
             self.done.push(label);
         }
@@ -83,6 +237,15 @@ impl Checkpoint {
     /// Whether a step is done in this pass.
     pub fn is_done(&self, step: &Step) -> bool {
         self.done.contains(&step.label())
+    }
+
+    /// Row operations per table over every step so far.
+    pub fn tables(&self) -> BTreeMap<String, TableCounts> {
+        let mut total = BTreeMap::new();
+        for report in self.counts.values() {
+            add_tables(&mut total, &report.tables);
+        }
+        total
     }
 }
 
@@ -93,13 +256,16 @@ pub struct PurgeReport {
     pub subject_found: bool,
     /// Totals per step.
     pub counts: BTreeMap<String, StepReport>,
-    /// Rows deleted or rewritten, all steps.
+    /// Rows the plan's statements deleted or rewrote, all steps.
     pub rows: u64,
     /// Objects deleted, all steps.
     pub objects: u64,
     /// Objects deleted per bucket.
     #[serde(default)]
     pub buckets: BTreeMap<String, u64>,
+    /// Row operations per table, cascades and triggers included.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableCounts>,
 }
 
 impl PurgeReport {
@@ -116,6 +282,7 @@ impl PurgeReport {
                     all
                 },
             ),
+            tables: checkpoint.tables(),
             counts: checkpoint.counts.clone(),
         }
     }

@@ -1,17 +1,20 @@
-//! `POST /v1/staff/requests/{id}/dry-run`: count what a deletion would touch.
+//! `POST /v1/staff/requests/{id}/dry-run`: rehearse what a deletion would do.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use uuid::Uuid;
 
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::lifecycle::review;
+use crate::lifecycle::rehearsal;
 use crate::state::AppState;
 
-/// Counts rows per table (with the action the map gives them: delete, anonymize, retain,
-/// detach) and objects per bucket, and stores the counts for the approvers (reviewer and up).
+/// Queues a dry run (reviewer and up): a worker runs the whole purge plan in a
+/// transaction that is rolled back and records exact counts per table (cascades and
+/// trigger writes included), objects per bucket, and any constraint or trigger failure.
+/// Answers 202 with the rehearsal; `GET /v1/staff/requests/{id}` shows it when done.
+/// Asking again while one is queued or running returns that one.
 #[utoipa::path(post, path = "/v1/staff/requests/{id}/dry-run", params(("id" = Uuid, Path)), security(("staff_token" = [])),
-    responses((status = 200, description = "counts per table and bucket"), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 202, description = "the rehearsal, queued"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/dry-run")]
 pub async fn dry_run(
     req: HttpRequest,
@@ -20,6 +23,6 @@ pub async fn dry_run(
 ) -> Result<HttpResponse, ApiError> {
     let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let counts = review::dry_run(&state, id, &staff).await?;
-    Ok(HttpResponse::Ok().json(counts))
+    let rehearsal = rehearsal::request(&state, id, &staff).await?;
+    Ok(HttpResponse::Accepted().json(super::show::rehearsal_view(&rehearsal)))
 }

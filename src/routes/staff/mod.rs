@@ -5,6 +5,7 @@ pub mod approve;
 pub mod deny;
 pub mod dry_run;
 pub mod list;
+pub mod recover;
 pub mod show;
 pub mod tokens;
 

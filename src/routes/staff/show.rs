@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::audit::StoredEntry;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::models::Request;
+use crate::models::{Rehearsal, Request};
 use crate::schema::{audit_log, decisions};
 use crate::state::AppState;
 
@@ -29,12 +29,18 @@ pub async fn show(
     let r = Request::find(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let decided: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = decisions::table
+    let decided: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>, i32)> = decisions::table
         .filter(decisions::request_id.eq(id))
-        .select((decisions::staff_id, decisions::decision, decisions::at))
+        .select((
+            decisions::staff_id,
+            decisions::decision,
+            decisions::at,
+            decisions::round,
+        ))
         .order(decisions::at.asc())
         .load(&mut conn)
         .await?;
+    let rehearsal = Rehearsal::latest(&mut conn, id).await?;
     let trail: Vec<StoredEntry> = audit_log::table
         .filter(audit_log::request_id.eq(id))
         .select(StoredEntry::as_select())
@@ -55,12 +61,32 @@ pub async fn show(
         "started_at": r.started_at,
         "completed_at": r.completed_at,
         "subject_located": r.subject_key.is_some(),
-        "dry_run": r.dry_run,
+        "rehearsal": rehearsal.as_ref().map(rehearsal_view),
+        "approved_rehearsal_id": r.rehearsal_id,
+        "review_round": r.review_round,
         "progress": r.purge_checkpoint,
         "result": r.result,
         "failure": r.failure,
+        "failure_detail": r.failure_detail,
         "decision_reason": r.decision_reason,
-        "decisions": decided.iter().map(|(staff, decision, at)| json!({ "staff_id": staff, "decision": decision, "at": at })).collect::<Vec<_>>(),
+        "decisions": decided.iter().map(|(staff, decision, at, round)| json!({ "staff_id": staff, "decision": decision, "at": at, "round": round })).collect::<Vec<_>>(),
         "audit": trail.iter().map(|e| json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": e.details })).collect::<Vec<_>>(),
     })))
+}
+
+/// A rehearsal as staff see it: status, what it ran on, and its per-table summary.
+pub fn rehearsal_view(r: &Rehearsal) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "status": r.status,
+        "requested_by": r.requested_by,
+        "requested_at": r.requested_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "map_hash": r.map_hash,
+        "schema_fingerprint": r.schema_fingerprint,
+        "approvable": r.approvable(),
+        "report": r.report,
+        "error": r.error,
+    })
 }

@@ -1,0 +1,82 @@
+//! Job `lethe.rehearse_request`: a staff dry run of one deletion. The whole purge plan runs
+//! in a transaction that is rolled back, so nothing is touched; the exact counts, the map
+//! hash and the schema fingerprint are recorded for the approvers. Safe to run twice: a
+//! rehearsal is claimed, and a re-run of a rolled-back transaction changes nothing.
+
+use std::sync::Arc;
+
+use apalis::prelude::{BoxDynError, Data};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::datamap::SubjectKey;
+use crate::lifecycle::{Pinned, RehearsalOutcome};
+use crate::platform::locate;
+use crate::purge::Purger;
+use crate::queue::JobContext;
+
+/// The payload: only the rehearsal id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RehearseRequest {
+    /// The rehearsal to run.
+    pub rehearsal_id: Uuid,
+}
+
+/// Runs one delivery of the job.
+#[tracing::instrument(skip_all, fields(rehearsal_id = %job.rehearsal_id))]
+pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    let Some(claim) = ctx.lifecycle.claim_rehearsal(job.rehearsal_id).await? else {
+        tracing::info!("nothing to do: rehearsal finished or running elsewhere");
+        return Ok(());
+    };
+    let pinned = Pinned {
+        map_hash: ctx.map.map_hash.clone(),
+        schema_fingerprint: ctx.map.schema_fingerprint.clone(),
+    };
+    let run = async {
+        let subject = match &claim.subject_key {
+            Some(key) => Some(SubjectKey::new(key.clone())),
+            None => locate(&mut *ctx.platform.get().await?, &ctx.map, &claim.lookup).await?,
+        };
+        let target = match &subject {
+            Some(subject) => {
+                Some(super::target(&ctx, subject.clone(), claim.requester_email.clone()).await?)
+            }
+            None => None,
+        };
+        let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
+        let rehearsal = purger
+            .rehearse(&ctx.plan, target.as_ref(), ctx.rehearsal_budget)
+            .await?;
+        anyhow::Ok((rehearsal, subject))
+    };
+    let outcome = match tokio::time::timeout(
+        ctx.rehearsal_budget.time * 2 + std::time::Duration::from_secs(30),
+        run,
+    )
+    .await
+    {
+        Ok(Ok((rehearsal, subject))) => RehearsalOutcome {
+            result: Ok(rehearsal),
+            pinned,
+            subject_key: subject.map(|s| s.as_str().to_owned()),
+        },
+        Ok(Err(error)) => {
+            tracing::warn!(error = format!("{error:#}"), "rehearsal could not run");
+            RehearsalOutcome {
+                result: Err("rehearsal_error".into()),
+                pinned,
+                subject_key: claim.subject_key.clone(),
+            }
+        }
+        Err(_) => RehearsalOutcome {
+            result: Err("rehearsal_timeout".into()),
+            pinned,
+            subject_key: claim.subject_key.clone(),
+        },
+    };
+    ctx.lifecycle
+        .rehearsal_done(job.rehearsal_id, &outcome)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! The rehearsal (staff's dry run): the whole plan executed, one statement per step,
+//! inside one transaction that is always rolled back. Counts are exact — PostgreSQL's own
+//! counters, so rows the database cascades or detaches and rows triggers write are in
+//! them — and a constraint or trigger failure shows, with the step, table and constraint
+//! named, before anything is touched. Objects are listed and counted, never deleted.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use super::objects::{self, TableObjects};
+use super::report::{Rehearsal, StepFailure, TableCounts, TableSummary, add_tables};
+use super::{Plan, Purger, Step, Target, planned_counts, stats};
+use crate::datamap::catalog::ident;
+use crate::datamap::rule::Action;
+
+/// Limits on one rehearsal.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Longest it may run (each statement is also cut off at this).
+    pub time: Duration,
+    /// Most rows the plan's statements may touch before it stops.
+    pub rows: u64,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl Purger<'_> {
+    /// Rehearses the purge of `target` (or reports that no account matched).
+    pub async fn rehearse(
+        &self,
+        plan: &Plan,
+        target: Option<&Target>,
+        budget: Budget,
+    ) -> anyhow::Result<Rehearsal> {
+        let started = Instant::now();
+        let Some(target) = target else {
+            return Ok(Rehearsal {
+                complete: true,
+                ..Rehearsal::default()
+            });
+        };
+        let mut conn = self.conn().await?;
+        conn.batch_execute(&format!(
+            "BEGIN; SET LOCAL statement_timeout = {}",
+            budget.time.as_millis().max(1)
+        ))
+        .await?;
+        let mut out = Rehearsal {
+            subject_found: true,
+            ..Rehearsal::default()
+        };
+        let outcome = self
+            .rehearse_in(&mut conn, plan, target, budget, started, &mut out)
+            .await;
+        let rolled_back = conn.batch_execute("ROLLBACK").await;
+        if rolled_back.is_err() {
+            // Never hand a connection with an open transaction back to the pool.
+            let _ = diesel_async::pooled_connection::deadpool::Object::take(conn);
+        }
+        outcome?;
+        rolled_back?;
+        out.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    async fn rehearse_in(
+        &self,
+        c: &mut AsyncPgConnection,
+        plan: &Plan,
+        target: &Target,
+        budget: Budget,
+        started: Instant,
+        out: &mut Rehearsal,
+    ) -> anyhow::Result<()> {
+        let actions = self.map.table_actions();
+        // Retained rows, counted before anything changes.
+        let mut retained: BTreeMap<String, u64> = BTreeMap::new();
+        for (edge, t) in &self.map.walk.edges {
+            if t.action == Action::Retain {
+                let selection = self.map.edge_rows(edge, &target.subject, None);
+                let n: Count = diesel::sql_query(format!(
+                    "{}SELECT count(*) AS n FROM ({}) s",
+                    selection.with(),
+                    selection.select
+                ))
+                .get_result(c)
+                .await?;
+                *retained.entry(edge.table.clone()).or_default() += n.n as u64;
+            }
+        }
+        let before = stats::snapshot(c, self.schema()).await?;
+        let mut planned: BTreeMap<String, TableCounts> = BTreeMap::new();
+        let mut tombstone: Option<String> = None;
+        let mut rows_total = 0u64;
+        out.complete = true;
+        for step in &plan.steps {
+            if started.elapsed() >= budget.time {
+                out.stopped = Some("time_budget".into());
+                out.complete = false;
+                break;
+            }
+            if rows_total > budget.rows {
+                out.stopped = Some("row_budget".into());
+                out.complete = false;
+                break;
+            }
+            match self
+                .rehearse_step(c, step, target, &mut tombstone, out)
+                .await
+            {
+                Ok(rows) => {
+                    rows_total += rows;
+                    add_tables(&mut planned, &planned_counts(self.map, step, rows));
+                    if rows > 0 {
+                        out.steps.insert(step.label(), rows);
+                    }
+                }
+                Err(error) => {
+                    out.failure = Some(StepFailure::from_error(&step.label(), &error));
+                    out.complete = false;
+                    // The transaction is aborted; what ran so far is still counted below
+                    // as far as the plan's statements go.
+                    for (table, counts) in planned {
+                        let entry = out.tables.entry(table.clone()).or_default();
+                        entry.counts = counts;
+                        entry.actions = actions
+                            .get(&table)
+                            .map(|a| a.0.iter().cloned().collect())
+                            .unwrap_or_default();
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let after = stats::snapshot(c, self.schema()).await?;
+        let total = stats::diff(&before, &after);
+        let mut tables: Vec<&String> = total.keys().chain(retained.keys()).collect();
+        tables.sort();
+        tables.dedup();
+        for table in tables {
+            let counts = total.get(table).copied().unwrap_or_default();
+            let mine = planned.get(table).copied().unwrap_or_default();
+            let (acts, basis) = actions.get(table).cloned().unwrap_or_default();
+            out.tables.insert(
+                table.clone(),
+                TableSummary {
+                    actions: acts.into_iter().collect(),
+                    basis,
+                    retained: retained.get(table).copied().unwrap_or(0),
+                    counts,
+                    by_database: TableCounts {
+                        deleted: counts.deleted.saturating_sub(mine.deleted),
+                        updated: counts.updated.saturating_sub(mine.updated),
+                        inserted: counts.inserted.saturating_sub(mine.inserted),
+                    },
+                },
+            );
+        }
+        // A retained row must never go: if the database deleted rows of a table the map
+        // retains, the plan is unsafe whatever the check said.
+        if let Some((table, _)) = out
+            .tables
+            .iter()
+            .find(|(_, s)| s.actions.iter().any(|a| a == "retain") && s.counts.deleted > 0)
+        {
+            out.failure = Some(StepFailure {
+                step: "rehearsal".into(),
+                kind: "retained_rows_removed".into(),
+                table: Some(table.clone()),
+                constraint: None,
+                column: None,
+            });
+            out.complete = false;
+        }
+        Ok(())
+    }
+
+    /// Runs one step's unbatched statement on `c`; returns the rows it touched.
+    async fn rehearse_step(
+        &self,
+        c: &mut AsyncPgConnection,
+        step: &Step,
+        target: &Target,
+        tombstone: &mut Option<String>,
+        out: &mut Rehearsal,
+    ) -> anyhow::Result<u64> {
+        match step {
+            Step::Tombstone => {
+                let (insert, lookup) = self.tombstone_sql(target).context("no tombstone")?;
+                let n = diesel::sql_query(insert).execute(c).await?;
+                let key: Vec<super::TextRow> = diesel::sql_query(lookup).load(c).await?;
+                *tombstone = key.into_iter().next().map(|r| r.v);
+                Ok(n as u64)
+            }
+            Step::Rewrite(_) => match self.unbatched_sql(step, target, tombstone.as_deref())? {
+                Some(sql) => Ok(self.execute_unbatched(c, &sql, target).await? as u64),
+                None => Ok(0),
+            },
+            Step::Delete(table) => {
+                if let Some(objects) = TableObjects::of(self.map, table) {
+                    let selection = self.map.deleted_rows(table, &target.subject);
+                    let read = format!(
+                        "{}SELECT {} AS v FROM {} x WHERE x.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s))",
+                        selection.with(),
+                        objects.select_list("x"),
+                        self.map.qualified_table(table),
+                        selection.select
+                    );
+                    self.count_objects(c, &objects, &read, table, out).await?;
+                }
+                let sql = self
+                    .unbatched_sql(step, target, None)?
+                    .context("a delete statement")?;
+                Ok(diesel::sql_query(sql).execute(c).await? as u64)
+            }
+            Step::Subject => {
+                let s = &self.map.map.subject;
+                if let Some(objects) = TableObjects::of(self.map, &s.table) {
+                    let (table, cond) = self.map.subject_filter(&target.subject);
+                    let read = format!(
+                        "SELECT {} AS v FROM {table} x WHERE {}",
+                        objects.select_list("x"),
+                        cond.replace("t0.", "x.")
+                    );
+                    self.count_objects(c, &objects, &read, &s.table, out)
+                        .await?;
+                }
+                let sql = self
+                    .unbatched_sql(step, target, None)?
+                    .context("the subject statement")?;
+                Ok(diesel::sql_query(sql).execute(c).await? as u64)
+            }
+        }
+    }
+
+    async fn count_objects(
+        &self,
+        c: &mut AsyncPgConnection,
+        objects: &TableObjects<'_>,
+        read: &str,
+        table: &str,
+        out: &mut Rehearsal,
+    ) -> anyhow::Result<()> {
+        let (ctids, named) = objects.read(c, read).await?;
+        if ctids.is_empty() {
+            return Ok(());
+        }
+        let resolved =
+            objects::resolve(self.map, self.storage, c, objects, named, table, &ctids).await?;
+        out.objects_shared += resolved.shared;
+        for (bucket, keys) in resolved.delete {
+            *out.objects.entry(bucket).or_default() += keys.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// The tombstone's INSERT (idempotent) and the query finding its key.
+    pub(crate) fn tombstone_sql(&self, target: &Target) -> Option<(String, String)> {
+        let s = &self.map.map.subject;
+        let columns = s.tombstone.as_ref()?;
+        let hash = target.tombstone_hash();
+        let table = self.map.qualified_table(&s.table);
+        let literal = |t: &str| crate::datamap::catalog::literal(&t.replace("{hash}", &hash));
+        let names: Vec<String> = columns.keys().map(|c| ident(c)).collect();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|(c, t)| {
+                let ty = self
+                    .map
+                    .column(&s.table, c)
+                    .map_or("text".to_owned(), |i| i.sql_type.clone());
+                format!("CAST({} AS {ty})", literal(t))
+            })
+            .collect();
+        let email = columns.get(&s.email)?;
+        Some((
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+                names.join(", "),
+                values.join(", ")
+            ),
+            format!(
+                "SELECT t.{}::text AS v FROM {table} t WHERE t.{} = {}",
+                ident(&s.key),
+                ident(&s.email),
+                literal(email)
+            ),
+        ))
+    }
+}

@@ -1,0 +1,171 @@
+//! When a purge cannot go on: a failed run is retried with backoff a bounded number of
+//! times, then the request is `failed` with a sanitised reason staff can read (step,
+//! table, constraint — never row values) and the requester is told; a purge whose map or
+//! schema changed since its dry run touches nothing and goes back to review.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use lethe_jobs::lifecycle::FailureOutcome;
+use lethe_jobs::purge::StepFailure;
+use uuid::Uuid;
+
+use super::service::{ServiceLifecycle, fail};
+use crate::audit::{self, AuditEntry};
+use crate::domain::{Email, RequestStatus};
+use crate::mail;
+use crate::models::Request;
+use crate::schema::requests;
+
+/// Marks a request `failed` and tells the requester that their deletion is delayed.
+pub(crate) async fn fail_and_tell(
+    svc: &ServiceLifecycle,
+    request_id: Uuid,
+    code: &str,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut conn = svc.db.get().await?;
+    let email = conn
+        .transaction::<_, anyhow::Error, _>(async |c| {
+            let Some(request) = Request::find_for_update(c, request_id).await? else {
+                return Ok(None);
+            };
+            if request.status() != RequestStatus::Processing {
+                return Ok(None);
+            }
+            fail(c, request_id, code, &detail).await?;
+            Ok(request.email)
+        })
+        .await?;
+    drop(conn);
+    tell_delayed(svc, request_id, email).await;
+    Ok(())
+}
+
+async fn tell_delayed(svc: &ServiceLifecycle, request_id: Uuid, email: Option<String>) {
+    if let Some(email) = email.as_deref().and_then(|e| Email::try_from(e).ok())
+        && let Err(error) = svc
+            .mailer
+            .send(&email, mail::erasure_delayed(request_id))
+            .await
+    {
+        tracing::error!(%request_id, error = format!("{error:#}"), "erasure-delayed mail failed");
+    }
+}
+
+/// Records a failed purge run; at `max_attempts` failures the request is `failed`.
+pub(crate) async fn purge_failed(
+    svc: &ServiceLifecycle,
+    request_id: Uuid,
+    failure: &StepFailure,
+    max_attempts: u32,
+) -> anyhow::Result<FailureOutcome> {
+    let detail = serde_json::to_value(failure)?;
+    let mut conn = svc.db.get().await?;
+    let (outcome, email) = conn
+        .transaction::<_, anyhow::Error, _>(async |c| {
+            let Some(request) = Request::find_for_update(c, request_id).await? else {
+                return Ok((FailureOutcome::Failed, None));
+            };
+            if request.status() != RequestStatus::Processing {
+                // Someone else moved it on; nothing to retry.
+                return Ok((FailureOutcome::Failed, None));
+            }
+            let failures = request.purge_failures + 1;
+            if failures >= max_attempts.max(1) as i32 {
+                diesel::update(requests::table.find(request_id))
+                    .set(requests::purge_failures.eq(failures))
+                    .execute(c)
+                    .await?;
+                fail(c, request_id, "purge_failed", &detail).await?;
+                return Ok((FailureOutcome::Failed, request.email));
+            }
+            diesel::update(requests::table.find(request_id))
+                .set((
+                    requests::purge_failures.eq(failures),
+                    requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                    requests::failure.eq("purge_error"),
+                    requests::failure_detail.eq(&detail),
+                ))
+                .execute(c)
+                .await?;
+            audit::append(
+                c,
+                &[AuditEntry::run_failed(request_id, "purge_error", &detail)],
+            )
+            .await?;
+            Ok((FailureOutcome::Retry, None))
+        })
+        .await?;
+    drop(conn);
+    if outcome == FailureOutcome::Failed && email.is_some() {
+        tell_delayed(svc, request_id, email).await;
+    }
+    Ok(outcome)
+}
+
+/// Sends a request whose purge found its map or schema changed back to review: a new dry
+/// run and new approvals are needed.
+pub(crate) async fn purge_stale(
+    svc: &ServiceLifecycle,
+    request_id: Uuid,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut conn = svc.db.get().await?;
+    conn.transaction::<_, anyhow::Error, _>(async |c| {
+        let Some(request) = Request::find_for_update(c, request_id).await? else {
+            return Ok(());
+        };
+        if request.status() != RequestStatus::Processing {
+            return Ok(());
+        }
+        back_to_review(
+            c,
+            &request,
+            "rehearsal_stale",
+            &serde_json::json!({ "changed": what }),
+        )
+        .await?;
+        audit::append(c, &[AuditEntry::purge_stale(request_id, what)]).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Puts a locked request back to `verified` for a new dry run and a new round of
+/// approvals, keeping what its purge did so far (the checkpoint's counts) but not which
+/// steps were done (the next plan may differ).
+pub(crate) async fn back_to_review(
+    c: &mut diesel_async::AsyncPgConnection,
+    request: &Request,
+    code: &str,
+    detail: &serde_json::Value,
+) -> anyhow::Result<i32> {
+    let round = request.review_round + 1;
+    let checkpoint = request
+        .purge_checkpoint
+        .clone()
+        .map(serde_json::from_value::<lethe_jobs::purge::Checkpoint>)
+        .transpose()?
+        .map(|mut cp| {
+            cp.done.clear();
+            cp.failed_verifications = 0;
+            cp
+        });
+    diesel::update(requests::table.find(request.id))
+        .set((
+            requests::status.eq(RequestStatus::Verified.as_str()),
+            requests::rehearsal_id.eq(None::<Uuid>),
+            requests::review_round.eq(round),
+            requests::purge_failures.eq(0),
+            requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+            requests::approved_at.eq(None::<chrono::DateTime<Utc>>),
+            requests::grace_until.eq(None::<chrono::DateTime<Utc>>),
+            requests::failure.eq(code),
+            requests::failure_detail.eq(detail),
+            requests::purge_checkpoint.eq(checkpoint.map(serde_json::to_value).transpose()?),
+        ))
+        .execute(c)
+        .await?;
+    Ok(round)
+}

@@ -1,0 +1,62 @@
+//! `POST /v1/staff/requests/{id}/retry` and `…/abort`: what staff do with a failed request.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::lifecycle::recovery;
+use crate::state::AppState;
+
+/// Why staff abort.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Abort {
+    /// A short reason code or note (no personal data), e.g. `legal_hold`.
+    pub reason: String,
+}
+
+/// Sends a failed request back to review (reviewer and up): after fixing the cause (e.g.
+/// the data map), run a new dry run and approve again; the purge then resumes.
+#[utoipa::path(post, path = "/v1/staff/requests/{id}/retry", params(("id" = Uuid, Path)), security(("staff_token" = [])),
+    responses((status = 200, description = "back to review"), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/v1/staff/requests/{id}/retry")]
+pub async fn retry(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let request = recovery::retry(&state, id, &staff).await?;
+    Ok(HttpResponse::Ok().json(
+        json!({ "id": id, "status": request.status(), "review_round": request.review_round }),
+    ))
+}
+
+/// Gives up on a failed request (reviewer and up): it ends `aborted`; the audit trail
+/// records what had been applied and the requester is told.
+#[utoipa::path(post, path = "/v1/staff/requests/{id}/abort", params(("id" = Uuid, Path)), request_body = Abort, security(("staff_token" = [])),
+    responses((status = 200, description = "aborted"), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/v1/staff/requests/{id}/abort")]
+pub async fn abort(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Abort>,
+) -> Result<HttpResponse, ApiError> {
+    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 200 {
+        return Err(ApiError::field(
+            "reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    let request = recovery::abort(&state, id, &staff, reason).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "id": id, "status": request.status(), "applied": request.result })))
+}
