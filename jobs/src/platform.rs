@@ -3,9 +3,9 @@
 
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::datamap::{BoundMap, SubjectKey};
 
@@ -13,8 +13,24 @@ use crate::datamap::{BoundMap, SubjectKey};
 pub type PlatformPool = Pool<AsyncPgConnection>;
 
 /// Builds a pool for `url` (connections are opened lazily).
+///
+/// Lethe's platform connections commit asynchronously (`synchronous_commit = off`): a
+/// purge batch is visible and consistent at once but costs no disk flush of its own; a
+/// database crash can lose only the last few batches, a prefix of the plan survives, and
+/// [`crate::purge::Purger::make_durable`] flushes before anything is verified or reported.
+/// Exports only read; rehearsals roll back.
 pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PlatformPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(|url| {
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Ok(Pool::builder(manager).max_size(max_size).build()?)
 }
 

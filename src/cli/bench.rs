@@ -422,7 +422,7 @@ pub(super) fn raw_script(
     let json = lethe_jobs::purge::identity_pattern(&target.identities, true).unwrap_or(never);
     let mut script = Vec::new();
     for step in &plan.steps {
-        if let Some(sql) = purger.unbatched_sql(step, target, None)? {
+        if let Some(sql) = purger.unbatched_sql(step, target)? {
             script.push(format!(
                 "{};",
                 sql.replace("$1", &literal(&target.hash_key))

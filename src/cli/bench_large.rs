@@ -77,7 +77,8 @@ async fn lethe_side(settings: &Settings, dir: &Path, subject: &str) -> anyhow::R
     let url = recreate_database(&base, name, Some(TEMPLATE)).await?;
     copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
     let (server, storage) = storage(dir).await?;
-    let platform = lethe_jobs::platform::pool(&url, 2)?;
+    // The pool a `work` process has (platform.pool_size).
+    let platform = lethe_jobs::platform::pool(&url, settings.platform.pool_size)?;
     let text = std::fs::read_to_string(dir.join("datamap.toml"))?;
     let map = crate::startup::bind_data_map(&text, &platform).await?;
     let plan = plan(&map);
@@ -117,11 +118,28 @@ async fn lethe_side(settings: &Settings, dir: &Path, subject: &str) -> anyhow::R
     );
     let started = Instant::now();
     let mut rows = 0;
+    let mut timings = Vec::new();
     for step in &plan.steps {
+        let step_started = Instant::now();
         rows += purger.run_step(step, &target).await?.rows;
+        timings.push((step_started.elapsed().as_secs_f64(), step.label()));
     }
+    let steps_seconds = started.elapsed().as_secs_f64();
+    let verify_started = Instant::now();
     let leftovers = purger.verify(&plan, &target).await?;
+    let verify_seconds = verify_started.elapsed().as_secs_f64();
     let purge_seconds = started.elapsed().as_secs_f64();
+    timings.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let slowest: Vec<String> = timings
+        .iter()
+        .take(5)
+        .map(|(t, l)| format!("{l} {t:.2}s"))
+        .collect();
+    println!(
+        "  lethe: rehearsal {rehearsal_seconds:.2} s ({} ms in the database transaction); purge steps {steps_seconds:.2} s, verification {verify_seconds:.2} s; slowest steps: {}",
+        rehearsal.elapsed_ms,
+        slowest.join(", ")
+    );
     anyhow::ensure!(
         leftovers.is_empty(),
         "verification found leftovers: {leftovers:?}"

@@ -16,12 +16,26 @@ use crate::startup::{Application, Services, spawn_workers, worker_settings};
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Users to seed the demo platform with (only when it is created).
-    #[arg(long, default_value_t = 1000)]
-    pub users: u32,
+    /// Users to seed the demo platform with (only when it is created) [default: 1000 for
+    /// the small platform, 300 for the large one].
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Which demo platform: the small one (15 tables) or the large messy one (~270
+    /// tables, its own database `<platform database>_large` and map `var/datamap-large.toml`).
+    #[arg(long, value_enum, default_value_t = DemoPlatform::Small)]
+    pub platform: DemoPlatform,
     /// Drop the demo databases, buckets and mailbox first.
     #[arg(long)]
     pub reset: bool,
+}
+
+/// The demo platforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoPlatform {
+    /// The small demo platform (`src/demo/platform.sql`, `config/datamap.toml`).
+    Small,
+    /// The large messy platform of `src/demo/large/`.
+    Large,
 }
 
 #[derive(QueryableByName)]
@@ -38,7 +52,15 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     // The demo shows the whole deletion flow at once: no grace period.
     settings.requests.deletion_grace_hours = 0;
-    if !settings.platform.data_map.exists() {
+    if args.platform == DemoPlatform::Large {
+        // Its own database and map, so that the small demo stays as it was.
+        let mut url = url::Url::parse(settings.platform.database_url.expose_secret())?;
+        let name = format!("{}_large", url.path().trim_start_matches('/'));
+        url.set_path(&format!("/{name}"));
+        settings.platform.database_url = SecretString::from(url.to_string());
+        // Written once the platform is seeded: discovered, then decided (see below).
+        settings.platform.data_map = std::path::PathBuf::from("var/datamap-large.toml");
+    } else if !settings.platform.data_map.exists() {
         let path = std::path::PathBuf::from("var/datamap.toml");
         std::fs::create_dir_all("var")?;
         std::fs::write(&path, crate::demo::DATA_MAP)?;
@@ -60,18 +82,69 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
 
     let platform = lethe_jobs::platform::pool(&platform_url, 2)?;
     let mut conn = platform.get().await?;
-    if !crate::demo::has_schema(&mut conn).await? {
-        println!("seeding the demo platform with {} users …", args.users);
-        let stats =
-            crate::demo::install_and_seed(&mut conn, &services.storage, args.users, 0.42).await?;
-        println!("seeded {} users, {} rows", stats.users, stats.rows);
-    }
-    let sample: EmailRow = diesel::sql_query(
-        "SELECT u.email FROM users u JOIN images i ON i.user_id = u.id GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1",
-    )
-    .get_result(&mut conn)
-    .await
-    .context("finding a sample account")?;
+    let sample_sql = match args.platform {
+        DemoPlatform::Small => {
+            if !crate::demo::has_schema(&mut conn).await? {
+                let users = args.users.unwrap_or(1000);
+                println!("seeding the demo platform with {users} users …");
+                let stats =
+                    crate::demo::install_and_seed(&mut conn, &services.storage, users, 0.42)
+                        .await?;
+                println!("seeded {} users, {} rows", stats.users, stats.rows);
+            }
+            "SELECT u.email FROM users u JOIN images i ON i.user_id = u.id GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1"
+        }
+        DemoPlatform::Large => {
+            if !crate::demo::large::has_schema(&mut conn).await? {
+                let options = crate::demo::large::LargeOptions {
+                    users: args.users.unwrap_or(300),
+                    heavy_subjects: 2,
+                    heavy_rows: 20_000,
+                    heavy_objects: 200,
+                    seed: 42,
+                };
+                println!(
+                    "seeding the large platform with {} users and 2 heavy subjects …",
+                    options.users
+                );
+                let seed =
+                    crate::demo::large::install_and_seed(&mut conn, &services.storage, &options)
+                        .await?;
+                println!(
+                    "seeded {} tables, {} rows, {} objects",
+                    seed.tables, seed.rows, seed.objects
+                );
+            }
+            // The map as a privacy engineer makes it: `lethe datamap discover`, then the
+            // written decisions of `src/demo/large/decisions.rs` on top.
+            let catalog = lethe_jobs::datamap::Catalog::load(&mut conn, "public").await?;
+            let subject = lethe_jobs::datamap::discover::guess_subject(
+                &catalog,
+                Some("User"),
+                None,
+                None,
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let discovered =
+                lethe_jobs::datamap::discover::discover(&mut conn, &catalog, "public", &subject)
+                    .await;
+            let (map, written) = crate::demo::large::decided_map(&discovered.text)?;
+            std::fs::create_dir_all("var")?;
+            std::fs::write(&services.settings.platform.data_map, map)?;
+            println!(
+                "data map {}: discovered ({} links, {} TODOs), then {written} written decisions",
+                services.settings.platform.data_map.display(),
+                discovered.links,
+                discovered.undecided
+            );
+            "SELECT u.email FROM \"User\" u JOIN \"Image\" i ON i.\"userId\" = u.id GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1"
+        }
+    };
+    let sample: EmailRow = diesel::sql_query(sample_sql)
+        .get_result(&mut conn)
+        .await
+        .context("finding a sample account")?;
     drop(conn);
 
     let staff_token = demo_staff_token(&services).await?;

@@ -330,3 +330,85 @@ async fn filing_the_same_kind_again_returns_the_open_request_with_a_fresh_code()
     assert_eq!(app.verify(id, &new_code).await.status(), 200);
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_control_leaves_out_omitted_columns_and_pseudonymises_masked_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("datamap.toml");
+    let text = std::fs::read_to_string("config/datamap.toml").unwrap();
+    std::fs::write(
+        &map,
+        format!("{text}\n[tables.moderation_reports]\nomit = [\"status\"]\nmask = [\"target_user_id\"]\n"),
+    )
+    .unwrap();
+    let path = map.clone();
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(move |s| s.platform.data_map = path),
+        ..Default::default()
+    })
+    .await;
+    let mut platform = app.platform_db().await;
+    // A reporter with at least two reports about the same person.
+    let subject: Subject =
+        diesel::sql_query("SELECT u.id, u.email FROM users u WHERE u.id > 0 ORDER BY u.id LIMIT 1")
+            .get_result(&mut platform)
+            .await
+            .unwrap();
+    diesel::sql_query(
+        "INSERT INTO moderation_reports (reporter_id, target_user_id, reason, details, status) \
+         SELECT $1, t, 'spam', 'details', 'open' FROM (VALUES ($1 + 1), ($1 + 1), ($1 + 2)) v(t)",
+    )
+    .bind::<BigInt, _>(subject.id)
+    .execute(&mut platform)
+    .await
+    .unwrap();
+    let request = app.file_and_verify(&subject.email).await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
+    let link = app.export_link_from_mail(&subject.email);
+    let files = unzip(
+        &app.client
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    let rows: Vec<Value> =
+        serde_json::from_slice(&files["data/moderation/moderation_reports.json"]).unwrap();
+    assert!(rows.len() >= 3, "{rows:?}");
+    let masked: Vec<&str> = rows
+        .iter()
+        .map(|r| r["target_user_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        masked.iter().all(|m| m.starts_with("masked:")),
+        "{masked:?}"
+    );
+    let (first, second, third) = (
+        rows.iter()
+            .filter(|r| r["target_user_id"] == masked[0])
+            .count(),
+        masked.iter().collect::<BTreeSet<_>>().len(),
+        rows.iter().filter(|r| r.get("status").is_some()).count(),
+    );
+    assert!(
+        first >= 1 && second >= 2,
+        "the same id gives the same pseudonym, different ids differ: {masked:?}"
+    );
+    assert_eq!(third, 0, "omitted columns are not exported");
+    let mut csv =
+        csv::Reader::from_reader(files["data/moderation/moderation_reports.csv"].as_slice());
+    let header = csv.headers().unwrap().clone();
+    assert!(!header.iter().any(|h| h == "status"), "{header:?}");
+    let column = header.iter().position(|h| h == "target_user_id").unwrap();
+    for record in csv.records() {
+        assert!(
+            record.unwrap()[column].starts_with("masked:"),
+            "the CSV is masked too"
+        );
+    }
+    app.teardown().await;
+}

@@ -15,47 +15,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Options, Platform, TestApp, lethe_command, run_command, spawn_app_with};
 
-/// Writes `decisions` over `discovered`: tables merge key by key, everything else (values,
-/// arrays such as `[[objects]]`) is replaced. Returns the merged map and how many
-/// decisions were written (leaf values of `[subject]`, `[links]` entries, `[tables]`
-/// entries and `[[objects]]` entries).
-fn apply_decisions(discovered: &str, decisions: &str) -> (String, usize) {
-    fn merge(into: &mut toml::Table, from: &toml::Table) {
-        for (key, value) in from {
-            match (into.get_mut(key), value) {
-                (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
-                _ => {
-                    into.insert(key.clone(), value.clone());
-                }
-            }
-        }
-    }
-    let mut map: toml::Table = toml::from_str(discovered).expect("the discovered map is TOML");
-    let decisions: toml::Table = toml::from_str(decisions).expect("the decisions are TOML");
-    // A link decided here replaces the discovered entry as a whole.
-    if let (Some(toml::Value::Table(links)), Some(toml::Value::Table(decided))) =
-        (map.get_mut("links"), decisions.get("links"))
-    {
-        for (key, value) in decided {
-            links.insert(key.clone(), value.clone());
-        }
-    }
-    let mut rest = decisions.clone();
-    rest.remove("links");
-    merge(&mut map, &rest);
-    let count = |name: &str| match decisions.get(name) {
-        Some(toml::Value::Table(t)) => t.len(),
-        Some(toml::Value::Array(a)) => a.len(),
-        _ => 0,
-    };
-    let subject_decisions = ["placeholder", "tombstone"]
-        .iter()
-        .filter(|k| decisions.get("subject").and_then(|s| s.get(**k)).is_some())
-        .count();
-    let written = count("links") + count("tables") + count("objects") + subject_decisions;
-    (toml::to_string(&map).expect("a map serializes"), written)
-}
-
 fn datamap(app: &TestApp, args: &[&str], map: Option<&std::path::Path>) -> (bool, String) {
     let mut command = lethe_command();
     command
@@ -138,10 +97,8 @@ async fn on_a_large_messy_schema_discover_and_a_few_decisions_purge_two_heavy_su
     assert!(out.contains("TODO") || out.contains("undecided"), "{out}");
 
     // A few written decisions (well under one per table) make it pass.
-    let (merged, written) = apply_decisions(
-        &std::fs::read_to_string(&discovered).unwrap(),
-        large::DECISIONS,
-    );
+    let (merged, written) =
+        large::decided_map(&std::fs::read_to_string(&discovered).unwrap()).unwrap();
     assert!(
         written * 4 < seed.tables,
         "{written} decisions for {} tables",

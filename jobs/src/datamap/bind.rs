@@ -8,7 +8,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::catalog::{Catalog, ColumnInfo, ident, literal};
+use super::catalog::{Catalog, ColumnInfo, OnDelete, ident, literal};
 use super::graph::{Edge, Problem, Treatment, Walk, walk};
 use super::rule::{Action, ColumnRule, Unlink, is_todo};
 use super::spec::{Category, DataMap, KeyFormat, ObjectSpec, template_columns};
@@ -45,6 +45,8 @@ pub struct BoundMap {
     pub map_hash: String,
     /// [`Catalog::fingerprint`] of the schema it was bound to.
     pub schema_fingerprint: String,
+    /// The tables whose row counts purges and rehearsals read.
+    pub(crate) counted: crate::purge::CountedTables,
 }
 
 /// Warnings that do not make a map unsafe.
@@ -204,6 +206,7 @@ impl BoundMap {
         Ok(Self {
             map_hash: map.content_hash(),
             schema_fingerprint: catalog.fingerprint(),
+            counted: crate::purge::CountedTables::of(catalog),
             map,
             catalog: catalog.clone(),
             walk: walked,
@@ -219,9 +222,10 @@ impl BoundMap {
         }
     }
 
-    /// Problems only the live data can show: the placeholder account must exist, and a
-    /// CHECK constraint must not fail when `unlink = "null"` empties its column (evaluated
-    /// over the table's current rows).
+    /// Problems only the live data can show: the placeholder account must exist, and no
+    /// CHECK constraint may fail when a link column of rows that stay becomes NULL —
+    /// whether the purge sets it (`unlink = "null"`) or the database does (`ON DELETE SET
+    /// NULL` on rows the map keeps as they are) — evaluated over the table's current rows.
     pub async fn live_problems(
         &self,
         conn: &mut AsyncPgConnection,
@@ -266,9 +270,18 @@ impl BoundMap {
             }
         }
         for (edge, t) in &self.walk.edges {
-            if t.unlink != Some(Unlink::Null) {
+            let by_purge = t.unlink == Some(Unlink::Null);
+            let by_database = edge.on_delete == Some(OnDelete::SetNull)
+                && t.action.keeps_rows()
+                && t.unlink.is_none();
+            if !by_purge && !by_database {
                 continue;
             }
+            let who = if by_purge {
+                "setting it to NULL (unlink = \"null\")"
+            } else {
+                "the database's ON DELETE SET NULL"
+            };
             for check in self.catalog.checks.iter().filter(|c| {
                 c.table == edge.table && c.columns.iter().any(|c| edge.columns.contains(c))
             }) {
@@ -300,7 +313,7 @@ impl BoundMap {
                     problems.push(Problem {
                         entry: edge.label.clone(),
                         problem: format!(
-                            "setting it to NULL violates check constraint {} for {n} of today's rows; reassign it (unlink = \"placeholder\" or \"tombstone\") instead",
+                            "{who} violates check constraint {} for {n} of today's rows; reassign these rows (unlink = \"placeholder\" or \"tombstone\") or delete them",
                             check.name
                         ),
                     });

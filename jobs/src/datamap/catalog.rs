@@ -109,7 +109,7 @@ pub struct CheckConstraint {
     pub expression: String,
 }
 
-/// A user trigger on a platform table.
+/// A user trigger (or a rewrite rule) on a platform table.
 #[derive(Debug, Clone)]
 pub struct Trigger {
     /// Trigger name.
@@ -126,6 +126,8 @@ pub struct Catalog {
     tables: HashMap<String, Vec<ColumnInfo>>,
     /// Estimated rows per table (from the planner's statistics; -1 unknown).
     pub estimated_rows: HashMap<String, f64>,
+    /// Each table's object id (not part of the fingerprint: it changes with a restore).
+    pub oids: HashMap<String, u32>,
     /// Every foreign key among the schema's tables.
     pub foreign_keys: Vec<ForeignKey>,
     /// Primary keys, unique constraints and unique indexes.
@@ -156,6 +158,8 @@ struct TableRow {
     table_name: String,
     #[diesel(sql_type = Double)]
     estimate: f64,
+    #[diesel(sql_type = diesel::sql_types::Oid)]
+    oid: u32,
 }
 
 #[derive(QueryableByName)]
@@ -215,7 +219,7 @@ impl Catalog {
             });
         }
         let estimates: Vec<TableRow> = diesel::sql_query(
-            "SELECT c.relname::text AS table_name, c.reltuples::float8 AS estimate \
+            "SELECT c.relname::text AS table_name, c.reltuples::float8 AS estimate, c.oid \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
         )
@@ -253,6 +257,9 @@ impl Catalog {
              SELECT 't', t.tgname::text, c.relname::text, '', '', '', '', pg_get_triggerdef(t.oid) \
              FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE NOT t.tgisinternal AND n.nspname = $1 \
+             UNION ALL \
+             SELECT 't', r.rulename::text, r.tablename::text, '', '', '', '', r.definition \
+             FROM pg_rules r WHERE r.schemaname = $1 \
              ORDER BY 1, 3, 2",
         )
         .bind::<Text, _>(schema)
@@ -260,6 +267,10 @@ impl Catalog {
         .await?;
         let mut catalog = Self {
             tables,
+            oids: estimates
+                .iter()
+                .map(|r| (r.table_name.clone(), r.oid))
+                .collect(),
             estimated_rows: estimates
                 .into_iter()
                 .map(|r| (r.table_name, r.estimate))

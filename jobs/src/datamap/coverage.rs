@@ -14,17 +14,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 
 use super::bind::BoundMap;
-use super::catalog::{Catalog, OnDelete, ident};
+use super::catalog::{Catalog, OnDelete};
 use super::discover::{identities_found, own_identity};
 use super::graph::{Problem, Walk, all_edges, walk};
 use super::names::{is_free_text, personal_kind};
 use super::propose::soft_candidates;
-use super::rule::{Action, ColumnRule, Unlink, is_todo};
+use super::rule::{Action, ColumnRule, is_todo};
 use super::sample::{self, Probe};
 use super::spec::{DataMap, LinkKey};
 
@@ -108,21 +106,6 @@ pub(crate) fn static_report(
         )
     }));
     report.problems.extend(object_problems(map));
-    for (edge, t) in &walked.edges {
-        if edge.on_delete == Some(OnDelete::SetNull)
-            && t.action == Action::Leave
-            && t.unlink.is_none()
-            && let Some(c) = edge
-                .columns
-                .iter()
-                .find(|c| catalog.column(&edge.table, c).is_some_and(|c| c.not_null))
-        {
-            report.problems.push(problem(
-                format!("links.\"{}\"", edge.label),
-                format!("the database would set `{}.{c}` to NULL (ON DELETE SET NULL), but it is NOT NULL; reassign or delete these rows", edge.table),
-            ));
-        }
-    }
     report.warnings.extend(trigger_warnings(catalog, walked));
     report
         .warnings
@@ -379,78 +362,6 @@ pub(crate) fn judge(report: &mut Report, asks: &[Ask], counts: &[Option<Vec<i64>
     }
 }
 
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// CHECK constraints that today's rows would fail when the database itself sets a
-/// `SET NULL` key to NULL, and (with `unlink_null`, when the map does not bind so that
-/// [`BoundMap::live_problems`] cannot run) when the purge does (`unlink = "null"`).
-async fn set_null_checks(
-    conn: &mut AsyncPgConnection,
-    map: &DataMap,
-    catalog: &Catalog,
-    walked: &Walk,
-    unlink_null: bool,
-) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for (edge, t) in &walked.edges {
-        let by_database = edge.on_delete == Some(OnDelete::SetNull)
-            && t.action == Action::Leave
-            && t.unlink.is_none();
-        let by_purge = unlink_null && t.unlink == Some(Unlink::Null);
-        if !by_database && !by_purge {
-            continue;
-        }
-        let who = if by_database {
-            "the database's ON DELETE SET NULL"
-        } else {
-            "unlink = \"null\""
-        };
-        for check in catalog
-            .checks
-            .iter()
-            .filter(|c| c.table == edge.table && c.columns.iter().any(|c| edge.columns.contains(c)))
-        {
-            let columns = catalog.columns(&edge.table).unwrap_or_default();
-            let select: Vec<String> = columns
-                .iter()
-                .map(|c| {
-                    if edge.columns.contains(&c.name) {
-                        format!("NULL::{} AS {}", c.sql_type, ident(&c.name))
-                    } else {
-                        format!("x.{}", ident(&c.name))
-                    }
-                })
-                .collect();
-            let sql = format!(
-                "SELECT count(*) AS n FROM (SELECT {} FROM {}.{} x WHERE ({}) IS NOT NULL) AS {} WHERE NOT ({})",
-                select.join(", "),
-                ident(&map.schema),
-                ident(&edge.table),
-                edge.columns
-                    .iter()
-                    .map(|c| format!("x.{}", ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                ident(&edge.table),
-                check.expression
-            );
-            match diesel::sql_query(sql).get_result::<CountRow>(conn).await {
-                Ok(CountRow { n }) if n > 0 => out.push(problem(
-                    format!("links.\"{}\"", edge.label),
-                    format!("{who} would violate check constraint {} for {n} of today's rows; reassign (or delete) these rows instead", check.name),
-                )),
-                Ok(_) => {}
-                Err(e) => out.push(problem(format!("links.\"{}\"", edge.label), format!("check constraint {} could not be evaluated: {e}", check.name))),
-            }
-        }
-    }
-    out
-}
-
 /// Checks `map` against the live platform database: loads the catalog, binds, samples,
 /// and evaluates what only live rows can show.
 pub async fn check(conn: &mut AsyncPgConnection, map: &DataMap) -> anyhow::Result<Report> {
@@ -464,12 +375,11 @@ pub async fn check(conn: &mut AsyncPgConnection, map: &DataMap) -> anyhow::Resul
     let samples = sample::run(conn, &catalog, &map.schema, &probes).await;
     judge(&mut report, &asks, &samples.counts);
     report.unsampled = samples.failed;
+    // What only today's rows can show (a missing placeholder, a CHECK constraint that a
+    // NULL would break) is judged once the map binds.
     if let Ok(b) = &bound {
         report.problems.extend(b.live_problems(conn).await?);
     }
-    report
-        .problems
-        .extend(set_null_checks(conn, map, &catalog, &walked, bound.is_err()).await);
     report.problems.sort();
     report.problems.dedup();
     Ok(report)

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::{Catalog, OnDelete};
 use super::rule::{Action, ColumnRule, Unlink, is_todo};
-use super::spec::{DataMap, LinkKey, RuleRef};
+use super::spec::{DataMap, LinkKey, LinkSpec, RuleRef};
 
 /// One edge of the schema: rows of `table` point at rows of `parent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +249,15 @@ pub fn walk(map: &DataMap, catalog: &Catalog) -> Walk {
         .filter(|e| e.parent == subject)
         .map(|e| e.table.as_str())
         .collect();
+    let parsed: Vec<(LinkKey, &LinkSpec)> = map
+        .links
+        .iter()
+        .filter_map(|(k, l)| LinkKey::parse(k).map(|key| (key, l)))
+        .collect();
+    let links: LinkIndex<'_> = parsed
+        .iter()
+        .map(|(key, l)| ((key.table.as_str(), key.columns.as_slice()), *l))
+        .collect();
     let mut deleted: Vec<String> = vec![subject.to_owned()];
     let mut resolved: Vec<(Edge, Treatment)> = Vec::new();
     let mut done: BTreeSet<usize> = BTreeSet::new();
@@ -259,7 +268,7 @@ pub fn walk(map: &DataMap, catalog: &Catalog) -> Walk {
                 continue;
             }
             done.insert(i);
-            let treatment = resolve(map, edge, owned.contains(edge.table.as_str()));
+            let treatment = resolve(map, &links, edge, owned.contains(edge.table.as_str()));
             check_edge(map, catalog, edge, &treatment, &mut problems);
             if treatment.action == Action::Delete && !deleted.contains(&edge.table) {
                 if edge.table == subject {
@@ -326,16 +335,15 @@ pub fn walk(map: &DataMap, catalog: &Catalog) -> Walk {
     }
 }
 
+/// Link rules by (table, columns).
+type LinkIndex<'a> = std::collections::HashMap<(&'a str, &'a [String]), &'a LinkSpec>;
+
 /// The rule for an edge: link, then table, then delete rule. `owned`: the edge's table has
 /// a link of its own into the subject table.
-fn resolve(map: &DataMap, edge: &Edge, owned: bool) -> Treatment {
-    let link = map
-        .links
-        .iter()
-        .find(|(k, _)| {
-            LinkKey::parse(k).is_some_and(|l| l.table == edge.table && l.columns == edge.columns)
-        })
-        .map(|(_, l)| l);
+fn resolve(map: &DataMap, links: &LinkIndex<'_>, edge: &Edge, owned: bool) -> Treatment {
+    let link = links
+        .get(&(edge.table.as_str(), edge.columns.as_slice()))
+        .copied();
     let (rule, source): (Option<RuleRef<'_>>, RuleSource) =
         match (link, map.tables.get(&edge.table)) {
             (Some(l), _) if l.action.is_some() => (Some(l.rule()), RuleSource::Link),
@@ -437,6 +445,22 @@ fn check_edge(
             }
         }
         _ => {}
+    }
+    if edge.on_delete == Some(OnDelete::SetNull)
+        && t.action.keeps_rows()
+        && t.unlink.is_none()
+        && let Some(c) = edge
+            .columns
+            .iter()
+            .find(|c| rule_column(c).is_some_and(|c| c.not_null))
+    {
+        problems.push(problem(
+            &rule_entry,
+            format!(
+                "`{}.{c}` is NOT NULL, so the database's ON DELETE SET NULL fails when the subject's row goes; reassign or delete these rows",
+                edge.table
+            ),
+        ));
     }
     if let Some(unlink) = &t.unlink {
         let in_unique = catalog

@@ -25,6 +25,7 @@ pub use report::{
     TableSummary,
 };
 pub use rewrite::identity_pattern;
+pub(crate) use stats::Tables as CountedTables;
 
 use std::collections::BTreeMap;
 
@@ -141,10 +142,6 @@ impl Purger<'_> {
             .context("connecting to the platform database")
     }
 
-    fn schema(&self) -> &str {
-        &self.map.map.schema
-    }
-
     /// Runs one step to completion, batch by batch. A failure carries a [`StepFailure`]
     /// (names only) as context.
     pub async fn run_step(&self, step: &Step, target: &Target) -> anyhow::Result<StepReport> {
@@ -174,13 +171,14 @@ impl Purger<'_> {
     async fn batches(
         &self,
         make: impl Fn() -> Boxed<'static>,
+        writes: stats::Writes<'_>,
         what: &str,
     ) -> anyhow::Result<StepReport> {
         let mut conn = self.conn().await?;
         let mut report = StepReport::default();
         loop {
             self.boundary()?;
-            let (n, tables) = stats::measured(&mut conn, self.schema(), make())
+            let (n, tables) = stats::measured(&mut conn, &self.map.counted, writes, make())
                 .await
                 .with_context(|| what.to_owned())?;
             report.rows += n as u64;
@@ -207,7 +205,8 @@ impl Purger<'_> {
             self.boundary()?;
             let (n, tables) = stats::measured(
                 &mut conn,
-                self.schema(),
+                &self.map.counted,
+                stats::Writes::Unknown,
                 diesel::sql_query(insert).into_boxed(),
             )
             .await
@@ -225,12 +224,12 @@ impl Purger<'_> {
             .edge(label)
             .with_context(|| format!("no edge {label}"))?;
         let tombstone = if treatment.unlink == Some(crate::datamap::Unlink::Tombstone) {
-            Some(
-                self.tombstone(target, false)
-                    .await?
-                    .0
-                    .context("the tombstone account is missing")?,
-            )
+            let key = self
+                .tombstone(target, false)
+                .await?
+                .0
+                .context("the tombstone account is missing")?;
+            Some(crate::datamap::catalog::literal(&key))
         } else {
             None
         };
@@ -256,6 +255,7 @@ impl Purger<'_> {
         );
         self.batches(
             || Self::bind_rewrite(diesel::sql_query(statement.clone()).into_boxed(), target),
+            stats::Writes::Update(&edge.table),
             &format!("rewriting {label}"),
         )
         .await
@@ -268,36 +268,54 @@ impl Purger<'_> {
         let qualified = self.map.qualified_table(table);
         let mut report = StepReport::default();
         let mut conn = self.conn().await?;
-        let mut fallback = false;
+        if objects.is_none() && leaves.is_none() {
+            // One statement per batch: the rows are picked and deleted together.
+            loop {
+                self.boundary()?;
+                let sql = format!(
+                    "{}DELETE FROM {qualified} d WHERE d.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {}))",
+                    all.with(),
+                    all.select,
+                    self.batch_size
+                );
+                let n = self
+                    .delete_measured(&mut conn, sql, table, &mut report)
+                    .await?;
+                if n < self.batch_size {
+                    return Ok(report);
+                }
+            }
+        }
+        // Otherwise each batch first takes its rows (and the keys of their objects),
+        // deletes the objects, then the rows, re-checked. A tree that fits in one batch
+        // goes in one statement, as in the rehearsal; a bigger one leaves first, so no
+        // parent goes before its children (rows in a cycle are finally taken together).
+        #[derive(PartialEq)]
+        enum Mode {
+            Plain,
+            Whole,
+            Leaves,
+            Cycle,
+        }
+        let mut mode = if leaves.is_some() {
+            Mode::Whole
+        } else {
+            Mode::Plain
+        };
+        let (with, recheck) = self.map.deleted_condition(table, &target.subject, "d");
         loop {
-            let selection = match (&leaves, fallback) {
-                (Some(leaves), false) => leaves,
+            let selection = match (&mode, &leaves) {
+                (Mode::Leaves, Some(leaves)) => leaves,
                 _ => &all,
             };
+            let limit = self.batch_size + usize::from(mode == Mode::Whole);
             let pick = format!(
-                "ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {})",
-                selection.select, self.batch_size
+                "ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {limit})",
+                selection.select
             );
-            let n = match &objects {
-                None => {
-                    self.boundary()?;
-                    let sql = format!(
-                        "{}DELETE FROM {qualified} d WHERE d.ctid = ANY({pick})",
-                        selection.with()
-                    );
-                    let (n, tables) = stats::measured(
-                        &mut conn,
-                        self.schema(),
-                        diesel::sql_query(sql).into_boxed(),
-                    )
-                    .await
-                    .with_context(|| format!("deleting from {table}"))?;
-                    report.rows += n as u64;
-                    report::add_tables(&mut report.tables, &tables);
-                    n
-                }
+            self.boundary()?;
+            let (ctids, named) = match &objects {
                 Some(objects) => {
-                    self.boundary()?;
                     let read = format!(
                         "{}SELECT {} AS v FROM {qualified} x WHERE x.ctid = ANY({pick})",
                         selection.with(),
@@ -307,42 +325,71 @@ impl Purger<'_> {
                         .read(&mut conn, &read)
                         .await
                         .with_context(|| format!("selecting from {table}"))?;
-                    if !ctids.is_empty() {
-                        self.erase_objects(&mut conn, objects, named, table, &ctids, &mut report)
-                            .await?;
-                        self.boundary()?;
-                        let (with, recheck) =
-                            self.map.deleted_condition(table, &target.subject, "d");
-                        let sql = format!(
-                            "{with}DELETE FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
-                            tid_array(&ctids)
-                        );
-                        let (n, tables) = stats::measured(
-                            &mut conn,
-                            self.schema(),
-                            diesel::sql_query(sql).into_boxed(),
-                        )
+                    (ctids, Some(named))
+                }
+                None => {
+                    let read = format!("{}SELECT unnest({pick})::text AS v", selection.with());
+                    let rows: Vec<TextRow> = diesel::sql_query(read)
+                        .load(&mut *conn)
                         .await
-                        .with_context(|| format!("deleting from {table}"))?;
-                        report.rows += n as u64;
-                        report::add_tables(&mut report.tables, &tables);
-                    }
-                    ctids.len()
+                        .with_context(|| format!("selecting from {table}"))?;
+                    let ctids: Vec<String> = rows.into_iter().map(|r| r.v).collect();
+                    anyhow::ensure!(
+                        ctids.iter().all(|c| objects::valid_ctid(c)),
+                        "unexpected ctid"
+                    );
+                    (ctids, None)
                 }
             };
-            if leaves.is_some() {
-                // Trees: a parent becomes a leaf once its children are gone; done when
-                // nothing is left (rows in a cycle fall back to being taken together).
-                if n == 0 {
-                    if fallback || self.count(&all).await? == 0 {
-                        return Ok(report);
-                    }
-                    fallback = true;
+            if mode == Mode::Whole && ctids.len() > self.batch_size {
+                mode = Mode::Leaves;
+                continue;
+            }
+            if ctids.is_empty() {
+                if mode == Mode::Leaves && self.count(&all).await? > 0 {
+                    mode = Mode::Cycle;
+                    continue;
                 }
-            } else if n < self.batch_size {
                 return Ok(report);
             }
+            if let (Some(objects), Some(named)) = (&objects, named) {
+                self.erase_objects(&mut conn, objects, named, table, &ctids, &mut report)
+                    .await?;
+            }
+            self.boundary()?;
+            let sql = format!(
+                "{with}DELETE FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
+                tid_array(&ctids)
+            );
+            self.delete_measured(&mut conn, sql, table, &mut report)
+                .await?;
+            match mode {
+                Mode::Whole => return Ok(report),
+                Mode::Plain | Mode::Cycle if ctids.len() < self.batch_size => return Ok(report),
+                _ => {}
+            }
         }
+    }
+
+    /// Runs one measured DELETE and adds its counts to `report`.
+    async fn delete_measured(
+        &self,
+        conn: &mut AsyncPgConnection,
+        sql: String,
+        table: &str,
+        report: &mut StepReport,
+    ) -> anyhow::Result<usize> {
+        let (n, tables) = stats::measured(
+            conn,
+            &self.map.counted,
+            stats::Writes::Delete(table),
+            diesel::sql_query(sql).into_boxed(),
+        )
+        .await
+        .with_context(|| format!("deleting from {table}"))?;
+        report.rows += n as u64;
+        report::add_tables(&mut report.tables, &tables);
+        Ok(n)
     }
 
     /// Deletes the objects a batch of rows names (other than shared ones) and counts them.
@@ -408,7 +455,8 @@ impl Purger<'_> {
         self.boundary()?;
         let (n, tables) = stats::measured(
             &mut conn,
-            self.schema(),
+            &self.map.counted,
+            stats::Writes::Unknown,
             diesel::sql_query(format!("DELETE FROM {table} t0 WHERE {cond}")).into_boxed(),
         )
         .await
@@ -434,22 +482,26 @@ impl Purger<'_> {
     /// Each step as one unbatched statement (no objects, no batching, no verification),
     /// what a person would type into psql: the rehearsal runs these, and the benchmark
     /// runs them as its baseline. Rewrite statements take `$1`–`$3` as in the batched
-    /// ones; [`Self::bind_rewrite`] binds them. `tombstone` is the tombstone key, when a
-    /// rewrite needs it.
-    pub fn unbatched_sql(
-        &self,
-        step: &Step,
-        target: &Target,
-        tombstone: Option<&str>,
-    ) -> anyhow::Result<Option<String>> {
+    /// ones; [`Self::bind_rewrite`] binds them. A rewrite to the tombstone finds its key
+    /// with a subquery.
+    pub fn unbatched_sql(&self, step: &Step, target: &Target) -> anyhow::Result<Option<String>> {
         Ok(match step {
-            Step::Tombstone => None,
+            Step::Tombstone => self.tombstone_sql(target).map(|(insert, _)| insert),
             Step::Rewrite(label) => {
                 let (edge, treatment) = self
                     .map
                     .edge(label)
                     .with_context(|| format!("no edge {label}"))?;
-                let sql = rewrite_sql(self.map, edge, treatment, tombstone, target.redacts())?;
+                let tombstone = self
+                    .tombstone_sql(target)
+                    .map(|(_, lookup)| format!("({lookup})"));
+                let sql = rewrite_sql(
+                    self.map,
+                    edge,
+                    treatment,
+                    tombstone.as_deref(),
+                    target.redacts(),
+                )?;
                 if sql.sets.is_empty() {
                     return Ok(None);
                 }

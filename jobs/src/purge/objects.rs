@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures::{StreamExt, TryStreamExt};
 
 use crate::datamap::catalog::ident;
 use crate::datamap::spec::template_columns;
@@ -196,14 +197,25 @@ pub(crate) async fn resolve(
 ) -> anyhow::Result<Resolved> {
     let mut out = Resolved::default();
     let mut per_bucket: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (i, prefixes) in named.prefixes {
-        let bucket = &objects.specs[i].bucket;
-        for prefix in prefixes {
-            per_bucket
-                .entry(bucket.clone())
-                .or_default()
-                .extend(storage.list_prefix(bucket, &prefix).await?);
-        }
+    // Prefixes are listed 16 at a time: a batch of rows can name thousands.
+    let listings: Vec<(String, String)> = named
+        .prefixes
+        .into_iter()
+        .flat_map(|(i, prefixes)| {
+            let bucket = objects.specs[i].bucket.clone();
+            prefixes.into_iter().map(move |p| (bucket.clone(), p))
+        })
+        .collect();
+    let listed: Vec<(String, Vec<String>)> = futures::stream::iter(listings)
+        .map(|(bucket, prefix)| async move {
+            let keys = storage.list_prefix(&bucket, &prefix).await?;
+            anyhow::Ok((bucket, keys))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    for (bucket, keys) in listed {
+        per_bucket.entry(bucket).or_default().extend(keys);
     }
     for (i, keys) in named.keys {
         let spec = objects.specs[i];

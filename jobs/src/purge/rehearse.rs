@@ -18,6 +18,20 @@ use super::{Plan, Purger, Step, Target, planned_counts, stats};
 use crate::datamap::catalog::ident;
 use crate::datamap::rule::Action;
 
+/// A pooled connection that is closed, not returned to the pool, when dropped while
+/// still held (a transaction may be open on it).
+struct Detached(Option<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>>);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(diesel_async::pooled_connection::deadpool::Object::take(
+                conn,
+            ));
+        }
+    }
+}
+
 /// Limits on one rehearsal.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -48,7 +62,10 @@ impl Purger<'_> {
                 ..Rehearsal::default()
             });
         };
-        let mut conn = self.conn().await?;
+        // The connection leaves the pool for good unless the transaction is rolled back
+        // here: dropped midway (a timeout), it must never be handed out inside it.
+        let mut guard = Detached(Some(self.conn().await?));
+        let conn = guard.0.as_mut().expect("held until the end");
         conn.batch_execute(&format!(
             "BEGIN; SET LOCAL statement_timeout = {}",
             budget.time.as_millis().max(1)
@@ -59,12 +76,12 @@ impl Purger<'_> {
             ..Rehearsal::default()
         };
         let outcome = self
-            .rehearse_in(&mut conn, plan, target, budget, started, &mut out)
+            .rehearse_in(conn, plan, target, budget, started, &mut out)
             .await;
         let rolled_back = conn.batch_execute("ROLLBACK").await;
-        if rolled_back.is_err() {
-            // Never hand a connection with an open transaction back to the pool.
-            let _ = diesel_async::pooled_connection::deadpool::Object::take(conn);
+        if rolled_back.is_ok() {
+            // Rolled back: the connection may go back to the pool.
+            drop(guard.0.take());
         }
         outcome?;
         rolled_back?;
@@ -97,9 +114,8 @@ impl Purger<'_> {
                 *retained.entry(edge.table.clone()).or_default() += n.n as u64;
             }
         }
-        let before = stats::snapshot(c, self.schema()).await?;
+        let before = stats::snapshot(c, &self.map.counted).await?;
         let mut planned: BTreeMap<String, TableCounts> = BTreeMap::new();
-        let mut tombstone: Option<String> = None;
         let mut rows_total = 0u64;
         out.complete = true;
         for step in &plan.steps {
@@ -113,10 +129,7 @@ impl Purger<'_> {
                 out.complete = false;
                 break;
             }
-            match self
-                .rehearse_step(c, step, target, &mut tombstone, out)
-                .await
-            {
+            match self.rehearse_step(c, step, target, out).await {
                 Ok(rows) => {
                     rows_total += rows;
                     add_tables(&mut planned, &planned_counts(self.map, step, rows));
@@ -141,7 +154,7 @@ impl Purger<'_> {
                 }
             }
         }
-        let after = stats::snapshot(c, self.schema()).await?;
+        let after = stats::snapshot(c, &self.map.counted).await?;
         let total = stats::diff(&before, &after);
         let mut tables: Vec<&String> = total.keys().chain(retained.keys()).collect();
         tables.sort();
@@ -190,18 +203,14 @@ impl Purger<'_> {
         c: &mut AsyncPgConnection,
         step: &Step,
         target: &Target,
-        tombstone: &mut Option<String>,
         out: &mut Rehearsal,
     ) -> anyhow::Result<u64> {
         match step {
-            Step::Tombstone => {
-                let (insert, lookup) = self.tombstone_sql(target).context("no tombstone")?;
-                let n = diesel::sql_query(insert).execute(c).await?;
-                let key: Vec<super::TextRow> = diesel::sql_query(lookup).load(c).await?;
-                *tombstone = key.into_iter().next().map(|r| r.v);
-                Ok(n as u64)
-            }
-            Step::Rewrite(_) => match self.unbatched_sql(step, target, tombstone.as_deref())? {
+            Step::Tombstone => match self.unbatched_sql(step, target)? {
+                Some(sql) => Ok(diesel::sql_query(sql).execute(c).await? as u64),
+                None => Ok(0),
+            },
+            Step::Rewrite(_) => match self.unbatched_sql(step, target)? {
                 Some(sql) => Ok(self.execute_unbatched(c, &sql, target).await? as u64),
                 None => Ok(0),
             },
@@ -218,7 +227,7 @@ impl Purger<'_> {
                     self.count_objects(c, &objects, &read, table, out).await?;
                 }
                 let sql = self
-                    .unbatched_sql(step, target, None)?
+                    .unbatched_sql(step, target)?
                     .context("a delete statement")?;
                 Ok(diesel::sql_query(sql).execute(c).await? as u64)
             }
@@ -235,7 +244,7 @@ impl Purger<'_> {
                         .await?;
                 }
                 let sql = self
-                    .unbatched_sql(step, target, None)?
+                    .unbatched_sql(step, target)?
                     .context("the subject statement")?;
                 Ok(diesel::sql_query(sql).execute(c).await? as u64)
             }

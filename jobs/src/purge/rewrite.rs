@@ -28,8 +28,9 @@ impl RewriteSql {
     }
 }
 
-/// Builds the rewrite of `edge` under `treatment`. `tombstone` is the subject's tombstone
-/// key when the link is reassigned to it; `redact` whether identity patterns exist.
+/// Builds the rewrite of `edge` under `treatment`. `tombstone` is an SQL expression of the
+/// subject's tombstone key (a quoted literal, or a subquery finding it) when the link is
+/// reassigned to it; `redact` whether identity patterns exist.
 pub(crate) fn rewrite_sql(
     map: &BoundMap,
     edge: &Edge,
@@ -60,7 +61,7 @@ pub(crate) fn rewrite_sql(
                 Unlink::Tombstone => {
                     let t = tombstone
                         .ok_or_else(|| anyhow::anyhow!("the tombstone account is missing"))?;
-                    format!("CAST({} AS {ty})", literal(t))
+                    format!("CAST({t} AS {ty})")
                 }
                 Unlink::Undecided(_) => anyhow::bail!("undecided unlink"),
             };

@@ -1,23 +1,84 @@
-//! Exact row counts per table, as PostgreSQL counts them: the backend's own
-//! `pg_stat_xact_user_tables` counters read before and after a statement inside one
+//! Exact row counts per table, as PostgreSQL counts them: the backend's own transaction
+//! counters (`pg_stat_get_xact_tuples_*`, what `pg_stat_xact_user_tables` shows) of every
+//! table of the platform schema, read before and after a statement inside one
 //! transaction. The difference includes rows the database deleted or detached by itself
-//! (cascades, SET NULL) and rows triggers wrote. (The counters may also hold counts of
-//! earlier transactions not yet flushed, hence the difference.)
+//! (cascades, SET NULL) and rows triggers wrote in the schema. (The counters may also hold
+//! counts of earlier transactions not yet flushed, hence the difference.)
 
 use std::collections::BTreeMap;
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::report::TableCounts;
 
+/// The tables counted: object ids and names, and which tables cannot make the database
+/// write anywhere else.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tables {
+    oids: Vec<u32>,
+    names: std::collections::HashMap<u32, String>,
+    /// Tables with no trigger or rule that no foreign key points at: an UPDATE of their
+    /// rows writes nothing else.
+    quiet_update: std::collections::HashSet<String>,
+    /// Tables with no trigger or rule that no foreign key points at with a CASCADE or SET
+    /// NULL action: a DELETE of their rows writes nothing else.
+    quiet_delete: std::collections::HashSet<String>,
+}
+
+impl Tables {
+    /// Every table of a catalog.
+    pub(crate) fn of(catalog: &crate::datamap::Catalog) -> Self {
+        use crate::datamap::catalog::OnDelete;
+        let noisy: std::collections::HashSet<&str> =
+            catalog.triggers.iter().map(|t| t.table.as_str()).collect();
+        // Any key pointing at a table may act on UPDATE of the columns it references.
+        let referenced: std::collections::HashSet<&str> = catalog
+            .foreign_keys
+            .iter()
+            .map(|fk| fk.references.as_str())
+            .collect();
+        let acted_on: std::collections::HashSet<&str> = catalog
+            .foreign_keys
+            .iter()
+            .filter(|fk| fk.on_delete != OnDelete::Restrict)
+            .map(|fk| fk.references.as_str())
+            .collect();
+        let silent = catalog.oids.keys().filter(|t| !noisy.contains(t.as_str()));
+        let quiet_update = silent
+            .clone()
+            .filter(|t| !referenced.contains(t.as_str()))
+            .cloned()
+            .collect();
+        let quiet_delete = silent
+            .filter(|t| !acted_on.contains(t.as_str()))
+            .cloned()
+            .collect();
+        Self {
+            oids: catalog.oids.values().copied().collect(),
+            names: catalog.oids.iter().map(|(n, o)| (*o, n.clone())).collect(),
+            quiet_update,
+            quiet_delete,
+        }
+    }
+}
+
+/// What a statement does to which table, when it is known to write nothing else.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Writes<'a> {
+    /// Deletes rows of the table.
+    Delete(&'a str),
+    /// Updates rows of the table.
+    Update(&'a str),
+    /// Anything else: measure.
+    Unknown,
+}
+
 #[derive(QueryableByName)]
 struct StatRow {
-    #[diesel(sql_type = Text)]
-    schema: String,
-    #[diesel(sql_type = Text)]
-    table: String,
+    #[diesel(sql_type = diesel::sql_types::Oid)]
+    oid: u32,
     #[diesel(sql_type = BigInt)]
     ins: i64,
     #[diesel(sql_type = BigInt)]
@@ -26,34 +87,31 @@ struct StatRow {
     del: i64,
 }
 
-/// The counters of every table this backend has touched, keyed by table name (qualified
-/// with its schema when it is not `schema`).
+/// The counters of the platform's tables that this backend has touched, by table name.
 pub(crate) async fn snapshot(
     conn: &mut AsyncPgConnection,
-    schema: &str,
+    tables: &Tables,
 ) -> diesel::QueryResult<BTreeMap<String, TableCounts>> {
     let rows: Vec<StatRow> = diesel::sql_query(
-        "SELECT schemaname::text AS schema, relname::text AS table, n_tup_ins AS ins, n_tup_upd AS upd, n_tup_del AS del \
-         FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0",
+        "SELECT r AS oid, ins, upd, del FROM (SELECT r, pg_stat_get_xact_tuples_inserted(r) AS ins, \
+                pg_stat_get_xact_tuples_updated(r) AS upd, pg_stat_get_xact_tuples_deleted(r) AS del \
+           FROM unnest($1::oid[]) r) s WHERE ins + upd + del > 0",
     )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Oid>, _>(&tables.oids)
     .load(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let name = if r.schema == schema {
-                r.table
-            } else {
-                format!("{}.{}", r.schema, r.table)
-            };
-            (
+        .filter_map(|r| {
+            let name = tables.names.get(&r.oid)?.clone();
+            Some((
                 name,
                 TableCounts {
                     deleted: r.del.max(0) as u64,
                     updated: r.upd.max(0) as u64,
                     inserted: r.ins.max(0) as u64,
                 },
-            )
+            ))
         })
         .collect())
 }
@@ -79,19 +137,50 @@ pub(crate) fn diff(
 
 /// Runs `statement` (which affects rows) in its own transaction and returns the rows it
 /// reported and the counts per table.
+///
+/// Platform connections commit asynchronously (see [`crate::platform::pool`]).
 pub(crate) async fn measured(
     conn: &mut AsyncPgConnection,
-    schema: &str,
+    tables: &Tables,
+    writes: Writes<'_>,
     statement: diesel::query_builder::BoxedSqlQuery<
         '_,
         diesel::pg::Pg,
         diesel::query_builder::SqlQuery,
     >,
 ) -> diesel::QueryResult<(usize, BTreeMap<String, TableCounts>)> {
+    // A table with no trigger, rule or acting foreign key: the statement's own count is
+    // the whole count, no counters to read.
+    let quiet = match writes {
+        Writes::Delete(t) if tables.quiet_delete.contains(t) => Some((t, true)),
+        Writes::Update(t) if tables.quiet_update.contains(t) => Some((t, false)),
+        _ => None,
+    };
+    if let Some((table, delete)) = quiet {
+        let n = statement.execute(conn).await?;
+        let counts = if delete {
+            TableCounts {
+                deleted: n as u64,
+                ..TableCounts::default()
+            }
+        } else {
+            TableCounts {
+                updated: n as u64,
+                ..TableCounts::default()
+            }
+        };
+        let mut out = BTreeMap::new();
+        if n > 0 {
+            out.insert(table.to_owned(), counts);
+        }
+        return Ok((n, out));
+    }
+    // diesel's transaction (not a hand-written BEGIN): if this future is dropped midway,
+    // the connection is known to be inside a transaction and is not reused.
     conn.transaction::<_, diesel::result::Error, _>(async |c| {
-        let before = snapshot(c, schema).await?;
+        let before = snapshot(c, tables).await?;
         let n = statement.execute(c).await?;
-        let after = snapshot(c, schema).await?;
+        let after = snapshot(c, tables).await?;
         Ok((n, diff(&before, &after)))
     })
     .await

@@ -5,7 +5,8 @@
 use anyhow::Context;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use futures::{StreamExt, TryStreamExt};
 
 use super::rewrite::rewrite_sql;
 use super::{Leftover, Plan, Purger, Step, Target};
@@ -19,24 +20,52 @@ struct Count {
 }
 
 impl Purger<'_> {
-    /// Re-locates the subject: every step must find nothing left to do, no redacted column
+    /// Makes every batch committed so far durable: a synchronous commit that writes WAL
+    /// (it takes a transaction id) waits for the flush of all WAL before it, which holds
+    /// the asynchronously committed batches. Run before verification.
+    pub async fn make_durable(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        conn.batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT",
+        )
+        .await
+        .context("flushing the purge's commits")?;
+        Ok(())
+    }
+
+    /// Makes the purge durable ([`Self::make_durable`]), then re-locates the subject:
+    /// every step must find nothing left to do, no redacted column
     /// may still hold the subject's email or username, and no prefix built from the
     /// subject's key may still hold objects.
     pub async fn verify(&self, plan: &Plan, target: &Target) -> anyhow::Result<Vec<Leftover>> {
+        self.make_durable().await?;
         let mut leftovers = Vec::new();
         let mut conn = self.conn().await?;
         let (text, json) = target.patterns();
         let tombstone = if self.map.uses_tombstone() {
-            self.tombstone(target, false).await?.0
+            self.tombstone(target, false)
+                .await?
+                .0
+                .map(|key| crate::datamap::catalog::literal(&key))
         } else {
             None
         };
+        // One count per step (rewrites bind the rewrite parameters), four at a time.
+        let mut counts: Vec<(String, String, bool)> = Vec::new();
         for step in &plan.steps {
-            let count = match step {
-                Step::Tombstone => 0,
+            match step {
+                Step::Tombstone => {}
                 Step::Delete(table) => {
-                    self.count(&self.map.deleted_rows(table, &target.subject))
-                        .await?
+                    let selection = self.map.deleted_rows(table, &target.subject);
+                    counts.push((
+                        step.label(),
+                        format!(
+                            "{}SELECT count(*) AS n FROM ({}) s",
+                            selection.with(),
+                            selection.select
+                        ),
+                        false,
+                    ));
                 }
                 Step::Rewrite(label) => {
                     let (edge, treatment) = self.map.edge(label).context("planned edge")?;
@@ -47,42 +76,54 @@ impl Purger<'_> {
                         tombstone.as_deref(),
                         target.redacts(),
                     )?;
-                    if sql.sets.is_empty() {
-                        0
-                    } else {
+                    if !sql.sets.is_empty() {
                         let needs = sql.needs_condition();
                         let selection = self.map.edge_rows(edge, &target.subject, needs.as_deref());
-                        let row: Count = Self::bind_rewrite(
-                            diesel::sql_query(format!(
+                        counts.push((
+                            step.label(),
+                            format!(
                                 "{}SELECT count(*) AS n FROM ({}) s",
                                 selection.with(),
                                 selection.select
-                            ))
-                            .into_boxed(),
-                            target,
-                        )
-                        .get_result(&mut *conn)
-                        .await?;
-                        row.n as u64
+                            ),
+                            true,
+                        ));
                     }
                 }
                 Step::Subject => {
                     let (table, cond) = self.map.subject_filter(&target.subject);
-                    let row: Count = diesel::sql_query(format!(
-                        "SELECT count(*) AS n FROM {table} t0 WHERE {cond}"
-                    ))
-                    .get_result(&mut *conn)
-                    .await?;
-                    row.n as u64
+                    counts.push((
+                        step.label(),
+                        format!("SELECT count(*) AS n FROM {table} t0 WHERE {cond}"),
+                        false,
+                    ));
                 }
-            };
-            if count > 0 {
-                leftovers.push(Leftover {
-                    step: step.label(),
-                    count,
-                });
             }
         }
+        let found: Vec<(String, i64)> = futures::stream::iter(counts)
+            .map(|(label, sql, rewrite)| async move {
+                let mut conn = self.conn().await?;
+                let query = diesel::sql_query(sql).into_boxed();
+                let query = if rewrite {
+                    Self::bind_rewrite(query, target)
+                } else {
+                    query
+                };
+                let row: Count = query.get_result(&mut *conn).await?;
+                anyhow::Ok((label, row.n))
+            })
+            .buffered(4)
+            .try_collect()
+            .await?;
+        leftovers.extend(
+            found
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(step, n)| Leftover {
+                    step,
+                    count: n as u64,
+                }),
+        );
         if target.redacts() {
             for (table, column) in self.map.redacted_columns() {
                 let Some(info) = self.map.column(&table, &column) else {

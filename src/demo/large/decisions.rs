@@ -126,3 +126,44 @@ bucket = "large-files"
 table = "DatasetAsset"
 column = "fileKey"
 "#;
+
+/// Writes [`DECISIONS`] over a map `lethe datamap discover` wrote for the large platform,
+/// as a privacy engineer would: each decided link replaces the discovered entry, the
+/// subject section and table rules merge key by key, and the decided `[[objects]]`
+/// replace the discovered ones (whose buckets discovery cannot know). Returns the map and
+/// how many decisions were written (`[links]`, `[tables]` and `[[objects]]` entries, and
+/// the subject's placeholder and tombstone).
+pub fn decided_map(discovered: &str) -> anyhow::Result<(String, usize)> {
+    fn merge(into: &mut toml::Table, from: &toml::Table) {
+        for (key, value) in from {
+            match (into.get_mut(key), value) {
+                (Some(toml::Value::Table(a)), toml::Value::Table(b)) if key != "links" => {
+                    merge(a, b)
+                }
+                (Some(toml::Value::Table(a)), toml::Value::Table(b)) => {
+                    // A decided link replaces the discovered entry as a whole.
+                    for (link, rule) in b {
+                        a.insert(link.clone(), rule.clone());
+                    }
+                }
+                _ => {
+                    into.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let mut map: toml::Table = toml::from_str(discovered)?;
+    let decisions: toml::Table = toml::from_str(DECISIONS)?;
+    merge(&mut map, &decisions);
+    let count = |name: &str| match decisions.get(name) {
+        Some(toml::Value::Table(t)) => t.len(),
+        Some(toml::Value::Array(a)) => a.len(),
+        _ => 0,
+    };
+    let subject = ["placeholder", "tombstone"]
+        .iter()
+        .filter(|k| decisions.get("subject").and_then(|s| s.get(**k)).is_some())
+        .count();
+    let written = count("links") + count("tables") + count("objects") + subject;
+    Ok((toml::to_string(&map)?, written))
+}

@@ -47,7 +47,7 @@ mod tests;
 pub use answer::{
     AnswerKey, BucketObjects, KeptRows, SUBJECT, SubjectNames, TableKey, identity_match,
 };
-pub use decisions::DECISIONS;
+pub use decisions::{DECISIONS, decided_map};
 
 use anyhow::Context;
 use diesel::QueryableByName;
