@@ -48,6 +48,7 @@ tombstone = { email = "deleted-{hash}@tombstone.invalid", username = "deleted-{h
 "Purchase.buyerId" = { action = "retain", basis = "tax law", period = "10 years", unlink = "placeholder", anonymize = { billingName = "null", billingAddress = "redact" } }
 "Purchase.sellerId" = { action = "retain", basis = "tax law", period = "10 years", unlink = "placeholder", anonymize = { billingAddress = "redact" } }
 "PurchaseItem.modelVersionId" = "delete"
+"Purchase.modelVersionId" = { action = "anonymize", anonymize = { billingAddress = "redact" } }
 "Payout.userId" = { action = "retain", basis = "tax law", period = "10 years", unlink = "placeholder", anonymize = { iban = "hash" } }
 "TaxProfile.userId" = { action = "retain", basis = "tax law", period = "10 years", unlink = "tombstone" }
 "BuzzAccount.userId" = { action = "retain", basis = "accounting", period = "10 years", unlink = "tombstone" }

@@ -18,7 +18,15 @@ pub(crate) fn money() -> Vec<Table> {
             .id()
             .user_act("buyerId", Cascade, retain(Unlink::Placeholder, &[("billingName", ColRule::Null), ("billingAddress", ColRule::Redact)]))
             .user_act("sellerId", Cascade, retain(Unlink::Placeholder, &[("billingAddress", ColRule::Redact)]))
-            .fk("modelVersionId", "ModelVersion", SetNull)
+            // Other people's purchases of the person's versions stay (the key is SET
+            // NULL); their billing address may quote the person.
+            .fk_with(
+                "modelVersionId",
+                "ModelVersion",
+                SetNull,
+                true,
+                Act::Anonymize(Unlink::Keep, vec![("billingAddress".into(), ColRule::Redact)]),
+            )
             .col("amount", "INTEGER NOT NULL")
             .col("currency", "TEXT NOT NULL DEFAULT 'USD'")
             .col("status", "TEXT NOT NULL")
