@@ -287,26 +287,7 @@ async fn a_purge_erases_the_subject_everywhere_and_leaves_everyone_else_byte_ide
 
     // The rehearsal's exact counts are what the purge did, table by table.
     let done = app.staff_view(&request.id, &reviewer).await;
-    let purged = done["result"]["tables"].as_object().unwrap();
-    let rehearsed = report["tables"].as_object().unwrap();
-    for (table, counts) in purged {
-        for field in ["deleted", "updated", "inserted"] {
-            assert_eq!(
-                counts[field], rehearsed[table][field],
-                "{table}.{field}: purge {counts} vs rehearsal {}",
-                rehearsed[table]
-            );
-        }
-    }
-    for (table, summary) in rehearsed {
-        let any = ["deleted", "updated", "inserted"]
-            .iter()
-            .any(|f| summary[*f].as_u64().unwrap_or(0) > 0);
-        assert!(
-            !any || purged.contains_key(table),
-            "{table} rehearsed but not purged"
-        );
-    }
+    crate::helpers::assert_rehearsal_counted_the_purge(&dry, &done);
 
     // Nothing of the subject's erasable data is left.
     let mut platform = app.platform_db().await;
@@ -776,13 +757,7 @@ async fn staff_rules_roles_two_person_rule_and_cancellation_are_enforced() {
     );
 
     // During the grace period the requester may cancel; the purge then never runs.
-    let cancel = app
-        .client
-        .post(format!("{}/v1/requests/{}/cancel", app.address, request.id))
-        .bearer_auth(&request.token)
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.cancel(&request).await;
     assert_eq!(cancel.status(), 200);
     let view: Value = app
         .show(&request.id, &request.token)

@@ -539,6 +539,19 @@ impl TestApp {
         }
     }
 
+    /// `POST /v1/requests/{id}/cancel` with the requester's token.
+    pub async fn cancel(&self, request: &Verified) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "{}/v1/requests/{}/cancel",
+                self.address, request.id
+            ))
+            .bearer_auth(&request.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `GET /v1/staff/requests/{id}`.
     pub async fn staff_view(&self, request_id: &str, staff: &str) -> Value {
         self.client
@@ -608,4 +621,33 @@ pub fn run_command(command: &mut std::process::Command) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+/// Asserts that a rehearsal (the staff view's `rehearsal`) counted, table by table,
+/// exactly what the finished purge (the staff view's `result`) did.
+pub fn assert_rehearsal_counted_the_purge(dry: &Value, done: &Value) {
+    let purged = done["result"]["tables"]
+        .as_object()
+        .expect("the purge's tables");
+    let rehearsed = dry["report"]["tables"]
+        .as_object()
+        .expect("the rehearsal's tables");
+    for (table, counts) in purged {
+        for field in ["deleted", "updated", "inserted"] {
+            assert_eq!(
+                counts[field], rehearsed[table][field],
+                "{table}.{field}: purge {counts} vs rehearsal {}",
+                rehearsed[table]
+            );
+        }
+    }
+    for (table, summary) in rehearsed {
+        let any = ["deleted", "updated", "inserted"]
+            .iter()
+            .any(|f| summary[*f].as_u64().unwrap_or(0) > 0);
+        assert!(
+            !any || purged.contains_key(table),
+            "{table} rehearsed but not purged"
+        );
+    }
 }

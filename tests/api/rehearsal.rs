@@ -450,13 +450,7 @@ async fn a_purge_whose_map_changed_since_its_dry_run_touches_nothing_and_goes_ba
         "a new dry run first"
     );
     // Cancelling is possible again: the purge never started on this round.
-    let cancel = app
-        .client
-        .post(format!("{}/v1/requests/{}/cancel", app.address, request.id))
-        .bearer_auth(&request.token)
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.cancel(&request).await;
     assert_eq!(cancel.status(), 200);
     app.teardown().await;
 }

@@ -418,3 +418,21 @@ pub fn ident(name: &str) -> String {
 pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
+
+/// A single-column foreign key to `references.id`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_fk(
+    table: &str,
+    column: &str,
+    references: &str,
+    on_delete: OnDelete,
+) -> ForeignKey {
+    ForeignKey {
+        name: format!("{table}_{column}_fkey"),
+        table: table.into(),
+        columns: vec![column.into()],
+        references: references.into(),
+        referenced_columns: vec!["id".into()],
+        on_delete,
+    }
+}

@@ -400,7 +400,6 @@ pub fn convert(v1: &str, catalog: Option<&Catalog>) -> Result<Converted, MapErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datamap::catalog::ForeignKey;
 
     const V1: &str = r#"
         version = 1
@@ -463,16 +462,7 @@ mod tests {
         prefix = "avatars/{subject}/"
     "#;
 
-    fn fk(table: &str, column: &str, references: &str, on_delete: OnDelete) -> ForeignKey {
-        ForeignKey {
-            name: format!("{table}_{column}_fkey"),
-            table: table.into(),
-            columns: vec![column.into()],
-            references: references.into(),
-            referenced_columns: vec!["id".into()],
-            on_delete,
-        }
-    }
+    use crate::datamap::catalog::test_fk as fk;
 
     #[test]
     fn a_version_1_map_becomes_links_categories_and_objects() {

@@ -388,7 +388,7 @@ pub async fn check(conn: &mut AsyncPgConnection, map: &DataMap) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datamap::catalog::{ForeignKey, Trigger};
+    use crate::datamap::catalog::Trigger;
 
     const MAP: &str = r#"
         version = 2
@@ -408,16 +408,7 @@ mod tests {
         template = "avatars/{id}/"
     "#;
 
-    fn fk(table: &str, column: &str, references: &str, on_delete: OnDelete) -> ForeignKey {
-        ForeignKey {
-            name: format!("{table}_{column}_fkey"),
-            table: table.into(),
-            columns: vec![column.into()],
-            references: references.into(),
-            referenced_columns: vec!["id".into()],
-            on_delete,
-        }
-    }
+    use crate::datamap::catalog::test_fk as fk;
 
     fn catalog() -> Catalog {
         let mut c = Catalog::default();

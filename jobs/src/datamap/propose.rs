@@ -443,18 +443,9 @@ pub fn propose(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::datamap::catalog::{CheckConstraint, ForeignKey, UniqueKey};
+    use crate::datamap::catalog::{CheckConstraint, UniqueKey};
 
-    fn fk(table: &str, column: &str, references: &str, on_delete: OnDelete) -> ForeignKey {
-        ForeignKey {
-            name: format!("{table}_{column}_fkey"),
-            table: table.into(),
-            columns: vec![column.into()],
-            references: references.into(),
-            referenced_columns: vec!["id".into()],
-            on_delete,
-        }
-    }
+    use crate::datamap::catalog::test_fk as fk;
 
     /// Users with images (comments below them, flagged by RESTRICT), payments and tax
     /// profiles (money), contacts (RESTRICT), reviews (SET NULL under a CHECK), other

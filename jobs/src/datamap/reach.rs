@@ -34,6 +34,16 @@ impl Selection {
     }
 }
 
+/// The condition that row `child` points at row `parent` through the self-reference `e`.
+fn child_of(e: &Edge, child: &str, parent: &str) -> String {
+    e.columns
+        .iter()
+        .zip(&e.parent_columns)
+        .map(|(c, p)| format!("{child}.{} = {parent}.{}", ident(c), ident(p)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// Builds selections for one subject, naming each table's expression once.
 pub(crate) struct Builder<'a> {
     map: &'a BoundMap,
@@ -169,15 +179,7 @@ impl<'a> Builder<'a> {
             self.recursive = true;
             let join: Vec<String> = self_edges
                 .iter()
-                .map(|e| {
-                    let pairs: Vec<String> = e
-                        .columns
-                        .iter()
-                        .zip(&e.parent_columns)
-                        .map(|(c, p)| format!("c.{} = p.{}", ident(c), ident(p)))
-                        .collect();
-                    format!("({})", pairs.join(" AND "))
-                })
+                .map(|e| format!("({})", child_of(e, "c", "p")))
                 .collect();
             body = format!(
                 "{body} UNION SELECT {} FROM {qualified} c JOIN {name} p ON {}",
@@ -221,15 +223,9 @@ impl BoundMap {
         let children: Vec<String> = self_edges
             .iter()
             .map(|e| {
-                let pairs: Vec<String> = e
-                    .columns
-                    .iter()
-                    .zip(&e.parent_columns)
-                    .map(|(c, p)| format!("c.{} = d.{}", ident(c), ident(p)))
-                    .collect();
                 format!(
                     "EXISTS (SELECT 1 FROM {qualified} c WHERE {} AND c.ctid IN (SELECT k.lethe_ctid FROM {name} k))",
-                    pairs.join(" AND ")
+                    child_of(e, "c", "d")
                 )
             })
             .collect();

@@ -233,26 +233,12 @@ impl Purger<'_> {
         } else {
             None
         };
-        let sql = rewrite_sql(
-            self.map,
-            edge,
-            treatment,
-            tombstone.as_deref(),
-            target.redacts(),
-        )?;
-        if sql.sets.is_empty() {
+        let Some((sql, selection)) =
+            self.rewrite_of(edge, treatment, target, tombstone.as_deref())?
+        else {
             return Ok(StepReport::default());
-        }
-        let needs = sql.needs_condition();
-        let selection = self.map.edge_rows(edge, &target.subject, needs.as_deref());
-        let statement = format!(
-            "{}UPDATE {} u SET {} WHERE u.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {}))",
-            selection.with(),
-            self.map.qualified_table(&edge.table),
-            sql.sets.join(", "),
-            selection.select,
-            self.batch_size
-        );
+        };
+        let statement = self.rewrite_statement(edge, &sql, &selection, Some(self.batch_size));
         self.batches(
             || Self::bind_rewrite(diesel::sql_query(statement.clone()).into_boxed(), target),
             stats::Writes::Update(&edge.table),
@@ -495,25 +481,8 @@ impl Purger<'_> {
                 let tombstone = self
                     .tombstone_sql(target)
                     .map(|(_, lookup)| format!("({lookup})"));
-                let sql = rewrite_sql(
-                    self.map,
-                    edge,
-                    treatment,
-                    tombstone.as_deref(),
-                    target.redacts(),
-                )?;
-                if sql.sets.is_empty() {
-                    return Ok(None);
-                }
-                let needs = sql.needs_condition();
-                let selection = self.map.edge_rows(edge, &target.subject, needs.as_deref());
-                Some(format!(
-                    "{}UPDATE {} u SET {} WHERE u.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s))",
-                    selection.with(),
-                    self.map.qualified_table(&edge.table),
-                    sql.sets.join(", "),
-                    selection.select
-                ))
+                self.rewrite_of(edge, treatment, target, tombstone.as_deref())?
+                    .map(|(sql, selection)| self.rewrite_statement(edge, &sql, &selection, None))
             }
             Step::Delete(table) => {
                 let selection = self.map.deleted_rows(table, &target.subject);
@@ -529,6 +498,43 @@ impl Purger<'_> {
                 Some(format!("DELETE FROM {table} t0 WHERE {cond}"))
             }
         })
+    }
+
+    /// The rewrite of one edge: its SET clauses and the rows that still need it (`None`
+    /// when the rule rewrites nothing). `tombstone` is an SQL expression of the tombstone
+    /// key.
+    fn rewrite_of(
+        &self,
+        edge: &crate::datamap::Edge,
+        treatment: &crate::datamap::Treatment,
+        target: &Target,
+        tombstone: Option<&str>,
+    ) -> anyhow::Result<Option<(rewrite::RewriteSql, crate::datamap::reach::Selection)>> {
+        let sql = rewrite_sql(self.map, edge, treatment, tombstone, target.redacts())?;
+        if sql.sets.is_empty() {
+            return Ok(None);
+        }
+        let needs = sql.needs_condition();
+        let selection = self.map.edge_rows(edge, &target.subject, needs.as_deref());
+        Ok(Some((sql, selection)))
+    }
+
+    /// The UPDATE of a rewrite, over at most `limit` of the selected rows.
+    fn rewrite_statement(
+        &self,
+        edge: &crate::datamap::Edge,
+        sql: &rewrite::RewriteSql,
+        selection: &crate::datamap::reach::Selection,
+        limit: Option<usize>,
+    ) -> String {
+        format!(
+            "{}UPDATE {} u SET {} WHERE u.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s{}))",
+            selection.with(),
+            self.map.qualified_table(&edge.table),
+            sql.sets.join(", "),
+            selection.select,
+            limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+        )
     }
 
     /// Runs one unbatched statement with the rewrite parameters bound.

@@ -8,7 +8,6 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use futures::{StreamExt, TryStreamExt};
 
-use super::rewrite::rewrite_sql;
 use super::{Leftover, Plan, Purger, Step, Target};
 use crate::datamap::catalog::ident;
 use crate::datamap::spec::template_columns;
@@ -69,16 +68,9 @@ impl Purger<'_> {
                 }
                 Step::Rewrite(label) => {
                     let (edge, treatment) = self.map.edge(label).context("planned edge")?;
-                    let sql = rewrite_sql(
-                        self.map,
-                        edge,
-                        treatment,
-                        tombstone.as_deref(),
-                        target.redacts(),
-                    )?;
-                    if !sql.sets.is_empty() {
-                        let needs = sql.needs_condition();
-                        let selection = self.map.edge_rows(edge, &target.subject, needs.as_deref());
+                    if let Some((_, selection)) =
+                        self.rewrite_of(edge, treatment, target, tombstone.as_deref())?
+                    {
                         counts.push((
                             step.label(),
                             format!(

@@ -34,3 +34,16 @@ pub async fn authenticate(
     }
     Ok(staff)
 }
+
+/// A staff reason (deny, abort): 1 to 200 characters once trimmed, else 400 naming
+/// `reason`. Reasons are short codes or notes, never personal data.
+pub fn reason(text: &str) -> Result<&str, ApiError> {
+    let reason = text.trim();
+    if reason.is_empty() || reason.len() > 200 {
+        return Err(ApiError::field(
+            "reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    Ok(reason)
+}

@@ -49,13 +49,7 @@ pub async fn abort(
 ) -> Result<HttpResponse, ApiError> {
     let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 200 {
-        return Err(ApiError::field(
-            "reason",
-            "reason must be 1 to 200 characters",
-        ));
-    }
+    let reason = super::reason(&body.reason)?;
     let request = recovery::abort(&state, id, &staff, reason).await?;
     Ok(HttpResponse::Ok()
         .json(json!({ "id": id, "status": request.status(), "applied": request.result })))
