@@ -275,8 +275,10 @@ impl Settings {
         if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
             anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
         }
-        if self.worker.purge_max_attempts == 0 || self.worker.purge_max_attempts > 25 {
-            anyhow::bail!("configuration: worker.purge_max_attempts must be between 1 and 25");
+        // Below the cap on runs of one request (lifecycle::service::MAX_RUNS), so that the
+        // failure is the one staff see.
+        if self.worker.purge_max_attempts == 0 || self.worker.purge_max_attempts > 9 {
+            anyhow::bail!("configuration: worker.purge_max_attempts must be between 1 and 9");
         }
         if self.worker.rehearsal_time_budget_seconds == 0 || self.worker.rehearsal_row_budget == 0 {
             anyhow::bail!(

@@ -12,6 +12,28 @@ use crate::datamap::{BoundMap, SubjectKey};
 /// A pool of connections to the platform database.
 pub type PlatformPool = Pool<AsyncPgConnection>;
 
+/// `pg_temp.lethe_redact(value jsonb, pattern text)`: the value with the pattern replaced
+/// by `[redacted]` in every string and every object key, at any depth; numbers, booleans
+/// and nulls are left as they are, so the result is always valid JSON. A session
+/// function (schema `pg_temp`): Lethe creates nothing in the platform's own schemas.
+pub const REDACT_FUNCTION: &str = "SET check_function_bodies = off; \
+CREATE OR REPLACE FUNCTION pg_temp.lethe_redact(j jsonb, pat text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $lethe$ \
+  SELECT CASE jsonb_typeof(j) \
+    WHEN 'string' THEN to_jsonb(regexp_replace(j #>> '{}', pat, '[redacted]', 'gi')) \
+    WHEN 'array' THEN coalesce((SELECT jsonb_agg(pg_temp.lethe_redact(e, pat) ORDER BY i) \
+                                FROM jsonb_array_elements(j) WITH ORDINALITY a(e, i)), '[]'::jsonb) \
+    WHEN 'object' THEN coalesce((SELECT jsonb_object_agg(regexp_replace(k, pat, '[redacted]', 'gi'), pg_temp.lethe_redact(v, pat)) \
+                                 FROM jsonb_each(j) o(k, v)), '{}'::jsonb) \
+    ELSE j END \
+$lethe$; \
+RESET check_function_bodies";
+
+/// What every platform connection runs first, before [`REDACT_FUNCTION`]: string
+/// literals as the SQL standard says (the quoting in [`crate::datamap::catalog::literal`]
+/// relies on it) and asynchronous commits (see [`pool`]).
+const SESSION_SETTINGS: &str =
+    "SET standard_conforming_strings = on; SET synchronous_commit = off; ";
+
 /// Builds a pool for `url` (connections are opened lazily).
 ///
 /// Lethe's platform connections commit asynchronously (`synchronous_commit = off`): a
@@ -24,7 +46,7 @@ pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PlatformPool> {
     config.custom_setup = Box::new(|url| {
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
-            conn.batch_execute("SET synchronous_commit = off")
+            conn.batch_execute(&format!("{SESSION_SETTINGS}{REDACT_FUNCTION}"))
                 .await
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(conn)

@@ -420,7 +420,8 @@ pub(super) fn raw_script(
     let text = lethe_jobs::purge::identity_pattern(&target.identities, false)
         .unwrap_or_else(|| never.clone());
     let json = lethe_jobs::purge::identity_pattern(&target.identities, true).unwrap_or(never);
-    let mut script = Vec::new();
+    // The session function JSON redaction uses, as every platform connection has it.
+    let mut script = vec![format!("{};", lethe_jobs::platform::REDACT_FUNCTION)];
     for step in &plan.steps {
         if let Some(sql) = purger.unbatched_sql(step, target)? {
             script.push(format!(

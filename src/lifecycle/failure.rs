@@ -158,6 +158,8 @@ pub(crate) async fn back_to_review(
             requests::rehearsal_id.eq(None::<Uuid>),
             requests::review_round.eq(round),
             requests::purge_failures.eq(0),
+            // A new round gets its own runs (the cap on runs stops loops within a round).
+            requests::run_attempts.eq(0),
             requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
             requests::approved_at.eq(None::<chrono::DateTime<Utc>>),
             requests::grace_until.eq(None::<chrono::DateTime<Utc>>),

@@ -16,7 +16,7 @@ use crate::domain::{RehearsalStatus, RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::models::staff::Staff;
 use crate::models::{Rehearsal, Request};
-use crate::schema::{rehearsals, requests};
+use crate::schema::{decisions, rehearsals, requests};
 use crate::state::AppState;
 
 /// Asks for a dry run of a deletion awaiting review; returns the queued rehearsal (or the
@@ -55,7 +55,25 @@ pub async fn request(
             {
                 return Ok((open, false));
             }
-            let rehearsal = Rehearsal::queued(request_id, staff.id, request.review_round);
+            // Approvals stand on the dry run they saw: a new dry run starts a new round of
+            // approvals (the two-person rule then needs two on the new one).
+            let approvals: i64 = decisions::table
+                .filter(decisions::request_id.eq(request_id))
+                .filter(decisions::round.eq(request.review_round))
+                .count()
+                .get_result(c)
+                .await?;
+            let round = if approvals > 0 {
+                let round = request.review_round + 1;
+                diesel::update(requests::table.find(request_id))
+                    .set(requests::review_round.eq(round))
+                    .execute(c)
+                    .await?;
+                round
+            } else {
+                request.review_round
+            };
+            let rehearsal = Rehearsal::queued(request_id, staff.id, round);
             rehearsal.insert(c).await?;
             audit::append(
                 c,

@@ -159,6 +159,11 @@ pub async fn deny(
                     "only requests awaiting review can be denied",
                 ));
             }
+            if request.partly_applied() {
+                return Err(ApiError::Conflict(
+                    "part of this deletion was already applied; finish it (dry run, approve) or abort it",
+                ));
+            }
             diesel::insert_into(decisions::table)
                 .values((
                     decisions::request_id.eq(request_id),
@@ -210,7 +215,9 @@ pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<R
             .await?
             .ok_or(ApiError::NotFound)?;
         let cancellable = match request.status() {
-            RequestStatus::PendingVerification | RequestStatus::Verified => true,
+            RequestStatus::PendingVerification | RequestStatus::Verified => {
+                !request.partly_applied()
+            }
             RequestStatus::Approved => request.started_at.is_none(),
             _ => false,
         };

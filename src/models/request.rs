@@ -92,6 +92,16 @@ impl Request {
         RequestStatus::parse(&self.status).expect("the database constrains statuses")
     }
 
+    /// Whether a purge of this request already deleted or changed something (its
+    /// checkpoint holds counts): such a request can only be finished or aborted, never
+    /// denied or cancelled as if nothing had happened.
+    pub fn partly_applied(&self) -> bool {
+        self.purge_checkpoint
+            .as_ref()
+            .and_then(|c| serde_json::from_value::<lethe_jobs::purge::Checkpoint>(c.clone()).ok())
+            .is_some_and(|c| c.counts.values().any(|r| r.rows > 0 || r.objects > 0))
+    }
+
     /// Loads a request.
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
         requests::table

@@ -97,6 +97,13 @@ async fn datamap_check_passes_a_safe_map_and_names_every_unsafe_or_undecided_val
             "",
             &["sms_contacts.owner"],
         ),
+        // A legal basis without an action would fall back to the cascade's delete.
+        (
+            r#""sms_contacts.user_id" = "delete"
+"audit_trail.user_id" = { basis = "security", period = "1 year", unlink = "null" }"#,
+            "",
+            &["audit_trail.user_id", "no action"],
+        ),
         // A placeholder that does not exist, and one left undecided.
         (
             r#""sms_contacts.user_id" = "delete""#,
@@ -125,6 +132,35 @@ async fn datamap_check_passes_a_safe_map_and_names_every_unsafe_or_undecided_val
             }
         }
     }
+
+    // A partitioned table the walk reaches is refused (rows of different partitions share
+    // row ids), even though its key simply cascades.
+    app.platform_db()
+        .await
+        .batch_execute(
+            "CREATE TABLE events (id bigint, user_id bigint REFERENCES users (id) ON DELETE CASCADE, at date NOT NULL) PARTITION BY RANGE (at);
+             CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+        )
+        .await
+        .unwrap();
+    let decided = write(
+        "decided.toml",
+        shipped_with(r#""sms_contacts.user_id" = "delete""#),
+    );
+    let (ok, out) = check(&app, Some(&decided));
+    assert!(
+        !ok && out.contains("tables.events") && out.contains("partitioned"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("events_2026"),
+        "partitions are not tables of their own: {out}"
+    );
+    app.platform_db()
+        .await
+        .batch_execute("DROP TABLE events")
+        .await
+        .unwrap();
 
     // Start-up refuses the same unsafe map, naming the problem.
     let undecided = write(

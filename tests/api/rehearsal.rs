@@ -454,3 +454,62 @@ async fn a_purge_whose_map_changed_since_its_dry_run_touches_nothing_and_goes_ba
     assert_eq!(cancel.status(), 200);
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_row_written_after_its_rewrite_step_is_still_unlinked_before_the_subject_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let safe_map = write_map(
+        &dir,
+        "safe.toml",
+        &map_with(
+            r#""invoices.user_id" = { action = "retain", basis = "tax law", period = "10 years", unlink = "placeholder" }"#,
+        ),
+    );
+    let map = safe_map.clone();
+    let app = spawn_app_with(Options {
+        platform_sql: Some(INVOICES.into()),
+        workers: false,
+        tweak: Box::new(move |s| s.platform.data_map = map),
+        ..Default::default()
+    })
+    .await;
+    let subject = &people(&app, 1).await[0];
+    let target = lethe_jobs::purge::Target {
+        subject: lethe_jobs::datamap::SubjectKey::new(subject.id.to_string()),
+        identities: vec![subject.email.clone()],
+        hash_key: "test-anonymize-key".into(),
+    };
+    let purger =
+        lethe_jobs::purge::Purger::new(&app.ctx.platform, &app.ctx.map, &app.services.storage, 100);
+    let (last, steps) = app.ctx.plan.steps.split_last().unwrap();
+    assert_eq!(*last, lethe_jobs::purge::Step::Subject);
+    for step in steps {
+        purger.run_step(step, &target).await.unwrap();
+    }
+    // The platform writes an invoice for the subject while the purge runs.
+    let mut platform = app.platform_db().await;
+    let late: Row = diesel::sql_query(
+        "INSERT INTO invoices (user_id, amount_cents, note) VALUES ($1, 999, 'late') RETURNING id, user_id AS user, note",
+    )
+    .bind::<BigInt, _>(subject.id)
+    .get_result(&mut platform)
+    .await
+    .unwrap();
+    purger.run_step(last, &target).await.unwrap();
+    let kept: Vec<Row> =
+        diesel::sql_query("SELECT id, user_id AS user, note FROM invoices WHERE id = $1")
+            .bind::<BigInt, _>(late.id)
+            .load(&mut platform)
+            .await
+            .unwrap();
+    assert_eq!(kept.len(), 1, "the cascade did not take the late invoice");
+    assert_eq!(kept[0].user, Some(0), "it points at the placeholder");
+    assert!(
+        purger
+            .verify(&app.ctx.plan, &target)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.teardown().await;
+}

@@ -141,6 +141,34 @@ impl BoundMap {
         let walked = walk(&map, catalog);
         problems.extend(walked.problems.iter().cloned());
         let deleted: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
+        let reached: BTreeSet<&str> = walked
+            .edges
+            .iter()
+            .map(|(e, _)| e.table.as_str())
+            .chain(deleted.iter().copied())
+            .collect();
+        for table in catalog
+            .parents
+            .iter()
+            .filter(|t| reached.contains(t.as_str()))
+        {
+            problems.push(Problem {
+                entry: format!("tables.{table}"),
+                problem: "is partitioned or has inheritance children; Lethe cannot purge such tables yet (rows of different partitions share row ids)".into(),
+            });
+        }
+        for (key, table) in catalog
+            .keys_from_outside
+            .iter()
+            .filter(|(_, t)| deleted.contains(t.as_str()))
+        {
+            problems.push(Problem {
+                entry: format!("tables.{table}"),
+                problem: format!(
+                    "foreign key {key} points at `{table}` from another schema, which the map cannot see; its rows would be missed or cascaded. Map that schema's tables in the same schema, or drop the key"
+                ),
+            });
+        }
         for (table, rule) in &map.tables {
             for column in rule.omit.iter().chain(&rule.mask) {
                 if catalog.columns(table).is_some() && catalog.column(table, column).is_none() {

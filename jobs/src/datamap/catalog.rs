@@ -128,6 +128,12 @@ pub struct Catalog {
     pub estimated_rows: HashMap<String, f64>,
     /// Each table's object id (not part of the fingerprint: it changes with a restore).
     pub oids: HashMap<String, u32>,
+    /// Partitioned tables and tables with inheritance children: a purge cannot tell their
+    /// rows apart by `ctid` alone, so the map may not reach them (yet).
+    pub parents: std::collections::BTreeSet<String>,
+    /// Foreign keys from tables of other schemas into this one (`schema.table(cols) ->
+    /// table`): the map cannot see those rows, and a purge would cascade into them.
+    pub keys_from_outside: Vec<(String, String)>,
     /// Every foreign key among the schema's tables.
     pub foreign_keys: Vec<ForeignKey>,
     /// Primary keys, unique constraints and unique indexes.
@@ -160,6 +166,16 @@ struct TableRow {
     estimate: f64,
     #[diesel(sql_type = diesel::sql_types::Oid)]
     oid: u32,
+    #[diesel(sql_type = Bool)]
+    parent: bool,
+}
+
+#[derive(QueryableByName)]
+struct OutsideRow {
+    #[diesel(sql_type = Text)]
+    description: String,
+    #[diesel(sql_type = Text)]
+    references: String,
 }
 
 #[derive(QueryableByName)]
@@ -203,7 +219,8 @@ impl Catalog {
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+               AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY c.relname, a.attnum",
         )
         .bind::<Text, _>(schema)
@@ -219,9 +236,10 @@ impl Catalog {
             });
         }
         let estimates: Vec<TableRow> = diesel::sql_query(
-            "SELECT c.relname::text AS table_name, c.reltuples::float8 AS estimate, c.oid \
+            "SELECT c.relname::text AS table_name, c.reltuples::float8 AS estimate, c.oid, \
+                    (c.relkind = 'p' OR c.relhassubclass) AS parent \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
         )
         .bind::<Text, _>(schema)
         .load(conn)
@@ -244,6 +262,7 @@ impl Catalog {
              LEFT JOIN pg_class tgt ON tgt.oid = con.confrelid \
              JOIN pg_namespace n ON n.oid = src.relnamespace \
              WHERE con.contype IN ('f', 'u', 'p', 'c') AND n.nspname = $1 \
+               AND NOT src.relispartition AND con.conparentid = 0 \
              UNION ALL \
              SELECT 'i', ic.relname::text, c.relname::text, \
                     coalesce((SELECT string_agg(a.attname, chr(31) ORDER BY k.i) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, i) \
@@ -251,12 +270,12 @@ impl Catalog {
                     '', '', i.indnullsnotdistinct::text, CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL THEN 'partial' ELSE '' END \
              FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE i.indisunique AND n.nspname = $1 \
+             WHERE i.indisunique AND n.nspname = $1 AND NOT c.relispartition \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid) \
              UNION ALL \
              SELECT 't', t.tgname::text, c.relname::text, '', '', '', '', pg_get_triggerdef(t.oid) \
              FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE NOT t.tgisinternal AND n.nspname = $1 \
+             WHERE NOT t.tgisinternal AND n.nspname = $1 AND NOT c.relispartition AND t.tgparentid = 0 \
              UNION ALL \
              SELECT 't', r.rulename::text, r.tablename::text, '', '', '', '', r.definition \
              FROM pg_rules r WHERE r.schemaname = $1 \
@@ -271,12 +290,35 @@ impl Catalog {
                 .iter()
                 .map(|r| (r.table_name.clone(), r.oid))
                 .collect(),
+            parents: estimates
+                .iter()
+                .filter(|r| r.parent)
+                .map(|r| r.table_name.clone())
+                .collect(),
             estimated_rows: estimates
                 .into_iter()
                 .map(|r| (r.table_name, r.estimate))
                 .collect(),
             ..Self::default()
         };
+        let outside: Vec<OutsideRow> = diesel::sql_query(
+            "SELECT format('%s.%s(%s) ON DELETE %s', sn.nspname, src.relname, \
+                      (SELECT string_agg(a.attname, ', ') FROM unnest(con.conkey) k(n) \
+                       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n), \
+                      CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'RESTRICT' END) AS description, \
+                    tgt.relname::text AS references \
+             FROM pg_constraint con \
+             JOIN pg_class src ON src.oid = con.conrelid JOIN pg_namespace sn ON sn.oid = src.relnamespace \
+             JOIN pg_class tgt ON tgt.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = tgt.relnamespace \
+             WHERE con.contype = 'f' AND tn.nspname = $1 AND sn.nspname <> $1 AND con.conparentid = 0",
+        )
+        .bind::<Text, _>(schema)
+        .load(conn)
+        .await?;
+        catalog.keys_from_outside = outside
+            .into_iter()
+            .map(|r| (r.description, r.references))
+            .collect();
         for row in constraints {
             let columns = split(&row.columns);
             match row.kind.as_str() {
@@ -397,6 +439,12 @@ impl Catalog {
         }
         for t in &self.triggers {
             lines.insert(format!("t {} {}", t.table, t.definition), ());
+        }
+        for (key, table) in &self.keys_from_outside {
+            lines.insert(format!("o {key} {table}"), ());
+        }
+        for table in &self.parents {
+            lines.insert(format!("p {table}"), ());
         }
         let mut hasher = Sha256::new();
         for line in lines.keys() {

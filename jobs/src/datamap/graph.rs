@@ -352,8 +352,16 @@ fn resolve(map: &DataMap, links: &LinkIndex<'_>, edge: &Edge, owned: bool) -> Tr
             (None, Some(t)) => (Some(t.rule()), RuleSource::DeleteRule),
             (None, None) => (None, RuleSource::DeleteRule),
         };
+    let retention_without_action = rule.is_some_and(|r| {
+        r.action.is_none() && (r.basis.is_some() || r.period.is_some() || r.unlink.is_some())
+    });
     let action = match rule.and_then(|r| r.action) {
         Some(action) => action.clone(),
+        // A basis, period or unlink says rows should stay; falling back to a CASCADE key's
+        // delete would silently do the opposite.
+        None if retention_without_action => Action::Undecided(
+            "undecided: the rule states a legal basis, period or unlink but no action; write action = \"retain\" (or another)".into(),
+        ),
         None => match edge.on_delete {
             Some(OnDelete::Cascade) => Action::Delete,
             Some(OnDelete::SetNull) => Action::Leave,

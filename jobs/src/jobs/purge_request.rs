@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::datamap::{Catalog, SubjectKey};
 use crate::lifecycle::{FailureOutcome, PurgeClaim};
 use crate::platform::locate;
-use crate::purge::{Leftover, PurgeReport, Purger, StepFailure};
+use crate::purge::{Leftover, PartialStep, PurgeReport, Purger, StepFailure};
 use crate::queue::JobContext;
 
 /// Verification passes before a purge is declared failed.
@@ -136,7 +136,22 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
             if checkpoint.is_done(step) {
                 continue;
             }
-            let report = purger.run_step(step, &target).await?;
+            let report = match purger.run_step(step, &target).await {
+                Ok(report) => report,
+                Err(error) => {
+                    // What the failed step had done is kept, so that an abort records
+                    // exactly what was applied.
+                    if let Some(PartialStep(partial)) = error.downcast_ref::<PartialStep>()
+                        && (partial.rows > 0 || partial.objects > 0 || !partial.tables.is_empty())
+                    {
+                        checkpoint.record_partial(&step.label(), partial);
+                        ctx.lifecycle
+                            .purge_checkpoint(request_id, &checkpoint, &step.label(), Some(partial))
+                            .await?;
+                    }
+                    return Err(error);
+                }
+            };
             checkpoint.record(step, &report);
             if report.rows > 0
                 || report.objects > 0

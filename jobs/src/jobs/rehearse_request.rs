@@ -22,6 +22,11 @@ pub struct RehearseRequest {
     pub rehearsal_id: Uuid,
 }
 
+/// The live schema differs from the one the worker's map was bound to.
+#[derive(Debug, thiserror::Error)]
+#[error("the platform schema changed since the data map was bound")]
+struct SchemaChanged;
+
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(rehearsal_id = %job.rehearsal_id))]
 pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
@@ -34,6 +39,13 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
         schema_fingerprint: ctx.map.schema_fingerprint.clone(),
     };
     let run = async {
+        // A rehearsal stands for the schema the purge will see: if the live schema is no
+        // longer the one this worker bound its map to, the plan is outdated.
+        let live =
+            crate::datamap::Catalog::load(&mut *ctx.platform.get().await?, &ctx.map.map.schema)
+                .await?
+                .fingerprint();
+        anyhow::ensure!(live == ctx.map.schema_fingerprint, SchemaChanged);
         let subject = match &claim.subject_key {
             Some(key) => Some(SubjectKey::new(key.clone())),
             None => locate(&mut *ctx.platform.get().await?, &ctx.map, &claim.lookup).await?,
@@ -61,6 +73,16 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
             pinned,
             subject_key: subject.map(|s| s.as_str().to_owned()),
         },
+        Ok(Err(error)) if error.downcast_ref::<SchemaChanged>().is_some() => {
+            tracing::warn!(
+                "the platform schema changed since this worker started; restart the workers"
+            );
+            RehearsalOutcome {
+                result: Err("schema_changed_restart_workers".into()),
+                pinned,
+                subject_key: claim.subject_key.clone(),
+            }
+        }
         Ok(Err(error)) => {
             tracing::warn!(error = format!("{error:#}"), "rehearsal could not run");
             RehearsalOutcome {

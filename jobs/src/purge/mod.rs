@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
 use crate::datamap::{BoundMap, SubjectKey};
@@ -41,6 +41,21 @@ use crate::storage::Storage;
 pub(crate) use objects::TableObjects;
 use objects::tid_array;
 use rewrite::rewrite_sql;
+
+/// What a failed step had already done (counts), carried in its error: the rows and
+/// objects of its finished batches are gone, whatever happened next.
+#[derive(Debug, Clone)]
+pub struct PartialStep(pub StepReport);
+
+impl std::fmt::Display for PartialStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows and {} objects done before the failure",
+            self.0.rows, self.0.objects
+        )
+    }
+}
 
 /// Who is being erased, as the purge needs it.
 #[derive(Clone)]
@@ -76,6 +91,12 @@ impl Target {
         ));
         hex::encode(&digest[..8])
     }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]
@@ -145,16 +166,22 @@ impl Purger<'_> {
     /// Runs one step to completion, batch by batch. A failure carries a [`StepFailure`]
     /// (names only) as context.
     pub async fn run_step(&self, step: &Step, target: &Target) -> anyhow::Result<StepReport> {
+        // Steps add to one report as they go, so that a failure still says what the step
+        // had already done (a [`PartialStep`] in the error).
+        let mut report = StepReport::default();
         let outcome = match step {
-            Step::Tombstone => self.tombstone(target, true).await.map(|(_, report)| report),
-            Step::Rewrite(edge) => self.rewrite(edge, target).await,
-            Step::Delete(table) => self.delete(table, target).await,
-            Step::Subject => self.subject(target).await,
+            Step::Tombstone => self.tombstone(target, Some(&mut report)).await.map(drop),
+            Step::Rewrite(edge) => self.rewrite(edge, target, &mut report).await,
+            Step::Delete(table) => self.delete(table, target, &mut report).await,
+            Step::Subject => self.subject(target, &mut report).await,
         };
-        outcome.map_err(|error| {
-            let failure = StepFailure::from_error(&step.label(), &error);
-            error.context(failure)
-        })
+        match outcome {
+            Ok(()) => Ok(report),
+            Err(error) => {
+                let failure = StepFailure::from_error(&step.label(), &error);
+                Err(error.context(PartialStep(report)).context(failure))
+            }
+        }
     }
 
     /// Binds the rewrite parameters: `$1` hash key, `$2`/`$3` identity patterns.
@@ -173,10 +200,15 @@ impl Purger<'_> {
         make: impl Fn() -> Boxed<'static>,
         writes: stats::Writes<'_>,
         what: &str,
-    ) -> anyhow::Result<StepReport> {
+        report: &mut StepReport,
+        pending: u64,
+    ) -> anyhow::Result<()> {
         let mut conn = self.conn().await?;
-        let mut report = StepReport::default();
-        loop {
+        // Full batches go on only while rows still need the statement; a trigger that
+        // undoes it would keep the batches full forever, so more than twice the batches
+        // the rows needed at the start (and a few for rows written meanwhile) fail.
+        let most = 2 * pending.div_ceil(self.batch_size as u64) + 3;
+        for _ in 0..most {
             self.boundary()?;
             let (n, tables) = stats::measured(&mut conn, &self.map.counted, writes, make())
                 .await
@@ -184,24 +216,27 @@ impl Purger<'_> {
             report.rows += n as u64;
             report::add_tables(&mut report.tables, &tables);
             if n < self.batch_size {
-                return Ok(report);
+                return Ok(());
             }
         }
+        anyhow::bail!(
+            "{what} does not converge: the same rows keep needing it (a trigger may undo it)"
+        )
     }
 
-    /// The subject's tombstone key; with `create`, the tombstone is inserted first if it
-    /// does not exist (idempotent: it is found by its email, which carries the hash).
+    /// The subject's tombstone key. With a `report` (the tombstone step), the tombstone
+    /// is first inserted if it does not exist: idempotent, it is found by its email,
+    /// which carries the hash.
     async fn tombstone(
         &self,
         target: &Target,
-        create: bool,
-    ) -> anyhow::Result<(Option<String>, StepReport)> {
+        report: Option<&mut StepReport>,
+    ) -> anyhow::Result<Option<String>> {
         let Some((insert, lookup)) = self.tombstone_sql(target) else {
-            return Ok((None, StepReport::default()));
+            return Ok(None);
         };
         let mut conn = self.conn().await?;
-        let mut report = StepReport::default();
-        if create {
+        if let Some(report) = report {
             self.boundary()?;
             let (n, tables) = stats::measured(
                 &mut conn,
@@ -211,23 +246,27 @@ impl Purger<'_> {
             )
             .await
             .context("creating the tombstone account")?;
-            report.rows = n as u64;
-            report.tables = tables;
+            report.rows += n as u64;
+            report::add_tables(&mut report.tables, &tables);
         }
         let rows: Vec<TextRow> = diesel::sql_query(lookup).load(&mut *conn).await?;
-        Ok((rows.into_iter().next().map(|r| r.v), report))
+        Ok(rows.into_iter().next().map(|r| r.v))
     }
 
-    async fn rewrite(&self, label: &str, target: &Target) -> anyhow::Result<StepReport> {
+    async fn rewrite(
+        &self,
+        label: &str,
+        target: &Target,
+        report: &mut StepReport,
+    ) -> anyhow::Result<()> {
         let (edge, treatment) = self
             .map
             .edge(label)
             .with_context(|| format!("no edge {label}"))?;
         let tombstone = if treatment.unlink == Some(crate::datamap::Unlink::Tombstone) {
             let key = self
-                .tombstone(target, false)
+                .tombstone(target, None)
                 .await?
-                .0
                 .context("the tombstone account is missing")?;
             Some(crate::datamap::catalog::literal(&key))
         } else {
@@ -236,23 +275,40 @@ impl Purger<'_> {
         let Some((sql, selection)) =
             self.rewrite_of(edge, treatment, target, tombstone.as_deref())?
         else {
-            return Ok(StepReport::default());
+            return Ok(());
         };
+        let pending: Count = Self::bind_rewrite(
+            diesel::sql_query(format!(
+                "{}SELECT count(*) AS n FROM ({}) s",
+                selection.with(),
+                selection.select
+            ))
+            .into_boxed(),
+            target,
+        )
+        .get_result(&mut *self.conn().await?)
+        .await?;
         let statement = self.rewrite_statement(edge, &sql, &selection, Some(self.batch_size));
         self.batches(
             || Self::bind_rewrite(diesel::sql_query(statement.clone()).into_boxed(), target),
             stats::Writes::Update(&edge.table),
             &format!("rewriting {label}"),
+            report,
+            pending.n.max(0) as u64,
         )
         .await
     }
 
-    async fn delete(&self, table: &str, target: &Target) -> anyhow::Result<StepReport> {
+    async fn delete(
+        &self,
+        table: &str,
+        target: &Target,
+        report: &mut StepReport,
+    ) -> anyhow::Result<()> {
         let objects = TableObjects::of(self.map, table);
         let leaves = self.map.deleted_leaves(table, &target.subject);
         let all = self.map.deleted_rows(table, &target.subject);
         let qualified = self.map.qualified_table(table);
-        let mut report = StepReport::default();
         let mut conn = self.conn().await?;
         if objects.is_none() && leaves.is_none() {
             // One statement per batch: the rows are picked and deleted together.
@@ -264,11 +320,9 @@ impl Purger<'_> {
                     all.select,
                     self.batch_size
                 );
-                let n = self
-                    .delete_measured(&mut conn, sql, table, &mut report)
-                    .await?;
+                let n = self.delete_measured(&mut conn, sql, table, report).await?;
                 if n < self.batch_size {
-                    return Ok(report);
+                    return Ok(());
                 }
             }
         }
@@ -336,10 +390,10 @@ impl Purger<'_> {
                     mode = Mode::Cycle;
                     continue;
                 }
-                return Ok(report);
+                return Ok(());
             }
             if let (Some(objects), Some(named)) = (&objects, named) {
-                self.erase_objects(&mut conn, objects, named, table, &ctids, &mut report)
+                self.erase_objects(&mut conn, objects, named, table, &ctids, report)
                     .await?;
             }
             self.boundary()?;
@@ -347,11 +401,26 @@ impl Purger<'_> {
                 "{with}DELETE FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
                 tid_array(&ctids)
             );
-            self.delete_measured(&mut conn, sql, table, &mut report)
+            let n = self.delete_measured(&mut conn, sql, table, report).await?;
+            if n == 0 {
+                // Picked but not deleted: gone already (another run took them) is fine;
+                // still there means a trigger or rule keeps them, and picking them again
+                // would loop, so the step fails.
+                let left: Count = diesel::sql_query(format!(
+                    "{with}SELECT count(*) AS n FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
+                    tid_array(&ctids)
+                ))
+                .get_result(&mut *conn)
                 .await?;
+                anyhow::ensure!(
+                    left.n == 0,
+                    "{} rows of {table} were picked but not deleted (a trigger or rule on the table prevents it)",
+                    left.n
+                );
+            }
             match mode {
-                Mode::Whole => return Ok(report),
-                Mode::Plain | Mode::Cycle if ctids.len() < self.batch_size => return Ok(report),
+                Mode::Whole => return Ok(()),
+                Mode::Plain | Mode::Cycle if ctids.len() < self.batch_size => return Ok(()),
                 _ => {}
             }
         }
@@ -417,13 +486,12 @@ impl Purger<'_> {
         Ok(n)
     }
 
-    async fn subject(&self, target: &Target) -> anyhow::Result<StepReport> {
+    async fn subject(&self, target: &Target, report: &mut StepReport) -> anyhow::Result<()> {
         let s = &self.map.map.subject;
         if s.placeholder.as_deref() == Some(target.subject.as_str()) {
             anyhow::bail!("refusing to delete the placeholder account");
         }
         let (table, cond) = self.map.subject_filter(&target.subject);
-        let mut report = StepReport::default();
         let mut conn = self.conn().await?;
         if let Some(objects) = TableObjects::of(self.map, &s.table) {
             self.boundary()?;
@@ -434,22 +502,45 @@ impl Purger<'_> {
             );
             let (ctids, named) = objects.read(&mut conn, &read).await?;
             if !ctids.is_empty() {
-                self.erase_objects(&mut conn, &objects, named, &s.table, &ctids, &mut report)
+                self.erase_objects(&mut conn, &objects, named, &s.table, &ctids, report)
                     .await?;
             }
         }
         self.boundary()?;
-        let (n, tables) = stats::measured(
-            &mut conn,
-            &self.map.counted,
-            stats::Writes::Unknown,
-            diesel::sql_query(format!("DELETE FROM {table} t0 WHERE {cond}")).into_boxed(),
-        )
-        .await
-        .context("deleting the subject row")?;
+        // Rows that stay may have been linked to the subject since their rewrite step ran
+        // (a payment written meanwhile): with the subject row locked, so no new row can
+        // point at it, the links into the subject table are cut again, then the row goes.
+        let relink: Vec<String> = self
+            .map
+            .walk
+            .edges
+            .iter()
+            .filter(|(e, t)| e.parent == s.table && t.rewrites())
+            .map(|(e, _)| self.unbatched_sql(&Step::Rewrite(e.label.clone()), target))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let lock = format!("SELECT t0.ctid::text AS v FROM {table} t0 WHERE {cond} FOR UPDATE");
+        let delete = format!("DELETE FROM {table} t0 WHERE {cond}");
+        let counted = &self.map.counted;
+        let (n, tables) = conn
+            .transaction::<_, anyhow::Error, _>(async |c| {
+                let before = stats::snapshot(c, counted).await?;
+                diesel::sql_query(lock).load::<TextRow>(c).await?;
+                let mut n = 0;
+                for sql in &relink {
+                    n += self.execute_unbatched(c, sql, target).await?;
+                }
+                n += diesel::sql_query(delete).execute(c).await?;
+                let after = stats::snapshot(c, counted).await?;
+                Ok((n, stats::diff(&before, &after)))
+            })
+            .await
+            .context("deleting the subject row")?;
         report.rows += n as u64;
         report::add_tables(&mut report.tables, &tables);
-        Ok(report)
+        Ok(())
     }
 
     async fn count(&self, selection: &crate::datamap::reach::Selection) -> anyhow::Result<u64> {

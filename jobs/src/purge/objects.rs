@@ -218,19 +218,21 @@ pub(crate) async fn resolve(
         per_bucket.entry(bucket).or_default().extend(keys);
     }
     for (i, keys) in named.keys {
-        let spec = objects.specs[i];
-        let keys: Vec<String> = keys.into_iter().collect();
-        let shared = still_referenced(map, conn, &spec.bucket, &keys, table, batch).await?;
-        out.shared += shared.len() as u64;
         per_bucket
-            .entry(spec.bucket.clone())
+            .entry(objects.specs[i].bucket.clone())
             .or_default()
-            .extend(keys.into_iter().filter(|k| !shared.contains(k)));
+            .extend(keys);
     }
-    out.delete = per_bucket
-        .into_iter()
-        .map(|(b, k)| (b, k.into_iter().collect()))
-        .collect();
+    // Every key, named or listed, stays while another row still names it.
+    for (bucket, keys) in per_bucket {
+        let keys: Vec<String> = keys.into_iter().collect();
+        let shared = still_referenced(map, conn, &bucket, &keys, table, batch).await?;
+        out.shared += shared.len() as u64;
+        out.delete.insert(
+            bucket,
+            keys.into_iter().filter(|k| !shared.contains(k)).collect(),
+        );
+    }
     Ok(out)
 }
 

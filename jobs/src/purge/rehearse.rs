@@ -75,6 +75,16 @@ impl Purger<'_> {
             subject_found: true,
             ..Rehearsal::default()
         };
+        if self.map.map.subject.placeholder.as_deref() == Some(target.subject.as_str()) {
+            out.failure = Some(StepFailure {
+                step: Step::Subject.label(),
+                kind: "placeholder_account".into(),
+                table: Some(self.map.map.subject.table.clone()),
+                constraint: None,
+                column: None,
+            });
+            return Ok(out);
+        }
         let outcome = self
             .rehearse_in(conn, plan, target, budget, started, &mut out)
             .await;
@@ -293,9 +303,12 @@ impl Purger<'_> {
         let email = columns.get(&s.email)?;
         Some((
             format!(
-                "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+                "INSERT INTO {table} ({}) SELECT {} WHERE NOT EXISTS \
+                 (SELECT 1 FROM {table} t WHERE t.{} = {}) ON CONFLICT DO NOTHING",
                 names.join(", "),
-                values.join(", ")
+                values.join(", "),
+                ident(&s.email),
+                literal(email)
             ),
             format!(
                 "SELECT t.{}::text AS v FROM {table} t WHERE t.{} = {}",

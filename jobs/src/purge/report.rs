@@ -234,6 +234,12 @@ impl Checkpoint {
         }
     }
 
+    /// Adds what a step did before it failed, without marking it done (a re-run repeats
+    /// it and finds the finished part gone).
+    pub fn record_partial(&mut self, label: &str, report: &StepReport) {
+        self.counts.entry(label.to_owned()).or_default().add(report);
+    }
+
     /// Whether a step is done in this pass.
     pub fn is_done(&self, step: &Step) -> bool {
         self.done.contains(&step.label())

@@ -96,10 +96,14 @@ pub(crate) fn rewrite_sql(
             }
             ColumnRule::Redact if !redact => {}
             ColumnRule::Redact if info.is_json() => {
+                // String values and keys only (see `platform::REDACT_FUNCTION`), so the
+                // result stays valid JSON whatever the identity looks like.
                 out.sets.push(format!(
-                    "{c} = CAST(regexp_replace({c}::text, $3, '[redacted]', 'gi') AS {ty})"
+                    "{c} = CAST(pg_temp.lethe_redact({c}::jsonb, $2) AS {ty})"
                 ));
-                out.needs.push(format!("x.{c}::text ~* $3"));
+                out.needs.push(format!(
+                    "(x.{c}::text ~* $3 AND pg_temp.lethe_redact(x.{c}::jsonb, $2) IS DISTINCT FROM x.{c}::jsonb)"
+                ));
             }
             ColumnRule::Redact if info.is_text_array() => {
                 out.sets.push(format!(
