@@ -310,14 +310,23 @@ impl BoundMap {
             } else {
                 "the database's ON DELETE SET NULL"
             };
-            for check in self.catalog.checks.iter().filter(|c| {
-                c.table == edge.table && c.columns.iter().any(|c| edge.columns.contains(c))
-            }) {
+            // The database's SET NULL empties every column of the key; the purge only the
+            // ones that name the subject.
+            let nulled: Vec<&String> = if by_purge {
+                edge.unlinked_columns(&self.map.subject.table, &self.map.subject.key)
+            } else {
+                edge.columns.iter().collect()
+            };
+            for check in
+                self.catalog.checks.iter().filter(|c| {
+                    c.table == edge.table && c.columns.iter().any(|c| nulled.contains(&c))
+                })
+            {
                 let columns = self.catalog.columns(&edge.table).unwrap_or_default();
                 let select: Vec<String> = columns
                     .iter()
                     .map(|c| {
-                        if edge.columns.contains(&c.name) {
+                        if nulled.contains(&&c.name) {
                             format!("NULL::{} AS {}", c.sql_type, ident(&c.name))
                         } else {
                             format!("x.{}", ident(&c.name))

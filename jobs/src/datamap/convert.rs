@@ -332,6 +332,7 @@ pub fn convert(v1: &str, catalog: Option<&Catalog>) -> Result<Converted, MapErro
                 column,
                 format: o.format,
                 template,
+                hosts: Vec::new(),
                 export: o.export,
                 category: (c != table_category).then_some(c),
             },

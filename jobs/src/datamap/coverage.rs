@@ -24,7 +24,7 @@ use super::names::{is_free_text, personal_kind};
 use super::propose::soft_candidates;
 use super::rule::{Action, ColumnRule, is_todo};
 use super::sample::{self, Probe};
-use super::spec::{DataMap, LinkKey};
+use super::spec::{DataMap, KeyFormat, LinkKey};
 
 /// What `check` found.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +106,14 @@ pub(crate) fn static_report(
         )
     }));
     report.problems.extend(object_problems(map));
+    for (i, o) in map.objects.iter().enumerate() {
+        if o.format == KeyFormat::Url && o.hosts.is_empty() {
+            report.warnings.push(problem(
+                format!("objects[{i}] ({})", o.label()),
+                "URLs of any host name objects of this bucket; if people can set these URLs, list the real `hosts` so that a purge cannot be pointed at someone else's object",
+            ));
+        }
+    }
     report.warnings.extend(trigger_warnings(catalog, walked));
     report
         .warnings

@@ -318,6 +318,7 @@ fn write(
                             column: Some(column.clone()),
                             format,
                             template: None,
+                            hosts: Vec::new(),
                             export: true,
                             category: None,
                         },

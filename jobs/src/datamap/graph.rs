@@ -36,6 +36,25 @@ impl Edge {
         matches!(self.on_delete, Some(OnDelete::Cascade | OnDelete::Restrict))
     }
 
+    /// The columns an unlink sets: for a composite link into the subject table, e.g.
+    /// `(user_id, tenant_id) -> (id, tenant_id)`, only the column naming the subject's key
+    /// (the tenant is other data, and one NULL is enough to cut a key); otherwise all.
+    pub fn unlinked_columns(&self, subject_table: &str, subject_key: &str) -> Vec<&String> {
+        if self.parent == subject_table && self.columns.len() > 1 {
+            let naming: Vec<&String> = self
+                .columns
+                .iter()
+                .zip(&self.parent_columns)
+                .filter(|(_, p)| *p == subject_key)
+                .map(|(c, _)| c)
+                .collect();
+            if !naming.is_empty() {
+                return naming;
+            }
+        }
+        self.columns.iter().collect()
+    }
+
     /// A self-reference (comment trees, revisions).
     pub fn is_self(&self) -> bool {
         self.table == self.parent
@@ -483,7 +502,11 @@ fn check_edge(
         match unlink {
             Unlink::Undecided(text) => problems.push(problem(&rule_entry, format!("undecided unlink `{text}`"))),
             Unlink::Null => {
-                if let Some(c) = edge.columns.iter().find(|c| rule_column(c).is_some_and(|c| c.not_null)) {
+                if let Some(c) = edge
+                    .unlinked_columns(&map.subject.table, &map.subject.key)
+                    .into_iter()
+                    .find(|c| rule_column(c).is_some_and(|c| c.not_null))
+                {
                     problems.push(problem(
                         &rule_entry,
                         format!("`{}.{c}` is NOT NULL, so it cannot be set to NULL; reassign it instead", edge.table),

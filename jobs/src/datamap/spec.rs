@@ -271,6 +271,12 @@ pub struct ObjectSpec {
     pub format: KeyFormat,
     /// Key built from the row's columns (`{column}`); ending in `/`, a prefix.
     pub template: Option<String>,
+    /// With `format = "url"`: the hosts whose URLs name objects of this bucket (e.g.
+    /// `["cdn.example.com"]`). A URL with another host names no object here, so a row
+    /// whose URL someone could set cannot make a purge delete another person's object.
+    /// Empty: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// Whether the objects go into an access export.
     #[serde(default = "yes")]
     pub export: bool,
@@ -283,6 +289,18 @@ fn yes() -> bool {
 }
 
 impl ObjectSpec {
+    /// The object key a column value names, if any: the bare key, or a URL's path when
+    /// its host is one of `hosts` (or `hosts` is empty).
+    pub fn key_of(&self, value: &str) -> Option<String> {
+        if self.format == KeyFormat::Url && !self.hosts.is_empty() {
+            let host = url::Url::parse(value).ok()?.host_str()?.to_owned();
+            if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+                return None;
+            }
+        }
+        super::bind::object_key(value, self.format)
+    }
+
     /// A short name for reports: `bucket:table.column` or `bucket:template`.
     pub fn label(&self) -> String {
         match (&self.column, &self.template) {
@@ -552,6 +570,17 @@ mod tests {
                 .to_string()
                 .contains("convert")
         );
+    }
+
+    #[test]
+    fn url_keys_count_only_from_the_listed_hosts() {
+        let text = "version = 2\n[subject]\ntable = \"users\"\nemail = \"email\"\n\
+                    [[objects]]\nbucket = \"b\"\ntable = \"files\"\ncolumn = \"url\"\nformat = \"url\"\nhosts = [\"cdn.example\"]\n";
+        let map = DataMap::parse(text).unwrap();
+        let spec = &map.objects[0];
+        assert_eq!(spec.key_of("https://cdn.example/a/b.png").as_deref(), Some("a/b.png"));
+        assert_eq!(spec.key_of("https://CDN.example/a/b.png").as_deref(), Some("a/b.png"));
+        assert_eq!(spec.key_of("https://evil.example/a/b.png"), None);
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl<'a> TableObjects<'a> {
             for (i, spec) in self.specs.iter().enumerate() {
                 match (&spec.column, &spec.template) {
                     (Some(column), _) => {
-                        if let Some(key) = value(column).and_then(|v| object_key(&v, spec.format)) {
+                        if let Some(key) = value(column).and_then(|v| spec.key_of(&v)) {
                             named.keys.entry(i).or_default().insert(key);
                         }
                     }

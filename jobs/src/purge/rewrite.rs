@@ -45,7 +45,8 @@ pub(crate) fn rewrite_sql(
     };
     if let Some(unlink) = &treatment.unlink {
         out.unlinks = true;
-        for column in &edge.columns {
+        let columns = edge.unlinked_columns(&map.map.subject.table, &map.map.subject.key);
+        for column in columns {
             let ty = column_type(column);
             let value = match unlink {
                 Unlink::Null => "NULL".to_owned(),
