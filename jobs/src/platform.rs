@@ -16,17 +16,27 @@ pub type PlatformPool = Pool<AsyncPgConnection>;
 /// by `[redacted]` in every string and every object key, at any depth; numbers, booleans
 /// and nulls are left as they are, so the result is always valid JSON. A session
 /// function (schema `pg_temp`): Lethe creates nothing in the platform's own schemas.
-pub const REDACT_FUNCTION: &str = "SET check_function_bodies = off; \
-CREATE OR REPLACE FUNCTION pg_temp.lethe_redact(j jsonb, pat text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $lethe$ \
-  SELECT CASE jsonb_typeof(j) \
-    WHEN 'string' THEN to_jsonb(regexp_replace(j #>> '{}', pat, '[redacted]', 'gi')) \
-    WHEN 'array' THEN coalesce((SELECT jsonb_agg(pg_temp.lethe_redact(e, pat) ORDER BY i) \
-                                FROM jsonb_array_elements(j) WITH ORDINALITY a(e, i)), '[]'::jsonb) \
-    WHEN 'object' THEN coalesce((SELECT jsonb_object_agg(regexp_replace(k, pat, '[redacted]', 'gi'), pg_temp.lethe_redact(v, pat)) \
-                                 FROM jsonb_each(j) o(k, v)), '{}'::jsonb) \
-    ELSE j END \
-$lethe$; \
-RESET check_function_bodies";
+pub const REDACT_FUNCTION: &str = "CREATE OR REPLACE FUNCTION pg_temp.lethe_redact(j jsonb, pat text) \
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $lethe$ \
+DECLARE kind text := jsonb_typeof(j); out jsonb; k text; v jsonb; \
+BEGIN \
+  IF kind = 'string' THEN RETURN to_jsonb(regexp_replace(j #>> '{}', pat, '[redacted]', 'gi')); END IF; \
+  IF kind = 'array' THEN \
+    out := '[]'::jsonb; \
+    FOR v IN SELECT e FROM jsonb_array_elements(j) e LOOP \
+      out := out || jsonb_build_array(pg_temp.lethe_redact(v, pat)); \
+    END LOOP; \
+    RETURN out; \
+  END IF; \
+  IF kind = 'object' THEN \
+    out := '{}'::jsonb; \
+    FOR k, v IN SELECT * FROM jsonb_each(j) LOOP \
+      out := out || jsonb_build_object(regexp_replace(k, pat, '[redacted]', 'gi'), pg_temp.lethe_redact(v, pat)); \
+    END LOOP; \
+    RETURN out; \
+  END IF; \
+  RETURN j; \
+END $lethe$";
 
 /// What every platform connection runs first, before [`REDACT_FUNCTION`]: string
 /// literals as the SQL standard says (the quoting in [`crate::datamap::catalog::literal`]

@@ -513,3 +513,36 @@ async fn a_retained_row_written_after_its_rewrite_step_is_still_unlinked_before_
     );
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_redaction_rewrites_strings_and_keys_only_and_always_gives_valid_json() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    #[derive(QueryableByName)]
+    struct Json {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    // A username that is also a JSON number, and an email: only strings and keys change.
+    let pattern =
+        lethe_jobs::purge::identity_pattern(&["12345".into(), "ada@x.example".into()], false)
+            .unwrap();
+    let mut conn = app.ctx.platform.get().await.unwrap();
+    let out: Json = diesel::sql_query(
+        "SELECT pg_temp.lethe_redact('{\"n\": 12345, \"s\": \"hi @12345 and ADA@x.example\", \"12345\": [true, null, \"12345\"], \"k\": {\"deep\": [\"x 12345\"]}}'::jsonb, $1)::text AS v",
+    )
+    .bind::<Text, _>(&pattern)
+    .get_result(&mut *conn)
+    .await
+    .unwrap();
+    let value: Value = serde_json::from_str(&out.v).unwrap();
+    assert_eq!(
+        value,
+        json!({"n": 12345, "s": "hi @[redacted] and [redacted]", "[redacted]": [true, null, "[redacted]"], "k": {"deep": ["x [redacted]"]}})
+    );
+    drop(conn);
+    app.teardown().await;
+}

@@ -578,8 +578,14 @@ mod tests {
                     [[objects]]\nbucket = \"b\"\ntable = \"files\"\ncolumn = \"url\"\nformat = \"url\"\nhosts = [\"cdn.example\"]\n";
         let map = DataMap::parse(text).unwrap();
         let spec = &map.objects[0];
-        assert_eq!(spec.key_of("https://cdn.example/a/b.png").as_deref(), Some("a/b.png"));
-        assert_eq!(spec.key_of("https://CDN.example/a/b.png").as_deref(), Some("a/b.png"));
+        assert_eq!(
+            spec.key_of("https://cdn.example/a/b.png").as_deref(),
+            Some("a/b.png")
+        );
+        assert_eq!(
+            spec.key_of("https://CDN.example/a/b.png").as_deref(),
+            Some("a/b.png")
+        );
         assert_eq!(spec.key_of("https://evil.example/a/b.png"), None);
     }
 

@@ -99,8 +99,9 @@ pub(crate) fn rewrite_sql(
             ColumnRule::Redact if info.is_json() => {
                 // String values and keys only (see `platform::REDACT_FUNCTION`), so the
                 // result stays valid JSON whatever the identity looks like.
+                // Only values whose text names the subject go through the function.
                 out.sets.push(format!(
-                    "{c} = CAST(pg_temp.lethe_redact({c}::jsonb, $2) AS {ty})"
+                    "{c} = CASE WHEN {c}::text ~* $3 THEN CAST(pg_temp.lethe_redact({c}::jsonb, $2) AS {ty}) ELSE {c} END"
                 ));
                 out.needs.push(format!(
                     "(x.{c}::text ~* $3 AND pg_temp.lethe_redact(x.{c}::jsonb, $2) IS DISTINCT FROM x.{c}::jsonb)"
