@@ -121,7 +121,9 @@ impl Purger<'_> {
                 ))
                 .get_result(c)
                 .await?;
-                *retained.entry(edge.table.clone()).or_default() += n.n as u64;
+                if n.n > 0 {
+                    *retained.entry(edge.table.clone()).or_default() += n.n as u64;
+                }
             }
         }
         let before = stats::snapshot(c, &self.map.counted).await?;
