@@ -1,5 +1,10 @@
-//! An email address: syntactically valid, trimmed, its domain lower-cased. Its `Debug`
-//! redacts it, so it cannot reach a log by accident.
+//! An email address: syntactically valid, trimmed, its domain's ASCII letters lower-cased.
+//! Its `Debug` redacts it, so it cannot reach a log by accident.
+//!
+//! Case folding is ASCII-only everywhere (here, in keyed hashes and in the subject
+//! lookup): Unicode folding would make different mailboxes one — KELVIN SIGN `K` folds to
+//! `k`, `İ` to `i̇` — and whoever reads the look-alike mailbox would receive the other
+//! person's data.
 
 use std::fmt;
 
@@ -27,10 +32,11 @@ impl Email {
         &self.0
     }
 
-    /// The form used for keyed hashes: all lower-case, so that the same mailbox always
-    /// hashes the same.
+    /// The form used for keyed hashes: ASCII letters lower-cased, every other character
+    /// as it is, so that the same mailbox always hashes the same and two different
+    /// mailboxes never do.
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_ascii_lowercase()
     }
 }
 
@@ -68,7 +74,7 @@ impl TryFrom<&str> for Email {
         if !domain_ok || !local_ok || value.parse::<lettre::Address>().is_err() {
             return Err(EmailError::Invalid);
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
 }
 
@@ -111,6 +117,29 @@ mod tests {
         assert_eq!(
             Email::try_from(&*format!("{}@x.com", "a".repeat(300))),
             Err(EmailError::TooLong)
+        );
+    }
+
+    #[test]
+    fn case_folding_is_ascii_only_so_look_alike_mailboxes_stay_apart() {
+        let plain = Email::try_from("kemi@example.com").unwrap().normalized();
+        for look_alike in [
+            "\u{212A}emi@example.com",  // KELVIN SIGN
+            "kem\u{0130}@example.com",  // capital I with dot above
+            "kem\u{0131}@example.com",  // dotless i
+            "\u{FF4B}emi@example.com",  // full-width k
+            "kemi@exa\u{212A}mple.com", // in the domain too
+        ] {
+            // Refusing the address would be safe too; these are all accepted (mail can be
+            // sent to them), so the comparison is what keeps them apart.
+            let email = Email::try_from(look_alike).expect(look_alike);
+            assert_ne!(email.normalized(), plain, "{look_alike}");
+        }
+        // Combining marks are not accepted at all.
+        assert!(Email::try_from("ke\u{0301}mi@example.com").is_err());
+        assert_eq!(
+            Email::try_from("KEMI@Example.COM").unwrap().normalized(),
+            plain
         );
     }
 

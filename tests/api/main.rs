@@ -13,3 +13,4 @@ mod intake;
 mod large;
 mod maintenance;
 mod rehearsal;
+mod security;

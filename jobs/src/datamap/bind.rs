@@ -461,8 +461,9 @@ impl BoundMap {
         out
     }
 
-    /// SQL finding the subject's key by email: exact match first, then case-insensitive.
-    /// Takes the email as `$1`; yields one text column `key`.
+    /// SQL finding the subject's key by email: exact match first, then with ASCII letters
+    /// case-folded (never Unicode folding, which would match `\u{212A}emi@…` — KELVIN
+    /// SIGN — to `kemi@…`). Takes the email as `$1`; yields one text column `key`.
     pub fn locate_by_email_sql(&self) -> String {
         let s = &self.map.subject;
         let (t, k, e) = (
@@ -470,9 +471,13 @@ impl BoundMap {
             ident(&s.key),
             ident(&s.email),
         );
+        let fold = |x: &str| {
+            format!("translate({x}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
+        };
+        let (left, right) = (fold(&format!("s.{e}")), fold("$1"));
         format!(
             "(SELECT s.{k}::text AS key, 0 AS rank FROM {t} s WHERE s.{e} = $1 \
-              UNION ALL SELECT s.{k}::text, 1 FROM {t} s WHERE lower(s.{e}) = lower($1)) \
+              UNION ALL SELECT s.{k}::text, 1 FROM {t} s WHERE {left} = {right}) \
              ORDER BY rank LIMIT 1"
         )
     }

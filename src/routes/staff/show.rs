@@ -14,7 +14,8 @@ use crate::models::{Rehearsal, Request};
 use crate::schema::{audit_log, decisions};
 use crate::state::AppState;
 
-/// The request in full, for staff (viewer and up). Carries no requester contact details.
+/// The request in full, for staff (viewer and up), with the address the requester proved
+/// (while Lethe still holds it), so that a reviewer sees whose data is at stake.
 #[utoipa::path(get, path = "/v1/staff/requests/{id}", params(("id" = Uuid, Path)), security(("staff_token" = [])),
     responses((status = 200, description = "the request"), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests/{id}")]
@@ -56,6 +57,7 @@ pub async fn show(
         "due_at": r.due_at,
         "overdue": r.completed_at.is_none() && r.due_at < chrono::Utc::now(),
         "verified_via": r.verified_via,
+        "verified_email": r.verified_at.and(r.email.clone()),
         "approved_at": r.approved_at,
         "grace_until": r.grace_until,
         "started_at": r.started_at,
