@@ -1,7 +1,9 @@
 //! Platform assertions: a signed-in platform user skips the emailed code. The platform
 //! passes a short-lived HS256 JWT naming the user (`sub`, the platform's own user id),
-//! for Lethe's audience, signed with the shared secret. Lethe checks signature, expiry,
-//! audience and that the lifetime is short.
+//! for Lethe's audience, signed with the shared secret. Lethe checks the signature and
+//! audience; `iat`, `nbf` and `exp` against its clock (30 s leeway: not issued in the
+//! future, not used before `nbf`, not expired, `exp` after `iat`, a short lifetime); and
+//! that each assertion is used once ([`AssertionVerifier::spend`]).
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,13 +27,22 @@ pub struct Asserted {
     pub subject: String,
     /// The user's email, if the platform included it (for sending the download link).
     pub email: Option<Email>,
+    /// When the assertion expires (until then, a second use is refused).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// SHA-256 of the assertion's text (kept, keyed, to refuse a second use).
+    pub fingerprint: [u8; 32],
 }
+
+/// Clock leeway for `iat`, `nbf` and `exp`, in seconds.
+const LEEWAY: u64 = 30;
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
     exp: u64,
     iat: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
     #[serde(default)]
     email: Option<String>,
 }
@@ -56,7 +67,8 @@ impl AssertionVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY;
+        validation.validate_nbf = true;
         let data = decode::<Claims>(
             token,
             &DecodingKey::from_secret(secret.expose_secret().as_bytes()),
@@ -66,6 +78,7 @@ impl AssertionVerifier {
             use jsonwebtoken::errors::ErrorKind as K;
             ApiError::InvalidAssertion(match e.kind() {
                 K::ExpiredSignature => "expired",
+                K::ImmatureSignature => "not valid yet",
                 K::InvalidAudience => "wrong audience",
                 K::InvalidSignature => "bad signature",
                 K::MissingRequiredClaim(_) => "missing claim",
@@ -73,6 +86,16 @@ impl AssertionVerifier {
             })
         })?;
         let claims = data.claims;
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        if claims.iat > now + LEEWAY {
+            return Err(ApiError::InvalidAssertion("issued in the future"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY) {
+            return Err(ApiError::InvalidAssertion("not valid yet"));
+        }
+        if claims.exp <= claims.iat {
+            return Err(ApiError::InvalidAssertion("expires before it was issued"));
+        }
         if claims.exp.saturating_sub(claims.iat) > self.max_age_seconds {
             return Err(ApiError::InvalidAssertion("lifetime too long"));
         }
@@ -86,9 +109,44 @@ impl AssertionVerifier {
             ),
             None => None,
         };
+        use sha2::{Digest, Sha256};
         Ok(Asserted {
             subject: claims.sub,
             email,
+            expires_at: chrono::DateTime::from_timestamp(claims.exp as i64, 0)
+                .unwrap_or_else(chrono::Utc::now)
+                + chrono::Duration::seconds(LEEWAY as i64),
+            fingerprint: Sha256::digest(token.as_bytes()).into(),
         })
+    }
+}
+
+impl Asserted {
+    /// Records the assertion as used; refuses one used before (a replay). Keyed, so the
+    /// stored value says nothing about the assertion's content.
+    pub async fn spend(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        keyed: &crate::secrets::Keyed,
+    ) -> Result<(), ApiError> {
+        use crate::schema::used_assertions;
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let hash = keyed.hash(
+            crate::secrets::label::ASSERTION,
+            &hex::encode(self.fingerprint),
+        );
+        let inserted = diesel::insert_into(used_assertions::table)
+            .values((
+                used_assertions::hash.eq(hash),
+                used_assertions::expires_at.eq(self.expires_at),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 0 {
+            return Err(ApiError::InvalidAssertion("already used"));
+        }
+        Ok(())
     }
 }

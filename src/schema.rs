@@ -123,6 +123,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Keyed hashes of platform assertions already used, until they expire.
+    used_assertions (hash) {
+        hash -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
@@ -135,5 +143,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff,
     staff_tokens,
     decisions,
-    rehearsals
+    rehearsals,
+    used_assertions
 );

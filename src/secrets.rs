@@ -54,6 +54,8 @@ pub mod label {
     pub const ANONYMIZE: &str = "lethe/anonymize/v1";
     /// Platform subjects named by assertions (the identity of requests filed without an email).
     pub const SUBJECT: &str = "lethe/subject/v1";
+    /// A used platform assertion (refusing a second use).
+    pub const ASSERTION: &str = "lethe/assertion/v1";
 }
 
 /// A fresh 8-digit one-time code.

@@ -110,13 +110,17 @@ pub async fn file(
                 token: None,
             })
         }
-        Identity::Platform(_) => {
+        Identity::Platform(asserted) => {
             let token = secrets::new_token();
             let token_hash = state.keyed.hash(label::TOKEN, &token);
             let auto_approve = super::verify::auto_approves(state, kind);
             let grace = super::verify::grace_period(state);
+            let keyed = state.keyed.clone();
             let (request, created, approved_now) = conn
                 .transaction::<_, ApiError, _>(async |c| {
+                    // Single use: a replayed assertion is refused before it can touch
+                    // (or take over) a request.
+                    asserted.spend(c, &keyed).await?;
                     let (request, created) = insert_or_open_retrying(c, &new).await?;
                     let mut entries = Vec::new();
                     if created {

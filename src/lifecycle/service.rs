@@ -508,6 +508,13 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let now = Utc::now();
         let (unverified_expiry, retention) = (self.unverified_expiry, self.retention);
+        // Used assertions are kept only until they could no longer be replayed.
+        diesel::delete(
+            crate::schema::used_assertions::table
+                .filter(crate::schema::used_assertions::expires_at.lt(now)),
+        )
+        .execute(&mut conn)
+        .await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let expired: Vec<Uuid> = diesel::update(
                 requests::table

@@ -107,6 +107,27 @@ async fn expired_foreign_or_forged_assertions_are_refused() {
                 SECRET,
             ),
         ),
+        (
+            "issued a year ahead",
+            assertion(
+                json!({ "sub": "7", "aud": "lethe", "iat": now() + 31_536_000, "exp": now() + 31_536_060 }),
+                SECRET,
+            ),
+        ),
+        (
+            "expires before it was issued",
+            assertion(
+                json!({ "sub": "7", "aud": "lethe", "iat": now() + 20, "exp": now() + 10 }),
+                SECRET,
+            ),
+        ),
+        (
+            "not valid yet",
+            assertion(
+                json!({ "sub": "7", "aud": "lethe", "iat": now(), "nbf": now() + 120, "exp": now() + 240 }),
+                SECRET,
+            ),
+        ),
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (what, token) in cases {
@@ -118,5 +139,35 @@ async fn expired_foreign_or_forged_assertions_are_refused() {
         assert_eq!(body["error"]["code"], "invalid_assertion", "{what}");
         assert_eq!(body["error"]["field"], "assertion", "{what}");
     }
+    app.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_works_once_and_a_replay_cannot_take_over_the_request() {
+    let app = app().await;
+    let token = assertion(
+        json!({ "sub": "8", "aud": "lethe", "iat": now(), "exp": now() + 120 }),
+        SECRET,
+    );
+    let first = app
+        .file(json!({ "kind": "deletion", "assertion": token }))
+        .await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let replay = app
+        .file(json!({ "kind": "deletion", "assertion": token }))
+        .await;
+    assert_eq!(replay.status(), 401);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_assertion");
+    assert!(body.get("token").is_none() && body["error"].get("token").is_none());
+    // The first requester's token still works: the replay did not rotate it.
+    let view = app
+        .show(
+            first["id"].as_str().unwrap(),
+            first["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(view.status(), 200);
     app.teardown().await;
 }
