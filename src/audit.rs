@@ -151,6 +151,52 @@ impl AuditEntry {
         Self::new(request_id, Actor::System, "request.pii_scrubbed", json!({}))
     }
 
+    /// A new requester token replaced the previous one (identity proved again).
+    pub fn token_rotated(request_id: Uuid, via: &str) -> Self {
+        let actor = if via == "platform_assertion" {
+            Actor::Platform
+        } else {
+            Actor::Requester
+        };
+        Self::new(
+            request_id,
+            actor,
+            "request.token_rotated",
+            json!({ "via": via }),
+        )
+    }
+
+    /// A verified filing joined the person's open request of the same kind.
+    pub fn merged(request_id: Uuid, into: Uuid) -> Self {
+        Self::new(
+            request_id,
+            Actor::Requester,
+            "request.merged",
+            json!({ "into": into }),
+        )
+    }
+
+    /// A completed deletion erased one of Lethe's own copies of the person's data: the
+    /// export archive of another of their requests.
+    pub fn export_erased(request_id: Uuid, by_deletion: Uuid) -> Self {
+        Self::new(
+            request_id,
+            Actor::System,
+            "export.erased",
+            json!({ "by_deletion": by_deletion }),
+        )
+    }
+
+    /// A completed deletion erased the requester data of another of the person's requests.
+    pub fn requester_data_erased(request_id: Uuid, by_deletion: Uuid) -> Self {
+        Self::new(
+            request_id,
+            Actor::System,
+            "request.pii_scrubbed",
+            json!({ "by_deletion": by_deletion }),
+        )
+    }
+
     /// An unverified request expired.
     pub fn expired(request_id: Uuid) -> Self {
         Self::new(request_id, Actor::System, "request.expired", json!({}))

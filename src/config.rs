@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
+    /// Seconds a request's body and answer may take before it gets 408 (1 to 300).
+    pub request_timeout_seconds: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads (0: one per core).
@@ -146,6 +148,15 @@ pub struct SecuritySettings {
     pub code_ttl_minutes: u32,
     /// Wrong guesses allowed per code.
     pub code_max_attempts: u32,
+    /// Hours a staff API token stays valid after it is issued (1 to 8760).
+    pub staff_token_ttl_hours: u32,
+}
+
+impl SecuritySettings {
+    /// How long a staff token lives.
+    pub fn staff_token_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.staff_token_ttl_hours))
+    }
 }
 
 /// Request lifecycle rules.
@@ -176,8 +187,8 @@ pub struct RequestSettings {
 pub struct RateLimitSettings {
     /// New requests per client address per minute.
     pub intake_per_ip_per_minute: u32,
-    /// New requests (and code re-sends) per email address per hour.
-    pub intake_per_email_per_hour: u32,
+    /// New requests per client address for one email address per hour.
+    pub intake_per_client_email_per_hour: u32,
     /// Code checks per client address per minute.
     pub verify_per_ip_per_minute: u32,
 }
@@ -288,6 +299,12 @@ impl Settings {
         if self.worker.lease_seconds < 3 {
             anyhow::bail!("configuration: worker.lease_seconds must be at least 3");
         }
+        if !(1..=300).contains(&self.server.request_timeout_seconds) {
+            anyhow::bail!("configuration: server.request_timeout_seconds must be 1 to 300");
+        }
+        if !(1..=8760).contains(&self.security.staff_token_ttl_hours) {
+            anyhow::bail!("configuration: security.staff_token_ttl_hours must be 1 to 8760");
+        }
         if self.security.code_max_attempts == 0 {
             anyhow::bail!("configuration: security.code_max_attempts must be at least 1");
         }
@@ -300,8 +317,8 @@ impl Settings {
                 self.rate_limit.intake_per_ip_per_minute,
             ),
             (
-                "rate_limit.intake_per_email_per_hour",
-                self.rate_limit.intake_per_email_per_hour,
+                "rate_limit.intake_per_client_email_per_hour",
+                self.rate_limit.intake_per_client_email_per_hour,
             ),
             (
                 "rate_limit.verify_per_ip_per_minute",
@@ -312,9 +329,12 @@ impl Settings {
                 anyhow::bail!("configuration: {name} must be at least 1");
             }
         }
-        if self.storage.mode == StorageMode::External && self.storage.access_key_id.is_empty() {
+        if self.storage.mode == StorageMode::External
+            && (self.storage.access_key_id.is_empty()
+                || self.storage.secret_access_key.expose_secret().is_empty())
+        {
             anyhow::bail!(
-                "configuration: storage.access_key_id is required when storage.mode = \"external\""
+                "configuration: storage.access_key_id and storage.secret_access_key are required when storage.mode = \"external\""
             );
         }
         if self.mail.transport == MailTransportKind::Smtp

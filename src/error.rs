@@ -1,7 +1,9 @@
 //! The one HTTP error boundary. Every failure a client can cause is a 4xx with a stable
 //! machine-readable code, a message for people and, where it applies, the field:
 //! `{ "error": { "code", "message", "field" } }`. Messages never echo input or secrets.
-//! Anything unexpected is an opaque 500; its chain goes to the log only.
+//! Anything unexpected is an opaque 500; its chain goes to the log only, database
+//! messages reduced to kind, table and constraint ([`crate::telemetry::loggable`]) — the
+//! `Debug` form, which actix logs too, says no more.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
@@ -9,7 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// An API error.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ApiError {
     /// The body is not valid JSON, or not of the expected shape.
     #[error("{message}")]
@@ -64,9 +66,23 @@ pub enum ApiError {
     /// The request is in a state that does not allow this.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The request (its body, say) did not arrive in time.
+    #[error("the request took too long to arrive")]
+    Timeout,
     /// Something failed that the client could not have caused.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Internal(error) => {
+                write!(f, "Internal({})", crate::telemetry::loggable(error))
+            }
+            other => write!(f, "{}({other})", other.code()),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for ApiError {
@@ -119,6 +135,7 @@ impl ApiError {
             Self::InvalidAssertion(_) => "invalid_assertion",
             Self::RateLimited { .. } => "rate_limited",
             Self::Conflict(_) => "conflict",
+            Self::Timeout => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -145,13 +162,14 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyAttempts | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(error) = self {
-            tracing::error!(error = format!("{error:#}"), "internal error");
+            tracing::error!(error = crate::telemetry::loggable(&error), "internal error");
         }
         let field = match self {
             Self::InvalidField { field, .. } => Some(*field),
@@ -202,20 +220,39 @@ pub fn json_error(error: actix_web::error::JsonPayloadError, limit: usize) -> ac
     api.into()
 }
 
-/// serde's data errors name fields and expected types but can quote input values; keep
-/// only the part before any quoted value.
+/// serde's data errors name fields and expected types but can quote input values and
+/// the client's own field names; keep only names Lethe defines. An unknown field is
+/// answered with the fields that are allowed, never with the name the client sent.
 fn describe_serde(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let text = text.split(" at line ").next().unwrap_or(&text);
-    if text.starts_with("unknown field") || text.starts_with("missing field") {
-        let name = text.split('`').nth(1).unwrap_or("?");
-        let what = if text.starts_with("unknown") {
-            "unknown field"
+    describe_fields(text, "field")
+}
+
+/// The shared wording of [`describe_serde`] and query-string errors: `what` is `field` or
+/// `parameter`.
+pub fn describe_fields(text: &str, what: &str) -> String {
+    if text.starts_with("unknown field") {
+        // "unknown field `x`, expected one of `a`, `b`": the names after "expected" are ours.
+        let allowed: Vec<&str> = text
+            .split_once("expected")
+            .map(|(_, ours)| ours.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        if allowed.is_empty() {
+            format!("an unknown {what} was given; none are allowed here")
         } else {
-            "missing field"
-        };
-        format!("{what} `{name}`")
-    } else {
+            format!(
+                "an unknown {what} was given; allowed: {}",
+                allowed.join(", ")
+            )
+        }
+    } else if text.starts_with("missing field") {
+        // The missing name is one of ours.
+        let name = text.split('`').nth(1).unwrap_or("?");
+        format!("missing {what} `{name}`")
+    } else if what == "field" {
         "request body does not have the expected shape".into()
+    } else {
+        "a parameter has the wrong type".into()
     }
 }

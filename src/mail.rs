@@ -83,9 +83,21 @@ impl Mailer {
                     .context("writing a message to the mailbox")?;
             }
             Transport::Smtp(t) => {
-                t.send(message)
-                    .await
-                    .context("sending a message over SMTP")?;
+                // The server's reply text can quote the address ("<ada@…>: rejected"):
+                // only its kind and code go into the error (and so into logs).
+                t.send(message).await.map_err(|e| {
+                    let kind = if e.is_permanent() {
+                        "permanent"
+                    } else if e.is_transient() {
+                        "transient"
+                    } else if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection or protocol"
+                    };
+                    let code = e.status().map(|c| format!(" {c}")).unwrap_or_default();
+                    anyhow::anyhow!("sending a message over SMTP: {kind} error{code}")
+                })?;
             }
         }
         Ok(())
@@ -137,6 +149,20 @@ pub fn erasure_completed(request_id: uuid::Uuid) -> Mail {
              tax purposes) were kept with your personal details removed where\n\
              the law allows. We have now also erased this email address from\n\
              our privacy-request records.\n"
+        ),
+    }
+}
+
+/// The message closing a deletion for an address with no account on the platform.
+pub fn erasure_no_account(request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "Your deletion request is complete".to_owned(),
+        body: format!(
+            "We found no account on our platform for this email address, so there was\n\
+             no account to delete.\n\
+             Request: {request_id}\n\n\
+             We have now also erased this email address from our privacy-request\n\
+             records.\n"
         ),
     }
 }

@@ -1,6 +1,8 @@
-//! Rate limits on intake and code checks, per client address and per email identity
-//! (keyed by the email's keyed hash, so no address sits in memory). Limits are per
-//! process; run one `serve` per trusted proxy, or front it with a shared limiter.
+//! Rate limits on intake and code checks, per client address, and per client address and
+//! email identity (keyed by the email's keyed hash, so no address sits in memory). No
+//! limit is keyed by the email alone: a stranger filing for someone's address spends only
+//! their own budget, never the person's. Limits are per process; run one `serve` per
+//! trusted proxy, or front it with a shared limiter.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -17,7 +19,7 @@ use crate::error::ApiError;
 #[derive(Clone)]
 pub struct Limits {
     intake_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    intake_email: Arc<DefaultKeyedRateLimiter<Vec<u8>>>,
+    intake_email: Arc<DefaultKeyedRateLimiter<(IpAddr, Vec<u8>)>>,
     verify_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
@@ -49,7 +51,7 @@ impl Limits {
                 Duration::from_secs(60),
             ))),
             intake_email: Arc::new(RateLimiter::keyed(per(
-                settings.intake_per_email_per_hour,
+                settings.intake_per_client_email_per_hour,
                 Duration::from_secs(3600),
             ))),
             verify_ip: Arc::new(RateLimiter::keyed(per(
@@ -64,9 +66,9 @@ impl Limits {
         check(&self.intake_ip, &ip)
     }
 
-    /// One intake (or code re-send) for the identity with this keyed hash.
-    pub fn intake_identity(&self, identity_hash: &[u8]) -> Result<(), ApiError> {
-        check(&self.intake_email, &identity_hash.to_vec())
+    /// One intake from `ip` for the identity with this keyed hash.
+    pub fn intake_identity(&self, ip: IpAddr, identity_hash: &[u8]) -> Result<(), ApiError> {
+        check(&self.intake_email, &(ip, identity_hash.to_vec()))
     }
 
     /// One code check from `ip`.

@@ -40,6 +40,7 @@ diesel::table! {
         failure_detail -> Nullable<Jsonb>,
         purge_failures -> Int4,
         review_round -> Int4,
+        merged_into -> Nullable<Uuid>,
     }
 }
 
@@ -84,6 +85,7 @@ diesel::table! {
         created_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
     }
 }
 

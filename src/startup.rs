@@ -134,12 +134,18 @@ async fn start_storage(
     settings: &Settings,
 ) -> anyhow::Result<(Storage, Option<EmbeddedS3>, Option<String>)> {
     let s = &settings.storage;
+    let secret = match s.mode {
+        StorageMode::External => s.secret_access_key.expose_secret().to_owned(),
+        StorageMode::Embedded => {
+            lethe_jobs::s3server::secret_for(&s.embedded_dir, s.secret_access_key.expose_secret())?
+        }
+    };
     let s3 = |endpoint: Option<String>| S3Settings {
         endpoint,
         region: s.region.clone(),
         path_style: s.path_style,
         access_key_id: s.access_key_id.clone(),
-        secret_access_key: s.secret_access_key.expose_secret().to_owned(),
+        secret_access_key: secret.clone(),
     };
     match s.mode {
         StorageMode::External => {
@@ -151,7 +157,7 @@ async fn start_storage(
                 &s.embedded_dir,
                 s.embedded_listen,
                 &s.access_key_id,
-                s.secret_access_key.expose_secret(),
+                &secret,
             )
             .await
             {
@@ -238,12 +244,7 @@ pub async fn bind_data_map(
 
 /// A query-string error without the offending value: serde names the field, not the input.
 fn query_problem(error: &actix_web::error::QueryPayloadError) -> String {
-    let text = error.to_string();
-    match text.split('`').nth(1) {
-        Some(field) if text.contains("unknown field") => format!("unknown parameter `{field}`"),
-        Some(field) if text.contains("missing field") => format!("missing parameter `{field}`"),
-        _ => "a parameter has the wrong type".to_owned(),
-    }
+    crate::error::describe_fields(&error.to_string(), "parameter")
 }
 
 /// The HTTP server, bound and ready to run.
@@ -261,9 +262,22 @@ impl Application {
             n => n,
         };
         let limit = state.settings.server.body_limit_bytes;
+        let request_timeout = std::time::Duration::from_secs(u64::from(
+            state.settings.server.request_timeout_seconds,
+        ));
+        crate::models::staff::Staff::prepare_sign_in();
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(move |req, next| {
+                    crate::routes::within(request_timeout, req, next)
+                }))
+                .wrap(middleware::from_fn(crate::routes::staff::gate))
+                // Answers carry tokens, download links and personal data: never cached.
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+                )
                 // Request line, status, size and time only: no client address or user agent.
                 .wrap(middleware::Logger::new("%r %s %b %Dms"))
                 .app_data(state.clone())
@@ -284,6 +298,10 @@ impl Application {
                     Err::<HttpResponse, _>(ApiError::NotFound)
                 }))
         })
+        // The request head must arrive within 5 s; the body and the handler within
+        // `server.request_timeout_seconds` (see `routes::within`).
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(2))
         .listen(listener)?
         .workers(workers)
         .disable_signals()

@@ -211,7 +211,15 @@ async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
         }
     };
     let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
-    Ok(staff.issue_token(&mut conn, &keyed, "demo").await?.1)
+    Ok(staff
+        .issue_token(
+            &mut conn,
+            &keyed,
+            "demo",
+            services.settings.security.staff_token_ttl(),
+        )
+        .await?
+        .1)
 }
 
 async fn reset(settings: &Settings, service_url: &str, platform_url: &str) -> anyhow::Result<()> {

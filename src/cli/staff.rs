@@ -88,6 +88,7 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
                     &mut conn,
                     &Keyed::new(settings.security.secret_key.clone()),
                     &name,
+                    settings.security.staff_token_ttl(),
                 )
                 .await?;
             println!("token id {id}\n{token}");

@@ -26,6 +26,9 @@ pub enum RequestStatus {
     Expired,
     /// A failed request staff gave up on; what had been applied is in its audit trail.
     Aborted,
+    /// A filing verified while the same person had an open request of its kind: it joined
+    /// that request (`merged_into`).
+    Merged,
 }
 
 impl RequestStatus {
@@ -42,6 +45,7 @@ impl RequestStatus {
             Self::Failed => "failed",
             Self::Expired => "expired",
             Self::Aborted => "aborted",
+            Self::Merged => "merged",
         }
     }
 
@@ -58,6 +62,7 @@ impl RequestStatus {
             "failed" => Self::Failed,
             "expired" => Self::Expired,
             "aborted" => Self::Aborted,
+            "merged" => Self::Merged,
             _ => return None,
         })
     }

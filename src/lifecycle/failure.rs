@@ -49,7 +49,7 @@ async fn tell_delayed(svc: &ServiceLifecycle, request_id: Uuid, email: Option<St
             .send(&email, mail::erasure_delayed(request_id))
             .await
     {
-        tracing::error!(%request_id, error = format!("{error:#}"), "erasure-delayed mail failed");
+        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-delayed mail failed");
     }
 }
 

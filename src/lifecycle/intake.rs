@@ -1,6 +1,9 @@
 //! Filing a request. The answer is the same whether or not the email belongs to an
-//! account: Lethe files the request and mails a code either way, and learns whether the
-//! platform knows the person only when a worker locates them.
+//! account, and whether or not the person already has a request open: every filing by
+//! email is a new request with its own code, and nothing in the answer names another
+//! request. Only proof of the mailbox joins a filing to the person's open request of the
+//! same kind ([`super::verify`]). Lethe learns whether the platform knows the person only
+//! when a worker locates them.
 
 use chrono::{Duration, SubsecRound, Utc};
 use diesel_async::AsyncConnection;
@@ -26,7 +29,7 @@ pub enum Identity {
 
 /// The outcome of filing.
 pub struct Filed {
-    /// The new, or already open, request.
+    /// The new request, or (proved by assertion) the person's open one of this kind.
     pub request: Request,
     /// Whether it is new.
     pub created: bool,
@@ -44,7 +47,9 @@ impl Identity {
     }
 }
 
-/// Files a request (or returns the open one of the same kind) and starts verification.
+/// Files a request and starts verification. By email: always a new request and a new
+/// code. By assertion (identity proved at once): the person's open request of this kind
+/// if there is one (its token rotates), else a new one.
 pub async fn file(
     state: &AppState,
     kind: RequestKind,
@@ -77,22 +82,24 @@ pub async fn file(
             let ttl = Duration::minutes(i64::from(security.code_ttl_minutes));
             let attempts = i32::try_from(security.code_max_attempts).unwrap_or(i32::MAX);
             let keyed = state.keyed.clone();
-            let (request, created) = conn
+            let request = conn
                 .transaction::<_, ApiError, _>(async |c| {
-                    let (request, created) = insert_or_open_retrying(c, &new).await?;
-                    let mut entries = Vec::new();
-                    if created {
-                        entries.push(AuditEntry::request_filed(
-                            request.id,
-                            kind.as_str(),
-                            &request.regime,
-                            request.due_at,
-                        ));
-                    }
+                    let request = new.insert(c).await?;
                     VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts).await?;
-                    entries.push(AuditEntry::code_sent(request.id));
-                    audit::append(c, &entries).await?;
-                    Ok((request, created))
+                    audit::append(
+                        c,
+                        &[
+                            AuditEntry::request_filed(
+                                request.id,
+                                kind.as_str(),
+                                &request.regime,
+                                request.due_at,
+                            ),
+                            AuditEntry::code_sent(request.id),
+                        ],
+                    )
+                    .await?;
+                    Ok(request)
                 })
                 .await?;
             drop(conn);
@@ -106,7 +113,7 @@ pub async fn file(
                 .map_err(ApiError::Internal)?;
             Ok(Filed {
                 request,
-                created,
+                created: true,
                 token: None,
             })
         }
@@ -116,38 +123,60 @@ pub async fn file(
             let auto_approve = super::verify::auto_approves(state, kind);
             let grace = super::verify::grace_period(state);
             let keyed = state.keyed.clone();
-            let (request, created, approved_now) = conn
-                .transaction::<_, ApiError, _>(async |c| {
-                    // Single use: a replayed assertion is refused before it can touch
-                    // (or take over) a request.
-                    asserted.spend(c, &keyed).await?;
-                    let (request, created) = insert_or_open_retrying(c, &new).await?;
-                    let mut entries = Vec::new();
-                    if created {
+            let mut tries = 0;
+            let (request, created, approved_now) = loop {
+                tries += 1;
+                let attempt = conn
+                    .transaction::<_, ApiError, _>(async |c| {
+                        // Single use: a replayed assertion is refused before it can touch
+                        // (or take over) a request.
+                        asserted.spend(c, &keyed).await?;
+                        let mut entries = Vec::new();
+                        if let Some(open) =
+                            Request::find_proved_open(c, kind, &new.email_hash).await?
+                        {
+                            super::verify::rotate_token(
+                                c,
+                                &open,
+                                &token_hash,
+                                "platform_assertion",
+                                &mut entries,
+                            )
+                            .await?;
+                            audit::append(c, &entries).await?;
+                            let open =
+                                Request::find(c, open.id).await?.ok_or(ApiError::NotFound)?;
+                            return Ok((open, false, false));
+                        }
+                        let request = new.insert(c).await?;
                         entries.push(AuditEntry::request_filed(
                             request.id,
                             kind.as_str(),
                             &request.regime,
                             request.due_at,
                         ));
-                    }
-                    let approved_now = super::verify::mark_verified(
-                        c,
-                        &request,
-                        &token_hash,
-                        "platform_assertion",
-                        auto_approve,
-                        grace,
-                        &mut entries,
-                    )
-                    .await?;
-                    audit::append(c, &entries).await?;
-                    let request = Request::find(c, request.id)
-                        .await?
-                        .ok_or(ApiError::NotFound)?;
-                    Ok((request, created, approved_now))
-                })
-                .await?;
+                        let approved_now = super::verify::mark_verified(
+                            c,
+                            &request,
+                            &token_hash,
+                            "platform_assertion",
+                            auto_approve,
+                            grace,
+                            &mut entries,
+                        )
+                        .await?;
+                        audit::append(c, &entries).await?;
+                        let request = Request::find(c, request.id)
+                            .await?
+                            .ok_or(ApiError::NotFound)?;
+                        Ok((request, true, approved_now))
+                    })
+                    .await;
+                match attempt {
+                    Err(error) if tries < 3 && is_proved_open_conflict(&error) => continue,
+                    other => break other?,
+                }
+            };
             drop(conn);
             if approved_now && request.status() == RequestStatus::Approved {
                 super::enqueue_after_commit(state, &request).await;
@@ -161,18 +190,10 @@ pub async fn file(
     }
 }
 
-/// The open request may close between the insert's conflict and the select; try again.
-async fn insert_or_open_retrying(
-    c: &mut diesel_async::AsyncPgConnection,
-    new: &NewRequest,
-) -> Result<(Request, bool), ApiError> {
-    for _ in 0..3 {
-        match new.insert_or_open(c).await {
-            Err(diesel::result::Error::RollbackTransaction) => continue,
-            other => return Ok(other?),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the request changed while filing; try again",
-    ))
+/// Whether filing or verifying lost a race with another proof for the same person and
+/// kind (the loser tries again and finds the winner's request).
+pub(crate) fn is_proved_open_conflict(error: &ApiError) -> bool {
+    matches!(error, ApiError::Internal(e)
+        if e.downcast_ref::<diesel::result::Error>()
+            .is_some_and(crate::models::request::is_proved_open_conflict))
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! pending_verification --code/assertion--> verified --policy or staff--> approved
-//!        |                                                                 |
+//!        |       |                                                         |
+//!        |       +--code, while the person has one open--> merged          |
 //!        +--(48 h)--> expired                    processing <--worker------+
 //!                                                     |        |
 //!                  completed (export expires,  <------+        +--> failed --staff retry--> verified
@@ -16,6 +17,7 @@
 
 pub mod failure;
 pub mod intake;
+pub mod own_copies;
 pub mod recovery;
 pub mod rehearsal;
 pub mod review;
@@ -48,11 +50,11 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
                 Err(error) => Err(error.into()),
             };
             if let Err(error) = recorded {
-                tracing::warn!(%request_id, error = format!("{error:#}"), "enqueued, but recording it failed");
+                tracing::warn!(%request_id, error = crate::telemetry::loggable(&error), "enqueued, but recording it failed");
             }
         }
         Err(error) => {
-            tracing::warn!(%request_id, error = format!("{error:#}"), "enqueue failed; the reconciler will retry");
+            tracing::warn!(%request_id, error = crate::telemetry::loggable(&error), "enqueue failed; the reconciler will retry");
         }
     }
 }

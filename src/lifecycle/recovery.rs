@@ -98,7 +98,7 @@ pub async fn abort(
             .send(&email, mail::erasure_aborted(request_id, &applied))
             .await
     {
-        tracing::error!(%request_id, error = format!("{error:#}"), "erasure-aborted mail failed");
+        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-aborted mail failed");
     }
     Ok(request)
 }

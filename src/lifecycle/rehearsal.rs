@@ -96,7 +96,7 @@ pub async fn request(
                 }
             }
             Err(error) => {
-                tracing::warn!(rehearsal_id = %rehearsal.id, error = format!("{error:#}"), "enqueue failed; the reconciler will retry");
+                tracing::warn!(rehearsal_id = %rehearsal.id, error = crate::telemetry::loggable(&error), "enqueue failed; the reconciler will retry");
             }
         }
     }

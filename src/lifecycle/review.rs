@@ -200,7 +200,7 @@ pub async fn deny(
             .send(&email, mail::request_denied(request_id))
             .await
     {
-        tracing::error!(%request_id, error = format!("{error:#}"), "denial mail failed");
+        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "denial mail failed");
     }
     Ok(request)
 }

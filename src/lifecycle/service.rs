@@ -33,6 +33,7 @@ pub const MAX_RUNS: i32 = 10;
 pub struct ServiceLifecycle {
     pub(crate) db: DbPool,
     pub(crate) mailer: Mailer,
+    keyed: crate::secrets::Keyed,
     storage: Storage,
     exports_bucket: String,
     export_ttl: chrono::Duration,
@@ -53,6 +54,7 @@ impl ServiceLifecycle {
         Self {
             db,
             mailer,
+            keyed: crate::secrets::Keyed::new(settings.security.secret_key.clone()),
             storage,
             exports_bucket: settings.storage.exports_bucket.clone(),
             export_ttl: chrono::Duration::hours(i64::from(r.export_link_ttl_hours)),
@@ -218,7 +220,24 @@ impl Lifecycle for ServiceLifecycle {
 
     async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
+        let Some(request) = Request::find(&mut conn, request_id).await? else {
+            return Ok(());
+        };
+        if request.status() != RequestStatus::Processing {
+            return Ok(());
+        }
+        // Lethe's own copies go first: the person's other export archives. A crash here
+        // re-runs the (idempotent) purge and comes back.
+        super::own_copies::erase_archives(
+            &self.db,
+            &self.storage,
+            &self.keyed,
+            &self.exports_bucket,
+            &request,
+        )
+        .await?;
         let result = serde_json::to_value(report)?;
+        let keyed = self.keyed.clone();
         let completed = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
                 let Some(request) = Request::find_for_update(c, request_id).await? else {
@@ -237,23 +256,27 @@ impl Lifecycle for ServiceLifecycle {
                     ))
                     .execute(c)
                     .await?;
-                audit::append(c, &[AuditEntry::purge_completed(request_id, report)]).await?;
+                let mut entries = vec![AuditEntry::purge_completed(request_id, report)];
+                super::own_copies::scrub_others(c, &keyed, &request, &mut entries).await?;
+                audit::append(c, &entries).await?;
                 Ok(Some(request))
             })
             .await?;
         let Some(request) = completed else {
             return Ok(());
         };
+        let message = if report.subject_found {
+            mail::erasure_completed(request_id)
+        } else {
+            mail::erasure_no_account(request_id)
+        };
         if let Some(email) = request
             .email
             .as_deref()
             .and_then(|e| Email::try_from(e).ok())
-            && let Err(error) = self
-                .mailer
-                .send(&email, mail::erasure_completed(request_id))
-                .await
+            && let Err(error) = self.mailer.send(&email, message).await
         {
-            tracing::error!(%request_id, error = format!("{error:#}"), "erasure-completed mail failed");
+            tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-completed mail failed");
         }
         // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
         conn.transaction::<_, anyhow::Error, _>(async |c| {
@@ -370,7 +393,7 @@ impl Lifecycle for ServiceLifecycle {
                 .await
             {
                 // The requester can still fetch the link with their token; do not re-run the export.
-                tracing::error!(%request_id, error = format!("{error:#}"), "export-ready mail failed");
+                tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "export-ready mail failed");
             }
         }
         Ok(())

@@ -14,8 +14,26 @@ use crate::schema::requests;
 use crate::secrets::{self, label};
 use crate::state::AppState;
 
-/// Checks a code; on success returns the request and a fresh requester token.
+/// Checks a code; on success returns the request and a fresh requester token. When the
+/// person already has an open, proved request of this kind, the verified filing joins it
+/// (`merged`) and the answer is that request, with its token rotated: proof of the
+/// mailbox is what lets someone see a request.
 pub async fn with_code(
+    state: &AppState,
+    request_id: Uuid,
+    code: &str,
+) -> Result<(Request, String), ApiError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match with_code_once(state, request_id, code).await {
+            Err(error) if tries < 3 && super::intake::is_proved_open_conflict(&error) => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn with_code_once(
     state: &AppState,
     request_id: Uuid,
     code: &str,
@@ -30,31 +48,33 @@ pub async fn with_code(
             let request = Request::find_for_update(c, request_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let open = matches!(
-                request.status(),
-                RequestStatus::PendingVerification
-                    | RequestStatus::Verified
-                    | RequestStatus::Approved
-                    | RequestStatus::Processing
-            );
-            if !open || request.verified_via.as_deref() == Some("platform_assertion") {
+            if request.status() != RequestStatus::PendingVerification {
                 return Err(ApiError::CodeExpired);
             }
             let check = VerificationCode::check(c, &keyed, request_id, code).await?;
             let mut entries = Vec::new();
             let mut approved_now = false;
+            let mut answer = request_id;
             match check {
                 CodeCheck::Valid => {
-                    approved_now = mark_verified(
-                        c,
-                        &request,
-                        &token_hash,
-                        "email_code",
-                        auto_approves(state, request.kind()),
-                        grace,
-                        &mut entries,
-                    )
-                    .await?;
+                    let open =
+                        Request::find_proved_open(c, request.kind(), &request.email_hash).await?;
+                    if let Some(open) = open {
+                        merge(c, &request, &open, &mut entries).await?;
+                        rotate_token(c, &open, &token_hash, "email_code", &mut entries).await?;
+                        answer = open.id;
+                    } else {
+                        approved_now = mark_verified(
+                            c,
+                            &request,
+                            &token_hash,
+                            "email_code",
+                            auto_approves(state, request.kind()),
+                            grace,
+                            &mut entries,
+                        )
+                        .await?;
+                    }
                 }
                 CodeCheck::Wrong { attempts_left } => {
                     entries.push(AuditEntry::code_rejected(request_id, attempts_left))
@@ -62,9 +82,7 @@ pub async fn with_code(
                 CodeCheck::Exhausted | CodeCheck::Expired => {}
             }
             audit::append(c, &entries).await?;
-            let request = Request::find(c, request_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
+            let request = Request::find(c, answer).await?.ok_or(ApiError::NotFound)?;
             Ok((check, approved_now, request))
         })
         .await?;
@@ -81,6 +99,49 @@ pub async fn with_code(
     Ok((request, token))
 }
 
+/// Closes a verified filing into the person's open request of the same kind: it keeps no
+/// contact data of its own (the open request has the same identity).
+async fn merge(
+    c: &mut AsyncPgConnection,
+    filing: &Request,
+    into: &Request,
+    entries: &mut Vec<AuditEntry>,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    diesel::update(requests::table.find(filing.id))
+        .set((
+            requests::status.eq(RequestStatus::Merged.as_str()),
+            requests::merged_into.eq(into.id),
+            requests::verified_at.eq(now),
+            requests::verified_via.eq("email_code"),
+            requests::completed_at.eq(now),
+            requests::email.eq(None::<String>),
+            requests::pii_scrubbed_at.eq(now),
+        ))
+        .execute(c)
+        .await?;
+    entries.push(AuditEntry::verified(filing.id, "email_code"));
+    entries.push(AuditEntry::merged(filing.id, into.id));
+    Ok(())
+}
+
+/// Gives a locked, proved request a new requester token (the old one stops working), with
+/// an audit entry: a lost link, a new device, or a second filing by the same person.
+pub async fn rotate_token(
+    c: &mut AsyncPgConnection,
+    request: &Request,
+    token_hash: &[u8],
+    via: &'static str,
+    entries: &mut Vec<AuditEntry>,
+) -> Result<(), ApiError> {
+    diesel::update(requests::table.find(request.id))
+        .set(requests::token_hash.eq(token_hash))
+        .execute(c)
+        .await?;
+    entries.push(AuditEntry::token_rotated(request.id, via));
+    Ok(())
+}
+
 /// The deletion grace period.
 pub fn grace_period(state: &AppState) -> chrono::Duration {
     chrono::Duration::hours(i64::from(state.settings.requests.deletion_grace_hours))
@@ -95,8 +156,8 @@ pub fn auto_approves(state: &AppState, kind: crate::domain::RequestKind) -> bool
     }
 }
 
-/// Records proved identity on a locked, open request: sets the (new) token, moves
-/// `pending_verification` to `verified`, and approves at once when policy allows.
+/// Records proved identity on a locked request waiting for verification: sets the token,
+/// moves it to `verified`, and approves at once when policy allows.
 /// Returns whether the request was approved now (the caller enqueues after commit).
 pub async fn mark_verified(
     c: &mut AsyncPgConnection,
@@ -108,14 +169,6 @@ pub async fn mark_verified(
     entries: &mut Vec<AuditEntry>,
 ) -> Result<bool, ApiError> {
     let now = Utc::now();
-    diesel::update(requests::table.find(request.id))
-        .set(requests::token_hash.eq(token_hash))
-        .execute(c)
-        .await?;
-    if request.status() != RequestStatus::PendingVerification {
-        // Already verified earlier: only the token rotates (a lost link, a new device).
-        return Ok(false);
-    }
     let next = if auto_approve {
         RequestStatus::Approved
     } else {
@@ -126,6 +179,7 @@ pub async fn mark_verified(
     diesel::update(requests::table.find(request.id))
         .set((
             requests::status.eq(next.as_str()),
+            requests::token_hash.eq(token_hash),
             requests::verified_at.eq(now),
             requests::verified_via.eq(via),
             requests::approved_at.eq(auto_approve.then_some(now)),

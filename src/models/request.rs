@@ -126,8 +126,9 @@ impl Request {
             .optional()
     }
 
-    /// The open request of this kind for this identity, if any.
-    pub async fn find_open(
+    /// The person's open request of this kind whose identity is proved (at most one:
+    /// the partial unique index), locked for the rest of the transaction.
+    pub async fn find_proved_open(
         conn: &mut AsyncPgConnection,
         kind: RequestKind,
         email_hash: &[u8],
@@ -135,13 +136,9 @@ impl Request {
         requests::table
             .filter(requests::kind.eq(kind.as_str()))
             .filter(requests::email_hash.eq(email_hash))
-            .filter(requests::status.eq_any([
-                "pending_verification",
-                "verified",
-                "approved",
-                "processing",
-            ]))
+            .filter(requests::status.eq_any(["verified", "approved", "processing"]))
             .select(Self::as_select())
+            .for_update()
             .first(conn)
             .await
             .optional()
@@ -193,18 +190,13 @@ pub struct NewRequest {
 }
 
 impl NewRequest {
-    /// Inserts the request unless an open one of the same kind exists for the same
-    /// identity; returns the new or the open request and whether it is new. Race-free:
-    /// the partial unique index decides.
-    pub async fn insert_or_open(
-        &self,
-        conn: &mut AsyncPgConnection,
-    ) -> QueryResult<(Request, bool)> {
-        let inserted: Vec<Request> = diesel::sql_query(
+    /// Inserts the request, waiting for verification. Filings are never merged here:
+    /// each one is its own request with its own code, so a filing tells the filer nothing
+    /// about other requests.
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Request> {
+        diesel::sql_query(
             "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at) \
-             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (kind, email_hash) WHERE status IN ('pending_verification', 'verified', 'approved', 'processing') \
-             DO NOTHING RETURNING *",
+             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8) RETURNING *",
         )
         .bind::<SqlUuid, _>(self.id)
         .bind::<Text, _>(self.kind.as_str())
@@ -214,14 +206,19 @@ impl NewRequest {
         .bind::<Text, _>(&self.regime)
         .bind::<Timestamptz, _>(self.created_at)
         .bind::<Timestamptz, _>(self.due_at)
-        .load(conn)
-        .await?;
-        if let Some(request) = inserted.into_iter().next() {
-            return Ok((request, true));
-        }
-        let open = Request::find_open(conn, self.kind, &self.email_hash).await?;
-        // The conflicting request may have closed between the insert and the select.
-        open.map(|r| (r, false))
-            .ok_or(diesel::result::Error::RollbackTransaction)
+        .get_result(conn)
+        .await
     }
+}
+
+/// Whether an error is the unique index of proved open requests: two proofs for the same
+/// person and kind raced; the loser tries again and finds the winner's request.
+pub fn is_proved_open_conflict(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) if info.constraint_name() == Some("requests_one_open_per_kind")
+    )
 }

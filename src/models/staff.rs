@@ -37,6 +37,12 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// A hash of no one's password with the same parameters as real ones: signing in with an
+/// unknown email verifies against it, so both cases cost the same work on the same pool.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    hash_password(&crate::secrets::new_token()).expect("hashing a random password")
+});
+
 /// Prefix of staff tokens, so that a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "lst_";
 
@@ -85,26 +91,38 @@ impl Staff {
             .optional()
     }
 
-    /// Checks a password (Argon2id, constant-time inside the crate). Runs on a blocking
-    /// thread: a hash costs tens of milliseconds.
-    pub async fn check_password(&self, password: String) -> bool {
-        let hash = self.password_hash.clone();
-        tokio::task::spawn_blocking(move || {
-            Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
+    /// Signs in: the account if it exists, is active and the password matches. An unknown
+    /// email costs the same Argon2id verification (against a dummy hash, on the same
+    /// blocking pool) as a known one, so timing does not tell which emails are staff.
+    pub async fn sign_in(found: Option<Self>, password: String) -> Option<Self> {
+        let hash = found
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |s| s.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || {
+            argon2::PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(false);
+        found.filter(|_| matches)
     }
 
-    /// Issues a new API token for this account; returns (token id, token). The token is
-    /// shown once and stored only as a keyed hash.
+    /// Warms the dummy hash (at start-up, so the first unknown sign-in is not slower).
+    pub fn prepare_sign_in() {
+        std::sync::LazyLock::force(&DUMMY_HASH);
+    }
+
+    /// Issues a new API token for this account, valid for `ttl`; returns (token id,
+    /// token). The token is shown once and stored only as a keyed hash.
     pub async fn issue_token(
         &self,
         conn: &mut AsyncPgConnection,
         keyed: &Keyed,
         name: &str,
+        ttl: chrono::Duration,
     ) -> QueryResult<(Uuid, String)> {
         let token = format!("{TOKEN_PREFIX}{}", crate::secrets::new_token());
         let id = Uuid::now_v7();
@@ -115,6 +133,7 @@ impl Staff {
                 staff_tokens::name.eq(name),
                 staff_tokens::token_hash.eq(keyed.hash(label::STAFF_TOKEN, &token)),
                 staff_tokens::created_at.eq(Utc::now()),
+                staff_tokens::expires_at.eq(Utc::now() + ttl),
             ))
             .execute(conn)
             .await?;
@@ -135,6 +154,7 @@ impl Staff {
             .inner_join(staff::table)
             .filter(staff_tokens::token_hash.eq(&hash))
             .filter(staff_tokens::revoked_at.is_null())
+            .filter(staff_tokens::expires_at.gt(Utc::now()))
             .filter(staff::disabled_at.is_null())
             .select((staff_tokens::id, Self::as_select()))
             .first(conn)

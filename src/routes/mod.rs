@@ -30,6 +30,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::deny::deny);
 }
 
+/// Middleware: a request whose body has not arrived and been answered within `limit`
+/// (a client stalling mid-body, say) gets 408 and its connection is closed.
+pub async fn within(
+    limit: std::time::Duration,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::ResponseError;
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let error = crate::error::ApiError::Timeout;
+            let mut response = error.error_response();
+            response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            Err(actix_web::error::InternalError::from_response(error, response).into())
+        }
+    }
+}
+
+/// A free-text field staff type: trimmed, 1 to `max` characters, no control characters
+/// (a NUL byte, say, which PostgreSQL text cannot hold); else 400 naming `field`.
+pub fn text_field<'a>(
+    field: &'static str,
+    text: &'a str,
+    max: usize,
+) -> Result<&'a str, crate::error::ApiError> {
+    let text = text.trim();
+    let length = text.chars().count();
+    if length == 0 || length > max {
+        return Err(crate::error::ApiError::field(
+            field,
+            format!("{field} must be 1 to {max} characters"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(crate::error::ApiError::field(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(text)
+}
+
 /// The bearer token of a request (`Authorization: Bearer <token>`), if any: requester
 /// tokens and staff tokens alike.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {

@@ -300,8 +300,12 @@ async fn an_email_without_an_account_gets_the_same_answer_and_an_archive_saying_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filing_the_same_kind_again_returns_the_open_request_with_a_fresh_code() {
-    let app = spawn_app().await;
+async fn filing_again_is_a_new_filing_with_its_own_code_and_proof_joins_the_open_request() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(|s| s.requests.access_require_approval = true),
+        ..Default::default()
+    })
+    .await;
     let email = "twice@example.com";
     let first: Value = app
         .file(serde_json::json!({ "kind": "access", "email": email }))
@@ -309,7 +313,7 @@ async fn filing_the_same_kind_again_returns_the_open_request_with_a_fresh_code()
         .json()
         .await
         .unwrap();
-    let old_code = app.latest_code(email);
+    let first_code = app.latest_code(email);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let second: Value = app
         .file(serde_json::json!({ "kind": "access", "email": "Twice@Example.com" }))
@@ -317,17 +321,63 @@ async fn filing_the_same_kind_again_returns_the_open_request_with_a_fresh_code()
         .json()
         .await
         .unwrap();
-    assert_eq!(first["id"], second["id"]);
-    let new_code = app.latest_code(email);
-    let id = first["id"].as_str().unwrap();
-    if old_code != new_code {
-        assert_eq!(
-            app.verify(id, &old_code).await.status(),
-            400,
-            "the replaced code no longer works"
-        );
-    }
-    assert_eq!(app.verify(id, &new_code).await.status(), 200);
+    assert_ne!(first["id"], second["id"], "each filing is its own request");
+    assert_eq!(second["status"], "pending_verification");
+    let second_code = app.latest_code(email);
+    let (first_id, second_id) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    // Each code belongs to its own filing.
+    assert_ne!(
+        app.verify(second_id, &first_code).await.status(),
+        200,
+        "a code proves only its own filing"
+    );
+    let verified: Value = app
+        .verify(first_id, &first_code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["request"]["id"], first["id"]);
+    assert_eq!(verified["request"]["status"], "verified");
+    let first_token = verified["token"].as_str().unwrap().to_owned();
+    app.saw(&first_token);
+    // Proving the second filing joins the open request: same id, a new token, the old
+    // one retired; the filing itself ends `merged`.
+    let joined: Value = app
+        .verify(second_id, &second_code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(joined["request"]["id"], first["id"], "{joined}");
+    let second_token = joined["token"].as_str().unwrap().to_owned();
+    app.saw(&second_token);
+    assert_eq!(app.show(first_id, &second_token).await.status(), 200);
+    assert_eq!(app.show(first_id, &first_token).await.status(), 404);
+    let mut conn = app.service_db().await;
+    let merged: Vec<crate::helpers::TextRow> = diesel::sql_query(
+        "SELECT status || ':' || coalesce(merged_into::text, '') || ':' || (email IS NULL)::text AS v \
+         FROM requests WHERE id = $1::uuid",
+    )
+    .bind::<diesel::sql_types::Text, _>(second_id)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(merged[0].v, format!("merged:{first_id}:true"));
+    let actions: Vec<crate::helpers::TextRow> = diesel::sql_query(
+        "SELECT action AS v FROM audit_log WHERE request_id IN ($1::uuid, $2::uuid) ORDER BY seq",
+    )
+    .bind::<diesel::sql_types::Text, _>(first_id)
+    .bind::<diesel::sql_types::Text, _>(second_id)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = actions.iter().map(|r| r.v.as_str()).collect();
+    assert!(actions.contains(&"request.merged"), "{actions:?}");
+    assert!(actions.contains(&"request.token_rotated"), "{actions:?}");
     app.teardown().await;
 }
 

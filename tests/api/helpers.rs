@@ -52,7 +52,9 @@ fn init_logging() {
     INIT.get_or_init(|| {
         let buffer = LOGS.get_or_init(Default::default).clone();
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,h2=info,hyper=info,aws=info,sqlx=warn,rustls=info,tower=info")
+            .with_env_filter(lethe::telemetry::filter(
+                "debug,h2=info,hyper=info,aws=info,rustls=info,tower=info",
+            ))
             .with_writer(move || Capture(buffer.clone()))
             .with_ansi(false)
             .try_init();
@@ -119,6 +121,8 @@ pub struct TestApp {
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
     torn_down: bool,
+    /// Tokens and other secrets the test handled: no log may contain them.
+    seen: std::sync::Mutex<Vec<String>>,
 }
 
 /// Starts an app with default options.
@@ -160,7 +164,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.worker.concurrency = 2;
     settings.worker.shutdown_grace_seconds = 5;
     settings.rate_limit.intake_per_ip_per_minute = 1000;
-    settings.rate_limit.intake_per_email_per_hour = 1000;
+    settings.rate_limit.intake_per_client_email_per_hour = 1000;
     settings.rate_limit.verify_per_ip_per_minute = 1000;
     (options.tweak)(&mut settings);
     settings.validate().unwrap();
@@ -219,6 +223,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         server,
         _dir: dir,
         torn_down: false,
+        seen: Default::default(),
     }
 }
 
@@ -316,6 +321,7 @@ impl TestApp {
         assert_eq!(response.status(), 200);
         let verified: Value = response.json().await.unwrap();
         let token = verified["token"].as_str().unwrap().to_owned();
+        self.saw(&token);
         (
             Verified { id, token },
             verified["request"]["status"].clone(),
@@ -398,6 +404,7 @@ impl TestApp {
             join.await.unwrap().unwrap();
         }
         self.server.stop(false).await;
+        self.assert_logs_clean().await;
         drop_databases(&self.databases);
         self.torn_down = true;
     }
@@ -423,6 +430,70 @@ fn drop_databases(names: &[String]) {
     })
     .join()
     .unwrap();
+}
+
+impl TestApp {
+    /// Remembers a secret the test handled (a token), to check that no log holds it.
+    pub fn saw(&self, secret: &str) {
+        self.seen.lock().unwrap().push(secret.to_owned());
+    }
+
+    /// The logs of the whole run so far (every test of this binary writes to one buffer,
+    /// error paths included) hold none of this app's personal data or secrets: the
+    /// platform's emails, usernames and IP addresses, every address mail went to, every
+    /// code mailed, every token handled.
+    async fn assert_logs_clean(&self) {
+        let mut secrets: Vec<String> = self.seen.lock().unwrap().clone();
+        if let Ok(entries) = std::fs::read_dir(&self.mailbox) {
+            for entry in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                for line in text.lines() {
+                    if let Some(to) = line.strip_prefix("To: ") {
+                        secrets.push(to.trim().trim_matches(['<', '>']).to_owned());
+                    }
+                    if line.contains("verification code is") {
+                        secrets.push(line.chars().filter(char::is_ascii_digit).collect());
+                    }
+                }
+            }
+        }
+        let mut platform = self.platform_db().await;
+        // The demo platform's people (not its placeholder account, id 0; the large
+        // platform has its own answer-key checks).
+        let people = diesel::sql_query(
+            "SELECT v FROM (SELECT email AS v FROM users WHERE id > 0 \
+             UNION ALL SELECT username FROM users WHERE id > 0 \
+             UNION ALL SELECT host(signup_ip) FROM users WHERE signup_ip IS NOT NULL \
+             UNION ALL SELECT DISTINCT host(ip) FROM sessions) s",
+        );
+        let rows: Vec<TextRow> = diesel_async::RunQueryDsl::load(people, &mut platform)
+            .await
+            .unwrap_or_default();
+        secrets.extend(rows.into_iter().map(|r| r.v));
+        let logs = captured_logs();
+        for secret in secrets.iter().filter(|s| s.len() >= 6) {
+            if let Some(line) = logs.lines().find(|l| contains_token(l, secret)) {
+                // Name where, not what: the line with the value blanked out.
+                panic!(
+                    "a log line holds personal data or a secret: {}",
+                    line.replace(secret.as_str(), "<REDACTED>")
+                );
+            }
+        }
+    }
+}
+
+/// Whether `needle` occurs in `hay` as a whole token (not inside a longer word or
+/// number): `192.168.1.2` does not match `192.168.1.23`.
+pub fn contains_token(hay: &str, needle: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    hay.match_indices(needle).any(|(at, _)| {
+        let before = hay[..at].chars().next_back();
+        let after = hay[at + needle.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
 }
 
 impl Drop for TestApp {
@@ -492,11 +563,18 @@ impl TestApp {
         .await
         .unwrap();
         let keyed = lethe::secrets::Keyed::new(self.services.settings.security.secret_key.clone());
-        staff
-            .issue_token(&mut conn, &keyed, "test")
+        let token = staff
+            .issue_token(
+                &mut conn,
+                &keyed,
+                "test",
+                self.services.settings.security.staff_token_ttl(),
+            )
             .await
             .unwrap()
-            .1
+            .1;
+        self.saw(&token);
+        token
     }
 
     /// `POST` to a staff endpoint with a token.

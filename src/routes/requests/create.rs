@@ -16,7 +16,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// `access` (more kinds follow).
+    /// What is asked for.
+    #[schema(value_type = FiledKind)]
     pub kind: String,
     /// The requester's email address.
     #[serde(default)]
@@ -24,6 +25,17 @@ pub struct CreateRequest {
     /// An HS256 JWT from the platform naming the signed-in user (`sub`), instead of `email`.
     #[serde(default)]
     pub assertion: Option<String>,
+}
+
+/// The kinds of request intake accepts today.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum FiledKind {
+    /// A copy of my data.
+    Access,
+    /// Delete my account and data.
+    Deletion,
 }
 
 /// The filed request.
@@ -44,12 +56,15 @@ pub struct Created {
     pub token: Option<String>,
 }
 
-/// Files a request. The answer is the same whether or not the email has an account; filing
-/// the same kind again while one is open returns the open request (and mails a new code).
+/// Files a request. The answer is the same whether or not the email has an account, and
+/// whether or not the person already has a request open: each filing by email is a new
+/// request with its own mailed code (verifying it joins the person's open request of the
+/// same kind, if any). With an assertion, the person's open request of the kind is
+/// answered, with a new token.
 #[utoipa::path(
     post, path = "/v1/requests", request_body = CreateRequest,
     responses(
-        (status = 202, description = "filed (or the open request of this kind)", body = Created),
+        (status = 202, description = "filed (by assertion: or the open request of this kind)", body = Created),
         (status = 400, description = "invalid input", body = crate::error::ErrorBody),
         (status = 401, description = "invalid assertion", body = crate::error::ErrorBody),
         (status = 413, description = "body too large", body = crate::error::ErrorBody),
@@ -78,8 +93,9 @@ pub async fn create(
         }
         (None, None) => return Err(ApiError::field("email", "email is required")),
     };
-    state.limits.intake_ip(client_ip(&req, &state))?;
-    state.limits.intake_identity(&identity.hash(&state))?;
+    let ip = client_ip(&req, &state);
+    state.limits.intake_ip(ip)?;
+    state.limits.intake_identity(ip, &identity.hash(&state))?;
     let filed = intake::file(&state, kind, identity).await?;
     tracing::info!(request_id = %filed.request.id, created = filed.created, "request filed");
     let verification = if filed.token.is_some() {

@@ -1,10 +1,9 @@
 //! `POST /v1/staff/requests/{id}/approve`.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpResponse, post, web};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::lifecycle::review;
 use crate::state::AppState;
@@ -17,11 +16,10 @@ use crate::state::AppState;
                (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/approve")]
 pub async fn approve(
-    req: HttpRequest,
+    staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let approval = review::approve(&state, id, &staff).await?;
     tracing::info!(request_id = %id, staff_id = %staff.id, approvals = approval.approvals, "approval recorded");

@@ -1,11 +1,10 @@
 //! `POST /v1/staff/requests/{id}/deny`.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::lifecycle::review;
 use crate::state::AppState;
@@ -23,12 +22,11 @@ pub struct Denial {
     responses((status = 200, description = "denied"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/deny")]
 pub async fn deny(
-    req: HttpRequest,
+    staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<Denial>,
 ) -> Result<HttpResponse, ApiError> {
-    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let reason = super::reason(&body.reason)?;
     let request = review::deny(&state, id, &staff, reason).await?;

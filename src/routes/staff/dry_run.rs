@@ -1,9 +1,8 @@
 //! `POST /v1/staff/requests/{id}/dry-run`: rehearse what a deletion would do.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpResponse, post, web};
 use uuid::Uuid;
 
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::lifecycle::rehearsal;
 use crate::state::AppState;
@@ -17,11 +16,10 @@ use crate::state::AppState;
     responses((status = 202, description = "the rehearsal, queued"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/dry-run")]
 pub async fn dry_run(
-    req: HttpRequest,
+    staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let rehearsal = rehearsal::request(&state, id, &staff).await?;
     Ok(HttpResponse::Accepted().json(super::show::rehearsal_view(&rehearsal)))

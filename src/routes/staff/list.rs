@@ -1,13 +1,13 @@
 //! `GET /v1/staff/requests`: requests by due date, with what is overdue.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{RequestKind, RequestStatus, Role};
+use crate::domain::{RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::models::Request;
 use crate::schema::requests;
@@ -50,11 +50,10 @@ const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "proces
     responses((status = 200, body = [Summary]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests")]
 pub async fn list(
-    req: HttpRequest,
+    _staff: super::StaffMember,
     state: web::Data<AppState>,
     filter: web::Query<Filter>,
 ) -> Result<HttpResponse, ApiError> {
-    super::authenticate(&req, &state, Role::Viewer).await?;
     let mut query = requests::table
         .select(Request::as_select())
         .order(requests::due_at.asc())

@@ -1,5 +1,8 @@
-//! `/v1/staff/…`: the staff JSON API. Every call needs a staff API token
-//! (`Authorization: Bearer lst_…`) whose account has at least the route's role.
+//! `/v1/staff/…`: the staff JSON API. Every call but sign-in needs a staff API token
+//! (`Authorization: Bearer lst_…`) whose account has at least the route's role. One
+//! middleware, [`gate`], enforces both for every path under `/v1/staff/` before routing,
+//! body or query parsing: reading needs `viewer`, anything else `reviewer`. Handlers take
+//! the signed-in member as a [`StaffMember`] argument.
 
 pub mod approve;
 pub mod deny;
@@ -9,7 +12,13 @@ pub mod recover;
 pub mod show;
 pub mod tokens;
 
-use actix_web::HttpRequest;
+use std::future::{Ready, ready};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -17,13 +26,75 @@ use crate::models::staff::Staff;
 use crate::routes::bearer;
 use crate::state::AppState;
 
+/// The staff member a request was authenticated as by [`gate`].
+#[derive(Debug, Clone)]
+pub struct StaffMember(pub Staff);
+
+impl std::ops::Deref for StaffMember {
+    type Target = Staff;
+    fn deref(&self) -> &Staff {
+        &self.0
+    }
+}
+
+impl FromRequest for StaffMember {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// Only what [`gate`] put there: a handler outside the gate gets 401, never a member.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<StaffMember>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized),
+        )
+    }
+}
+
+/// Whether a (decoded) path and method is a staff route that needs a token: everything
+/// under `/v1/staff/` except signing in.
+pub fn is_gated(method: &Method, path: &str) -> bool {
+    (path == "/v1/staff" || path.starts_with("/v1/staff/"))
+        && !(method == Method::POST && path == "/v1/staff/tokens")
+}
+
+/// The role a staff route needs: reading needs `viewer`, changing needs `reviewer`.
+pub fn required_role(method: &Method) -> Role {
+    match *method {
+        Method::GET | Method::HEAD => Role::Viewer,
+        _ => Role::Reviewer,
+    }
+}
+
+/// Middleware: authenticates and authorizes every staff route before anything else runs
+/// (401 without a live staff token, 403 with too small a role), then hands the member to
+/// the handler through the request's extensions.
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !is_gated(req.method(), req.match_info().as_str()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("the app has its state");
+    match authenticate(req.request(), &state, required_role(req.method())).await {
+        Ok(staff) => {
+            req.extensions_mut().insert(StaffMember(staff));
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(error) => Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body()),
+    }
+}
+
 /// The staff member behind the request's token, if their role is at least `min`:
 /// 401 without a live token, 403 with too small a role.
-pub async fn authenticate(
-    req: &HttpRequest,
-    state: &AppState,
-    min: Role,
-) -> Result<Staff, ApiError> {
+async fn authenticate(req: &HttpRequest, state: &AppState, min: Role) -> Result<Staff, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.get().await?;
     let staff = Staff::by_token(&mut conn, &state.keyed, token)
@@ -35,15 +106,8 @@ pub async fn authenticate(
     Ok(staff)
 }
 
-/// A staff reason (deny, abort): 1 to 200 characters once trimmed, else 400 naming
-/// `reason`. Reasons are short codes or notes, never personal data.
+/// A staff reason (deny, abort): see [`crate::routes::text_field`] (1 to 200 characters).
+/// Reasons are short codes or notes, never personal data.
 pub fn reason(text: &str) -> Result<&str, ApiError> {
-    let reason = text.trim();
-    if reason.is_empty() || reason.len() > 200 {
-        return Err(ApiError::field(
-            "reason",
-            "reason must be 1 to 200 characters",
-        ));
-    }
-    Ok(reason)
+    crate::routes::text_field("reason", text, 200)
 }

@@ -1,11 +1,10 @@
 //! `POST /v1/staff/requests/{id}/retry` and `…/abort`: what staff do with a failed request.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpResponse, post, web};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::lifecycle::recovery;
 use crate::state::AppState;
@@ -24,11 +23,10 @@ pub struct Abort {
     responses((status = 200, description = "back to review"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/retry")]
 pub async fn retry(
-    req: HttpRequest,
+    staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let request = recovery::retry(&state, id, &staff).await?;
     Ok(HttpResponse::Ok().json(
@@ -42,12 +40,11 @@ pub async fn retry(
     responses((status = 200, description = "aborted"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/requests/{id}/abort")]
 pub async fn abort(
-    req: HttpRequest,
+    staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<Abort>,
 ) -> Result<HttpResponse, ApiError> {
-    let staff = super::authenticate(&req, &state, Role::Reviewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let reason = super::reason(&body.reason)?;
     let request = recovery::abort(&state, id, &staff, reason).await?;

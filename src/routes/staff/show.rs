@@ -1,14 +1,13 @@
 //! `GET /v1/staff/requests/{id}`: one request with its dry run, result, decisions and
 //! audit trail.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::StoredEntry;
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::models::{Rehearsal, Request};
 use crate::schema::{audit_log, decisions};
@@ -20,11 +19,10 @@ use crate::state::AppState;
     responses((status = 200, description = "the request"), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests/{id}")]
 pub async fn show(
-    req: HttpRequest,
+    _staff: super::StaffMember,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    super::authenticate(&req, &state, Role::Viewer).await?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let mut conn = state.db.get().await?;
     let r = Request::find(&mut conn, id)

@@ -31,10 +31,13 @@ pub struct IssuedToken {
     pub id: Uuid,
     /// The token: send as `Authorization: Bearer <token>`. Shown once.
     pub token: String,
+    /// When it stops working (`security.staff_token_ttl_hours` after issue).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Issues a token for valid credentials; the same 401 for an unknown email and a wrong
-/// password. Rate limited per client address.
+/// Issues a token for valid credentials; the same 401, after the same Argon2id work, for an
+/// unknown email and a wrong password. Tokens expire after `security.staff_token_ttl_hours`.
+/// Rate limited per client address.
 #[utoipa::path(post, path = "/v1/staff/tokens", request_body = SignIn,
     responses((status = 201, body = IssuedToken), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 #[post("/v1/staff/tokens")]
@@ -47,24 +50,19 @@ pub async fn create(
     let body = body.into_inner();
     let email = Email::try_from(body.email.as_str())
         .map_err(|e| ApiError::field("email", e.to_string()))?;
+    let name = crate::routes::text_field("name", body.name.as_deref().unwrap_or("api"), 100)?;
     let mut conn = state.db.get().await?;
-    let staff = Staff::find_by_email(&mut conn, &email).await?;
-    let valid = match &staff {
-        Some(staff) => staff.check_password(body.password).await,
-        None => {
-            // Spend the same time as a real check, so timing does not reveal accounts.
-            let _ = crate::models::staff::hash_password(&body.password);
-            false
-        }
-    };
-    let staff = staff.filter(|_| valid).ok_or(ApiError::Unauthorized)?;
-    let name = body.name.unwrap_or_else(|| "api".into());
-    if name.len() > 100 {
-        return Err(ApiError::field(
-            "name",
-            "name must be at most 100 characters",
-        ));
-    }
-    let (id, token) = staff.issue_token(&mut conn, &state.keyed, &name).await?;
-    Ok(HttpResponse::Created().json(IssuedToken { id, token }))
+    let found = Staff::find_by_email(&mut conn, &email).await?;
+    let staff = Staff::sign_in(found, body.password)
+        .await
+        .ok_or(ApiError::Unauthorized)?;
+    let ttl = state.settings.security.staff_token_ttl();
+    let (id, token) = staff
+        .issue_token(&mut conn, &state.keyed, name, ttl)
+        .await?;
+    Ok(HttpResponse::Created().json(IssuedToken {
+        id,
+        token,
+        expires_at: chrono::Utc::now() + ttl,
+    }))
 }

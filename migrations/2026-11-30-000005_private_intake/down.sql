@@ -1,0 +1,12 @@
+ALTER TABLE staff_tokens DROP COLUMN expires_at;
+UPDATE requests SET status = 'expired' WHERE status = 'merged';
+ALTER TABLE requests DROP CONSTRAINT requests_status_check;
+ALTER TABLE requests ADD CONSTRAINT requests_status_check CHECK (status IN (
+    'pending_verification', 'verified', 'approved', 'processing',
+    'completed', 'denied', 'cancelled', 'failed', 'expired', 'aborted'));
+ALTER TABLE requests DROP COLUMN merged_into;
+DROP INDEX requests_subject_key;
+DROP INDEX requests_identity;
+DROP INDEX requests_one_open_per_kind;
+CREATE UNIQUE INDEX requests_one_open_per_kind ON requests (kind, email_hash)
+    WHERE status IN ('pending_verification', 'verified', 'approved', 'processing');
