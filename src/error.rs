@@ -66,6 +66,12 @@ pub enum ApiError {
     /// The request is in a state that does not allow this.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The path exists, but not with this method.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed {
+        /// The methods that are (the `Allow` header).
+        allow: String,
+    },
     /// The request (its body, say) did not arrive in time.
     #[error("the request took too long to arrive")]
     Timeout,
@@ -136,6 +142,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Conflict(_) => "conflict",
             Self::Timeout => "request_timeout",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Internal(_) => "internal",
         }
     }
@@ -163,6 +170,7 @@ impl ResponseError for ApiError {
             Self::TooManyAttempts | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -194,6 +202,13 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        if let Self::MethodNotAllowed { allow } = self
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
         }
         response
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use lethe_jobs::datamap::{BoundMap, Catalog, DataMap};
 use lethe_jobs::queue::{JobContext, Queue};
@@ -294,9 +294,7 @@ impl Application {
                     .into()
                 }))
                 .configure(crate::routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::NotFound)
-                }))
+                .default_service(web::to(crate::routes::openapi::unrouted))
         })
         // The request head must arrive within 5 s; the body and the handler within
         // `server.request_timeout_seconds` (see `routes::within`).

@@ -21,9 +21,11 @@ const QUIET: [&str; 7] = [
 
 /// A filter from `directives`, with [`QUIET`]'s crates held at `info`.
 pub fn filter(directives: &str) -> EnvFilter {
-    QUIET.iter().fold(EnvFilter::new(directives), |filter, target| {
-        filter.add_directive(format!("{target}=info").parse().expect("a valid directive"))
-    })
+    QUIET
+        .iter()
+        .fold(EnvFilter::new(directives), |filter, target| {
+            filter.add_directive(format!("{target}=info").parse().expect("a valid directive"))
+        })
 }
 
 /// Installs the global subscriber (`RUST_LOG` overrides `log.filter`; see [`filter`]).

@@ -137,6 +137,17 @@ mod tests {
         }
         // Combining marks are not accepted at all.
         assert!(Email::try_from("ke\u{0301}mi@example.com").is_err());
+        // A ligature is its own letter, not the two it looks like.
+        let fi = Email::try_from("fiona@example.com").unwrap().normalized();
+        let ligature = Email::try_from("\u{FB01}ona@example.com").expect("ligature");
+        assert_ne!(ligature.normalized(), fi);
+        assert_eq!(
+            Email::try_from("\u{FB01}ONA@example.com")
+                .unwrap()
+                .normalized(),
+            ligature.normalized(),
+            "ASCII letters beside it still fold"
+        );
         assert_eq!(
             Email::try_from("KEMI@Example.COM").unwrap().normalized(),
             plain

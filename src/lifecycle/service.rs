@@ -552,8 +552,17 @@ impl Lifecycle for ServiceLifecycle {
             .returning(requests::id)
             .get_results(c)
             .await?;
+            // Codes of requests no longer waiting for one (expired now, or left behind).
             diesel::delete(
-                verification_codes::table.filter(verification_codes::request_id.eq_any(&expired)),
+                verification_codes::table.filter(
+                    verification_codes::request_id.ne_all(
+                        requests::table
+                            .filter(
+                                requests::status.eq(RequestStatus::PendingVerification.as_str()),
+                            )
+                            .select(requests::id),
+                    ),
+                ),
             )
             .execute(c)
             .await?;

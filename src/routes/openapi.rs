@@ -113,9 +113,112 @@ impl utoipa::Modify for BearerToken {
     }
 }
 
+/// The documented routes: path templates split at `/`, with their methods.
+static ROUTES: std::sync::LazyLock<Vec<(Vec<String>, Vec<actix_web::http::Method>)>> =
+    std::sync::LazyLock::new(|| {
+        use actix_web::http::Method;
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (template.split('/').map(str::to_owned).collect(), methods)
+            })
+            .collect()
+    });
+
+/// The methods documented for the route `path` falls under, if it is one (a template's
+/// `{…}` segment matches any non-empty segment).
+pub fn documented_methods(path: &str) -> Option<&'static [actix_web::http::Method]> {
+    let segments: Vec<&str> = path.split('/').collect();
+    ROUTES.iter().find_map(|(template, methods)| {
+        (template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())))
+        .then_some(methods.as_slice())
+    })
+}
+
+/// What answers a request no route took: 405 with `Allow` on a documented path with
+/// another method, else 404.
+pub async fn unrouted(req: actix_web::HttpRequest) -> Result<HttpResponse, crate::error::ApiError> {
+    match documented_methods(req.path()) {
+        Some(methods) if !methods.contains(req.method()) => {
+            Err(crate::error::ApiError::MethodNotAllowed {
+                allow: methods
+                    .iter()
+                    .map(actix_web::http::Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+        _ => Err(crate::error::ApiError::NotFound),
+    }
+}
+
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
 #[get("/v1/openapi.json")]
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filing_body_is_one_of_email_or_assertion_and_kinds_are_listed() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let one_of: Vec<&str> = schemas["Filing"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["$ref"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            one_of,
+            [
+                "#/components/schemas/ByEmail",
+                "#/components/schemas/ByAssertion"
+            ]
+        );
+        for (name, field) in [("ByEmail", "email"), ("ByAssertion", "assertion")] {
+            assert_eq!(
+                schemas[name]["required"],
+                serde_json::json!(["kind", field])
+            );
+            assert_eq!(schemas[name]["additionalProperties"], false);
+        }
+        assert_eq!(
+            schemas["FiledKind"]["enum"],
+            serde_json::json!(["access", "deletion"])
+        );
+    }
+
+    #[test]
+    fn documented_paths_answer_their_methods_and_others_are_unknown() {
+        use actix_web::http::Method;
+        let id = "/v1/requests/0191d5a0-0000-7000-8000-000000000000";
+        assert_eq!(documented_methods(id), Some(&[Method::GET][..]));
+        assert_eq!(
+            documented_methods(&format!("{id}/verify")),
+            Some(&[Method::POST][..])
+        );
+        assert_eq!(documented_methods("/v1/requests//verify"), None);
+        assert_eq!(documented_methods("/v1/nothing"), None);
+    }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod datamap;
 mod deletion;
 mod disclosure;
+mod fuzz;
 mod health;
 mod helpers;
 mod intake;

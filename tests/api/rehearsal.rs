@@ -548,3 +548,43 @@ async fn json_redaction_rewrites_strings_and_keys_only_and_always_gives_valid_js
     drop(conn);
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redaction_of_non_ascii_names_stops_at_unicode_word_boundaries() {
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let pattern = lethe_jobs::purge::identity_pattern(
+        &["renée_ñuñez".into(), "renée@café.example".into()],
+        false,
+    )
+    .unwrap();
+    let mut conn = app.ctx.platform.get().await.unwrap();
+    let cases = [
+        // The name itself, in any case, at any boundary, is redacted.
+        ("thanks @renée_ñuñez!", "thanks @[redacted]!"),
+        ("RENÉE_ÑUÑEZ wrote", "[redacted] wrote"),
+        ("mail RENÉE@CAFÉ.example", "mail [redacted]"),
+        // Near-identical names of other people are not.
+        ("thanks @renée_ñuñez2", "thanks @renée_ñuñez2"),
+        ("@renée_ñuñezé", "@renée_ñuñezé"),
+        ("@xrenée_ñuñez", "@xrenée_ñuñez"),
+        ("@ñrenée_ñuñez", "@ñrenée_ñuñez"),
+        ("@renee_nunez", "@renee_nunez"),
+        ("renée@café.examples", "renée@café.examples"),
+    ];
+    for (text, expected) in cases {
+        let out: crate::helpers::TextRow =
+            diesel::sql_query("SELECT pg_temp.lethe_redact(to_jsonb($1::text), $2) #>> '{}' AS v")
+                .bind::<Text, _>(text)
+                .bind::<Text, _>(&pattern)
+                .get_result(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(out.v, expected, "{text}");
+    }
+    drop(conn);
+    app.teardown().await;
+}

@@ -27,9 +27,45 @@ pub struct CreateRequest {
     pub assertion: Option<String>,
 }
 
+/// How the body of `POST /v1/requests` is documented: exactly one of `email` and
+/// `assertion` (the handler reads it as [`CreateRequest`] and answers 400 otherwise).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum Filing {
+    /// Identity proved later, by the code mailed to `email`.
+    ByEmail(ByEmail),
+    /// Identity proved at once by the platform's assertion.
+    ByAssertion(ByAssertion),
+}
+
+/// A filing by email.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ByEmail {
+    /// What is asked for.
+    kind: FiledKind,
+    /// The requester's email address.
+    #[schema(format = Email, min_length = 3, max_length = 254)]
+    email: String,
+}
+
+/// A filing by platform assertion.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ByAssertion {
+    /// What is asked for.
+    kind: FiledKind,
+    /// An HS256 JWT from the platform naming the signed-in user (`sub`).
+    #[schema(min_length = 1)]
+    assertion: String,
+}
+
 /// The kinds of request intake accepts today.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub enum FiledKind {
     /// A copy of my data.
@@ -62,7 +98,7 @@ pub struct Created {
 /// same kind, if any). With an assertion, the person's open request of the kind is
 /// answered, with a new token.
 #[utoipa::path(
-    post, path = "/v1/requests", request_body = CreateRequest,
+    post, path = "/v1/requests", request_body = Filing,
     responses(
         (status = 202, description = "filed (by assertion: or the open request of this kind)", body = Created),
         (status = 400, description = "invalid input", body = crate::error::ErrorBody),

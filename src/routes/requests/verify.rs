@@ -15,6 +15,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     /// The 8-digit code from the email.
+    #[schema(pattern = "^[0-9]{8}$")]
     pub code: String,
 }
 

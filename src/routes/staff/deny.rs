@@ -13,7 +13,13 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Denial {
-    /// A short reason code or note (no personal data), e.g. `identity_not_proven`.
+    /// A short reason code or note (no personal data), e.g. `identity_not_proven`: 1 to
+    /// 200 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub reason: String,
 }
 

@@ -18,8 +18,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Only this status.
+    #[param(value_type = Option<RequestStatus>)]
     pub status: Option<String>,
     /// Only this kind.
+    #[param(value_type = Option<RequestKind>)]
     pub kind: Option<String>,
     /// Only open requests past their due date.
     #[serde(default)]

@@ -16,11 +16,17 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     /// Staff email.
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     pub email: String,
     /// Password.
     pub password: String,
     /// A name for the token (e.g. the device).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 
