@@ -95,23 +95,38 @@ pub async fn erase_archives(
                 .delete_keys(exports_bucket, std::slice::from_ref(key))
                 .await?;
         }
-        conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let updated = diesel::update(
-                requests::table
-                    .find(request_id)
-                    .filter(requests::export_deleted_at.is_null()),
-            )
-            .set(requests::export_deleted_at.eq(Utc::now()))
-            .execute(c)
-            .await?;
-            if updated > 0 {
-                audit::append(c, &[AuditEntry::export_erased(*request_id, deletion.id)]).await?;
-            }
-            Ok(())
-        })
+        mark_archive_deleted(
+            &mut conn,
+            *request_id,
+            AuditEntry::export_erased(*request_id, deletion.id),
+        )
         .await?;
     }
     Ok(archives.len())
+}
+
+/// Records that a request's archive was deleted from the bucket, with `entry`, once
+/// (a second call finds it recorded and writes nothing).
+pub async fn mark_archive_deleted(
+    conn: &mut AsyncPgConnection,
+    request_id: Uuid,
+    entry: AuditEntry,
+) -> anyhow::Result<()> {
+    conn.transaction::<_, anyhow::Error, _>(async |c| {
+        let updated = diesel::update(
+            requests::table
+                .find(request_id)
+                .filter(requests::export_deleted_at.is_null()),
+        )
+        .set(requests::export_deleted_at.eq(Utc::now()))
+        .execute(c)
+        .await?;
+        if updated > 0 {
+            audit::append(c, &[entry]).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Inside the completing transaction: closed requests of the person lose their contact

@@ -510,20 +510,11 @@ impl Lifecycle for ServiceLifecycle {
 
     async fn export_deleted(&self, request_id: Uuid) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let updated = diesel::update(
-                requests::table
-                    .find(request_id)
-                    .filter(requests::export_deleted_at.is_null()),
-            )
-            .set(requests::export_deleted_at.eq(Utc::now()))
-            .execute(c)
-            .await?;
-            if updated > 0 {
-                audit::append(c, &[AuditEntry::export_deleted(request_id)]).await?;
-            }
-            Ok(())
-        })
+        super::own_copies::mark_archive_deleted(
+            &mut conn,
+            request_id,
+            AuditEntry::export_deleted(request_id),
+        )
         .await
     }
 
