@@ -197,6 +197,45 @@ impl AuditEntry {
         )
     }
 
+    /// An unsubscribe took effect on the platform, `took_ms` after it was received.
+    pub fn unsubscribe_applied(
+        request_id: Uuid,
+        report: &lethe_jobs::lifecycle::UnsubscribeReport,
+        took_ms: i64,
+    ) -> Self {
+        Self::new(
+            request_id,
+            Actor::System,
+            "unsubscribe.applied",
+            json!({
+                "categories": report.categories,
+                "subject_found": report.subject_found,
+                "rows": report.rows,
+                "took_ms": took_ms,
+            }),
+        )
+    }
+
+    /// An address entered the suppression list.
+    pub fn suppressed(request_id: Option<Uuid>, category: &str, source: &str) -> Self {
+        Self::new_optional(
+            request_id,
+            Actor::Requester,
+            "suppression.added",
+            json!({ "category": category, "source": source }),
+        )
+    }
+
+    /// Staff took an address off the suppression list.
+    pub fn suppression_removed(staff: Uuid, category: &str) -> Self {
+        Self::new_optional(
+            None,
+            Actor::Staff(staff),
+            "suppression.removed",
+            json!({ "category": category }),
+        )
+    }
+
     /// An unverified request expired.
     pub fn expired(request_id: Uuid) -> Self {
         Self::new(request_id, Actor::System, "request.expired", json!({}))
@@ -370,6 +409,20 @@ impl AuditEntry {
     fn new(request_id: Uuid, actor: Actor, action: &'static str, details: Value) -> Self {
         Self {
             request_id: Some(request_id),
+            actor,
+            action,
+            details,
+        }
+    }
+
+    fn new_optional(
+        request_id: Option<Uuid>,
+        actor: Actor,
+        action: &'static str,
+        details: Value,
+    ) -> Self {
+        Self {
+            request_id,
             actor,
             action,
             details,

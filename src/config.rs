@@ -175,6 +175,10 @@ pub struct RequestSettings {
     pub deletion_grace_hours: u32,
     /// Lifetime of an export's download link, in hours (at most 168, the S3 limit).
     pub export_link_ttl_hours: u32,
+    /// Business days (Monday to Friday) within which an unsubscribe is due.
+    pub unsubscribe_due_business_days: u32,
+    /// Days an unsubscribe link keeps working after it was made.
+    pub unsubscribe_link_ttl_days: u32,
     /// Days the requester's email is kept after a request closes.
     pub requester_data_retention_days: u32,
     /// Hours after which an unverified request expires.

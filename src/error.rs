@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The request is in a state that does not allow this.
     #[error("{0}")]
     Conflict(&'static str),
+    /// What was asked for existed once and is gone for good (an expired link).
+    #[error("{0}")]
+    Gone(&'static str),
     /// The path exists, but not with this method.
     #[error("this method is not allowed here")]
     MethodNotAllowed {
@@ -142,6 +145,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Conflict(_) => "conflict",
             Self::Timeout => "request_timeout",
+            Self::Gone(_) => "gone",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Internal(_) => "internal",
         }
@@ -170,6 +174,7 @@ impl ResponseError for ApiError {
             Self::TooManyAttempts | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

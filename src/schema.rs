@@ -41,6 +41,7 @@ diesel::table! {
         purge_failures -> Int4,
         review_round -> Int4,
         merged_into -> Nullable<Uuid>,
+        categories -> Nullable<Array<Text>>,
     }
 }
 
@@ -133,6 +134,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Opted-out addresses (keyed hashes) per marketing category.
+    suppressions (hash, category) {
+        hash -> Bytea,
+        category -> Text,
+        source -> Text,
+        request_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
@@ -146,5 +158,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_tokens,
     decisions,
     rehearsals,
-    used_assertions
+    used_assertions,
+    suppressions
 );

@@ -54,6 +54,10 @@ pub mod label {
     pub const ANONYMIZE: &str = "lethe/anonymize/v1";
     /// Platform subjects named by assertions (the identity of requests filed without an email).
     pub const SUBJECT: &str = "lethe/subject/v1";
+    /// An address on the suppression list (per normalised address).
+    pub const SUPPRESSION: &str = "lethe/suppression/v1";
+    /// The key sealing unsubscribe link tokens.
+    pub const UNSUBSCRIBE: &str = "lethe/unsubscribe/v1";
     /// A used platform assertion (refusing a second use).
     pub const ASSERTION: &str = "lethe/assertion/v1";
 }

@@ -73,10 +73,14 @@ impl Services {
         })
     }
 
-    /// The HTTP handlers' shared state.
-    pub fn app_state(&self) -> AppState {
+    /// The HTTP handlers' shared state (reads the data map for its marketing categories).
+    pub fn app_state(&self) -> anyhow::Result<AppState> {
         let s = &self.settings;
-        AppState {
+        let map = DataMap::parse(&read_data_map(s)?)?;
+        let keyed = Keyed::new(s.security.secret_key.clone());
+        Ok(AppState {
+            links: std::sync::Arc::new(crate::unsubscribe::token::LinkKey::new(&keyed)),
+            marketing: map.marketing.keys().cloned().collect(),
             settings: s.clone(),
             db: self.db.clone(),
             keyed: Keyed::new(s.security.secret_key.clone()),
@@ -89,7 +93,7 @@ impl Services {
                 &s.security.platform_assertion_audience,
                 s.security.platform_assertion_max_age_seconds,
             ),
-        }
+        })
     }
 
     /// What job handlers need: the platform pool, the bound data map, the lifecycle.
@@ -278,8 +282,12 @@ impl Application {
                     middleware::DefaultHeaders::new()
                         .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
                 )
-                // Request line, status, size and time only: no client address or user agent.
-                .wrap(middleware::Logger::new("%r %s %b %Dms"))
+                // Method, path, status, size and time only: no client address, user agent
+                // or query string, and no link tokens (see `routes::loggable_path`).
+                .wrap(
+                    middleware::Logger::new("%{path}xi %s %b %Dms")
+                        .custom_request_replace("path", crate::routes::loggable_path),
+                )
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -287,6 +295,16 @@ impl Application {
                         .error_handler(move |e, _| json_error(e, limit)),
                 )
                 .app_data(web::PayloadConfig::default().limit(limit))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(limit)
+                        .error_handler(|_, _| {
+                            ApiError::MalformedBody {
+                                message: "the body must be List-Unsubscribe=One-Click".into(),
+                            }
+                            .into()
+                        }),
+                )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::MalformedBody {
                         message: format!("query string: {}", query_problem(&e)),

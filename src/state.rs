@@ -28,4 +28,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Platform assertion checks.
     pub assertions: AssertionVerifier,
+    /// Seals and opens unsubscribe link tokens.
+    pub links: std::sync::Arc<crate::unsubscribe::token::LinkKey>,
+    /// The marketing categories of the data map (`[marketing.…]`).
+    pub marketing: Vec<String>,
 }

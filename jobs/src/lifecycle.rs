@@ -29,6 +29,28 @@ pub enum StrandedKind {
     Purge,
     /// A staff dry run (the id is the rehearsal's).
     Rehearsal,
+    /// An unsubscribe from marketing mail.
+    Unsubscribe,
+}
+
+/// What an unsubscribe run needs.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeClaim {
+    /// How to find the subject in the platform database.
+    pub lookup: SubjectLookup,
+    /// The marketing categories to opt out of; `None`: every category.
+    pub categories: Option<Vec<String>>,
+}
+
+/// What an unsubscribe run did.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UnsubscribeReport {
+    /// The categories opted out of (`None`: every category).
+    pub categories: Option<Vec<String>>,
+    /// Whether an account matched.
+    pub subject_found: bool,
+    /// Preference rows written.
+    pub rows: u64,
 }
 
 /// The map and schema a purge was rehearsed on and approved with.
@@ -187,6 +209,22 @@ pub trait Lifecycle: Send + Sync + 'static {
 
     /// Records that an expired archive was deleted.
     async fn export_deleted(&self, request_id: Uuid) -> anyhow::Result<()>;
+
+    /// Starts an unsubscribe run. `None` when it is finished or leased elsewhere.
+    async fn claim_unsubscribe(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<UnsubscribeClaim>>;
+
+    /// Records an applied unsubscribe: `completed`, audited with the time it took effect,
+    /// and only a receipt kept. `false` (nothing recorded) when the request's categories
+    /// grew while the run was applying the old ones: run again.
+    async fn unsubscribe_done(
+        &self,
+        request_id: Uuid,
+        report: &UnsubscribeReport,
+    ) -> anyhow::Result<bool>;
 
     /// Drops requester data that finished requests no longer need (emails of closed
     /// requests past retention, unverified requests past their code's life).

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::jobs::export_request::ExportRequest;
 use crate::jobs::purge_request::PurgeRequest;
 use crate::jobs::rehearse_request::RehearseRequest;
+use crate::jobs::unsubscribe_request::UnsubscribeRequest;
 
 /// Queue of access exports.
 pub const EXPORT_QUEUE: &str = "lethe.export_request";
@@ -19,6 +20,9 @@ pub const EXPORT_QUEUE: &str = "lethe.export_request";
 pub const PURGE_QUEUE: &str = "lethe.purge_request";
 /// Queue of staff dry runs (rehearsals).
 pub const REHEARSE_QUEUE: &str = "lethe.rehearse_request";
+
+/// Queue of unsubscribes from marketing mail.
+pub const UNSUBSCRIBE_QUEUE: &str = "lethe.unsubscribe_request";
 
 /// Delivery attempts of one job row before apalis gives up on it (the maintenance
 /// reconciler re-enqueues the request later if it is still open).
@@ -69,6 +73,25 @@ impl Queue {
     pub(crate) fn rehearse_storage(&self) -> PostgresStorage<RehearseRequest> {
         PostgresStorage::new(&self.pool)
             .with_config(Config::default().queue(REHEARSE_QUEUE).batch_size(2))
+    }
+
+    pub(crate) fn unsubscribe_storage(&self) -> PostgresStorage<UnsubscribeRequest> {
+        PostgresStorage::new(&self.pool)
+            .with_config(Config::default().queue(UNSUBSCRIBE_QUEUE).batch_size(16))
+    }
+
+    /// Enqueues an unsubscribe. Safe to call more than once: the handler's lease makes
+    /// extra deliveries no-ops.
+    pub async fn enqueue_unsubscribe(&self, request_id: Uuid) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(UnsubscribeRequest { request_id })
+            .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
+            .max_attempts(MAX_ATTEMPTS)
+            .build();
+        self.unsubscribe_storage()
+            .push_task(task)
+            .await
+            .context("enqueueing an unsubscribe")?;
+        Ok(())
     }
 
     /// Enqueues a rehearsal (a staff dry run). Safe to call more than once: the handler

@@ -152,7 +152,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .with_context(|| format!("binding the HTTP server to {listen}"))?;
     let data = services.job_context().await?;
-    let app = Application::build(services.app_state(), listener)?;
+    let app = Application::build(services.app_state()?, listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));

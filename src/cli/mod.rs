@@ -8,6 +8,7 @@ pub mod demo;
 pub mod migrate;
 pub mod serve;
 pub mod staff;
+mod unsubscribe;
 pub mod work;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Staff accounts and API tokens.
     #[command(subcommand)]
     Staff(staff::Command),
+    /// Unsubscribe links.
+    #[command(subcommand)]
+    Unsubscribe(unsubscribe::Command),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -67,6 +71,7 @@ impl Cli {
             Command::Datamap(command) => datamap::run(&settings, command).await,
             Command::Audit(command) => audit::run(&settings, command).await,
             Command::Staff(command) => staff::run(&settings, command).await,
+            Command::Unsubscribe(command) => unsubscribe::run(&settings, command),
             Command::Bench(command) => bench::run(settings, command).await,
         }
     }

@@ -25,7 +25,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     // The data map is bound (and refused if unsafe) at start-up even when this process
     // runs no workers, so a bad map never reaches staff.
     let data = services.job_context().await?;
-    let app = Application::build(services.app_state(), listener)?;
+    let app = Application::build(services.app_state()?, listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     tracing::info!(%listen, "HTTP API listening");

@@ -56,7 +56,7 @@ impl RequestKind {
     /// Parses a submitted kind and checks that intake accepts it.
     pub fn accepted(value: &str) -> Result<Self, KindError> {
         match Self::parse(value)? {
-            kind @ (Self::Access | Self::Deletion) => Ok(kind),
+            kind @ (Self::Access | Self::Deletion | Self::Unsubscribe) => Ok(kind),
             _ => Err(KindError::NotAccepted),
         }
     }

@@ -9,7 +9,7 @@ mod status;
 
 pub use email::{Email, EmailError};
 pub use kind::{KindError, RequestKind};
-pub use regime::Regime;
+pub use regime::{Regime, business_days_after};
 pub use rehearsal_status::RehearsalStatus;
 pub use role::Role;
 pub use status::RequestStatus;

@@ -34,6 +34,20 @@ impl Regime {
     }
 }
 
+/// `days` business days (Monday to Friday) after `received`.
+pub fn business_days_after(received: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    use chrono::{Datelike, Weekday};
+    let mut due = received;
+    let mut left = days;
+    while left > 0 {
+        due += Duration::days(1);
+        if !matches!(due.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    due
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// The platform's mailer: mints unsubscribe links and checks suppressions; sees no
+    /// request (it ranks below every reviewing role).
+    Mailer,
     /// Reads requests, deadlines, dry runs and the audit trail.
     Viewer,
     /// Also runs dry runs and approves or denies requests.
@@ -20,6 +23,7 @@ impl Role {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Mailer => "mailer",
             Self::Viewer => "viewer",
             Self::Reviewer => "reviewer",
             Self::Admin => "admin",
@@ -29,6 +33,7 @@ impl Role {
     /// Parses a stored or given name.
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value {
+            "mailer" => Self::Mailer,
             "viewer" => Self::Viewer,
             "reviewer" => Self::Reviewer,
             "admin" => Self::Admin,

@@ -72,7 +72,7 @@ pub async fn file(
         },
         regime: regime.as_str().to_owned(),
         created_at: now,
-        due_at: regime.due(now),
+        due_at: crate::unsubscribe::due(state, kind, now),
     };
     let mut conn = state.db.get().await?;
     match identity {

@@ -39,6 +39,9 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
                 .and_then(|until| (until - chrono::Utc::now()).to_std().ok());
             state.queue.enqueue_purge(request_id, delay).await
         }
+        crate::domain::RequestKind::Unsubscribe => {
+            state.queue.enqueue_unsubscribe(request_id).await
+        }
         _ => state.queue.enqueue_export(request_id).await,
     };
     match enqueued {

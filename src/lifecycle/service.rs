@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
 use lethe_jobs::lifecycle::{
     ExportClaim, FailureOutcome, Lifecycle, Pinned, PurgeClaim, RehearsalClaim, RehearsalOutcome,
-    StrandedKind,
+    StrandedKind, UnsubscribeClaim, UnsubscribeReport,
 };
 use lethe_jobs::platform::SubjectLookup;
 use lethe_jobs::purge::{Checkpoint, PurgeReport, StepFailure, StepReport};
@@ -440,7 +440,7 @@ impl Lifecycle for ServiceLifecycle {
         }
         let ids: Vec<Id> = diesel::sql_query(
             "SELECT id, kind FROM requests \
-             WHERE kind IN ('access', 'deletion') AND status IN ('approved', 'processing') \
+             WHERE kind IN ('access', 'deletion', 'unsubscribe') AND status IN ('approved', 'processing') \
                AND (lease_until IS NULL OR lease_until < now()) \
                AND (grace_until IS NULL OR grace_until <= now()) \
                AND (enqueued_at IS NULL OR enqueued_at < now() - $1) \
@@ -454,10 +454,10 @@ impl Lifecycle for ServiceLifecycle {
             .map(|r| {
                 (
                     r.id,
-                    if r.kind == "deletion" {
-                        StrandedKind::Purge
-                    } else {
-                        StrandedKind::Export
+                    match r.kind.as_str() {
+                        "deletion" => StrandedKind::Purge,
+                        "unsubscribe" => StrandedKind::Unsubscribe,
+                        _ => StrandedKind::Export,
                     },
                 )
             })
@@ -516,6 +516,88 @@ impl Lifecycle for ServiceLifecycle {
             AuditEntry::export_deleted(request_id),
         )
         .await
+    }
+
+    async fn claim_unsubscribe(
+        &self,
+        request_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<UnsubscribeClaim>> {
+        let mut conn = self.db.get().await?;
+        let lease = chrono::Duration::from_std(lease)?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let Some(request) = Request::find_for_update(c, request_id).await? else {
+                return Ok(None);
+            };
+            let now = Utc::now();
+            let runnable = request.kind() == RequestKind::Unsubscribe
+                && matches!(
+                    request.status(),
+                    RequestStatus::Approved | RequestStatus::Processing
+                )
+                && request.lease_until.is_none_or(|until| until < now);
+            if !runnable {
+                return Ok(None);
+            }
+            let Some(lookup) = start_run(c, &request, now + lease).await? else {
+                return Ok(None);
+            };
+            Ok(Some(UnsubscribeClaim {
+                lookup,
+                categories: request.categories.clone(),
+            }))
+        })
+        .await
+    }
+
+    async fn unsubscribe_done(
+        &self,
+        request_id: Uuid,
+        report: &UnsubscribeReport,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.db.get().await?;
+        let done = conn
+            .transaction::<_, anyhow::Error, _>(async |c| {
+                let Some(request) = Request::find_for_update(c, request_id).await? else {
+                    return Ok(None);
+                };
+                if request.status() != RequestStatus::Processing {
+                    return Ok(None);
+                }
+                if request.categories != report.categories {
+                    // Categories were added while this run applied the old ones.
+                    diesel::update(requests::table.find(request_id))
+                        .set(requests::lease_until.eq(None::<chrono::DateTime<Utc>>))
+                        .execute(c)
+                        .await?;
+                    return Ok(Some(false));
+                }
+                let now = Utc::now();
+                diesel::update(requests::table.find(request_id))
+                    .set((
+                        requests::status.eq(RequestStatus::Completed.as_str()),
+                        requests::completed_at.eq(now),
+                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                        requests::result.eq(serde_json::to_value(report)?),
+                        requests::email.eq(None::<String>),
+                        requests::subject_ref.eq(None::<String>),
+                        requests::pii_scrubbed_at.eq(now),
+                    ))
+                    .execute(c)
+                    .await?;
+                let took = (now - request.created_at).num_milliseconds();
+                audit::append(
+                    c,
+                    &[
+                        AuditEntry::unsubscribe_applied(request_id, report, took),
+                        AuditEntry::requester_data_scrubbed(request_id),
+                    ],
+                )
+                .await?;
+                Ok(Some(true))
+            })
+            .await?;
+        Ok(done.unwrap_or(true))
     }
 
     async fn retention_sweep(&self) -> anyhow::Result<u64> {

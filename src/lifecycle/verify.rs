@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
-use crate::domain::RequestStatus;
+use crate::domain::{RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::models::request::Request;
 use crate::models::verification::{CodeCheck, VerificationCode};
@@ -59,6 +59,16 @@ async fn with_code_once(
                 CodeCheck::Valid => {
                     let open =
                         Request::find_proved_open(c, request.kind(), &request.email_hash).await?;
+                    if request.kind() == RequestKind::Unsubscribe {
+                        crate::unsubscribe::on_verified(
+                            c,
+                            &keyed,
+                            &request,
+                            open.as_ref(),
+                            &mut entries,
+                        )
+                        .await?;
+                    }
                     if let Some(open) = open {
                         merge(c, &request, &open, &mut entries).await?;
                         rotate_token(c, &open, &token_hash, "email_code", &mut entries).await?;
@@ -152,6 +162,8 @@ pub fn auto_approves(state: &AppState, kind: crate::domain::RequestKind) -> bool
     match kind {
         crate::domain::RequestKind::Access => !state.settings.requests.access_require_approval,
         crate::domain::RequestKind::Deletion => !state.settings.requests.deletion_require_approval,
+        // Proof of the mailbox is all an unsubscribe needs.
+        crate::domain::RequestKind::Unsubscribe => true,
         _ => false,
     }
 }

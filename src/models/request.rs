@@ -79,6 +79,10 @@ pub struct Request {
     pub purge_failures: i32,
     /// Review round: bumped when the request goes back to review.
     pub review_round: i32,
+    /// The request this filing joined, once verified (`merged`).
+    pub merged_into: Option<Uuid>,
+    /// An unsubscribe's marketing categories (`None`: every category).
+    pub categories: Option<Vec<String>>,
 }
 
 impl Request {

@@ -4,6 +4,8 @@ pub mod health;
 pub mod openapi;
 pub mod requests;
 pub mod staff;
+pub mod suppressions;
+pub mod unsubscribe;
 
 use std::net::IpAddr;
 
@@ -27,7 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::recover::retry)
         .service(staff::recover::abort)
         .service(staff::approve::approve)
-        .service(staff::deny::deny);
+        .service(staff::deny::deny)
+        .service(staff::suppressions::delete)
+        .service(unsubscribe::links::create)
+        .service(unsubscribe::one_click::confirm)
+        .service(unsubscribe::one_click::unsubscribe);
+    suppressions::configure(cfg);
 }
 
 /// Middleware: a request whose body has not arrived and been answered within `limit`
@@ -49,6 +56,28 @@ pub async fn within(
             Err(actix_web::error::InternalError::from_response(error, response).into())
         }
     }
+}
+
+/// A request as the access log shows it: the method and the path, with every segment
+/// that is not a plain word, number or UUID (an unsubscribe link's token, say) replaced by
+/// `{…}`, and no query string.
+pub fn loggable_path(req: &actix_web::dev::ServiceRequest) -> String {
+    let path: Vec<String> = req
+        .path()
+        .split('/')
+        .map(|segment| {
+            let plain = segment.len() <= 40
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if plain {
+                segment.to_owned()
+            } else {
+                "{…}".to_owned()
+            }
+        })
+        .collect();
+    format!("{} {}", req.method(), path.join("/"))
 }
 
 /// A free-text field staff type: trimmed, 1 to `max` characters, no control characters

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
-use super::{health, requests, staff};
+use super::{health, requests, staff, suppressions, unsubscribe};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -25,6 +25,11 @@ use super::{health, requests, staff};
         staff::recover::abort,
         staff::approve::approve,
         staff::deny::deny,
+        staff::suppressions::delete,
+        unsubscribe::links::create,
+        unsubscribe::one_click::confirm,
+        unsubscribe::one_click::unsubscribe,
+        suppressions::check,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerToken, &CommonErrors),
@@ -168,11 +173,45 @@ pub async fn unrouted(req: actix_web::HttpRequest) -> Result<HttpResponse, crate
     }
 }
 
-/// This document.
+/// This document, with the data map's marketing categories filled in.
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")))]
 #[get("/v1/openapi.json")]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn document(state: actix_web::web::Data<crate::state::AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(with_categories(&state.marketing))
+}
+
+/// The document with `category` fields limited to the deployment's marketing categories
+/// (and `*` where the every-category entry is meant).
+pub fn with_categories(categories: &[String]) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let named: Vec<serde_json::Value> = categories.iter().map(|c| c.as_str().into()).collect();
+    // Optional fields may be null; the removal names the every-category entry as `*`.
+    let optional: Vec<serde_json::Value> = named
+        .iter()
+        .cloned()
+        .chain([serde_json::Value::Null])
+        .collect();
+    let every: Vec<serde_json::Value> = named
+        .iter()
+        .cloned()
+        .chain([crate::unsubscribe::EVERY.into()])
+        .collect();
+    for (schema, list) in [
+        ("LinkBody", optional.clone()),
+        ("CheckBody", optional),
+        ("Removal", every),
+    ] {
+        if let Some(field) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/category"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            field.remove("pattern");
+            field.remove("minLength");
+            field.remove("maxLength");
+            field.insert("enum".into(), serde_json::json!(list));
+        }
+    }
+    doc
 }
 
 #[cfg(test)]

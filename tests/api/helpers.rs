@@ -199,7 +199,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let ctx = services.job_context().await.expect("job context");
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(services.app_state(), listener).unwrap();
+    let app = Application::build(services.app_state().unwrap(), listener).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
     tokio::spawn(app.run());

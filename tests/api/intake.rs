@@ -61,7 +61,7 @@ async fn malformed_or_invalid_intake_gets_a_clear_error_and_writes_nothing() {
     );
 
     let (status, error) = error_of(
-        app.file(json!({ "kind": "unsubscribe", "email": "a@example.com" }))
+        app.file(json!({ "kind": "child_report", "email": "a@example.com" }))
             .await,
     )
     .await;

@@ -19,3 +19,4 @@ mod own_copies;
 mod rehearsal;
 mod routes;
 mod security;
+mod unsubscribe;

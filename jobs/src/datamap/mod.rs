@@ -9,6 +9,7 @@ pub mod convert;
 pub mod coverage;
 pub mod discover;
 pub mod graph;
+pub mod marketing;
 mod names;
 mod propose;
 pub mod reach;

@@ -376,6 +376,7 @@ pub fn propose(
         tables: BTreeMap::new(),
         categories: BTreeMap::new(),
         objects: Vec::new(),
+        marketing: BTreeMap::new(),
     };
     let mut edges = all_edges(&base, catalog, &mut Vec::new());
     for (c, _) in soft {

@@ -32,6 +32,10 @@ pub struct DataMap {
     /// Objects in the platform's buckets that belong to rows being deleted.
     #[serde(default)]
     pub objects: Vec<ObjectSpec>,
+    /// Categories of marketing mail: where the preference lives and what opting out
+    /// writes ([`super::marketing`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub marketing: BTreeMap<String, super::marketing::MarketingSpec>,
 }
 
 fn default_schema() -> String {

@@ -31,6 +31,7 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
             StrandedKind::Export => ctx.queue.enqueue_export(*request_id).await?,
             StrandedKind::Purge => ctx.queue.enqueue_purge(*request_id, None).await?,
             StrandedKind::Rehearsal => ctx.queue.enqueue_rehearsal(*request_id).await?,
+            StrandedKind::Unsubscribe => ctx.queue.enqueue_unsubscribe(*request_id).await?,
         }
     }
     if !stranded.is_empty() {

@@ -5,6 +5,7 @@ pub mod export_request;
 pub mod maintenance;
 pub mod purge_request;
 pub mod rehearse_request;
+pub mod unsubscribe_request;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -39,7 +40,8 @@ pub async fn run(
         anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}")
     })?;
     let process = ulid::Ulid::generate();
-    let (export_ctx, purge_ctx, rehearse_ctx) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let (export_ctx, purge_ctx, rehearse_ctx, unsubscribe_ctx) =
+        (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
     let concurrency = settings.concurrency.max(1);
     Monitor::new()
         .register(move |_restarts| {
@@ -86,6 +88,21 @@ pub async fn run(
                 .catch_panic()
                 .data(rehearse_ctx.clone())
                 .build(rehearse_request::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("lethe-unsubscribe-{process}"))
+                .backend(
+                    unsubscribe_ctx
+                        .queue
+                        .unsubscribe_storage()
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_secs(5)),
+                )
+                .concurrency(concurrency)
+                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
+                .catch_panic()
+                .data(unsubscribe_ctx.clone())
+                .build(unsubscribe_request::handle)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-maintenance-{process}"))

@@ -1,8 +1,9 @@
 //! `/v1/staff/…`: the staff JSON API. Every call but sign-in needs a staff API token
 //! (`Authorization: Bearer lst_…`) whose account has at least the route's role. One
-//! middleware, [`gate`], enforces both for every path under `/v1/staff/` before routing,
-//! body or query parsing: reading needs `viewer`, anything else `reviewer`. Handlers take
-//! the signed-in member as a [`StaffMember`] argument.
+//! middleware, [`gate`], enforces both for every path under `/v1/staff/` (and the
+//! mailer's routes, see [`requirement`]) before routing, body or query parsing: reading
+//! needs `viewer`, anything else `reviewer`. Handlers take the signed-in member as a
+//! [`StaffMember`] argument.
 
 pub mod approve;
 pub mod deny;
@@ -10,6 +11,7 @@ pub mod dry_run;
 pub mod list;
 pub mod recover;
 pub mod show;
+pub mod suppressions;
 pub mod tokens;
 
 use std::future::{Ready, ready};
@@ -52,22 +54,45 @@ impl FromRequest for StaffMember {
     }
 }
 
-/// Whether a (decoded) path and method is a staff route that needs a token: everything
-/// under `/v1/staff/` except signing in, and except a documented path asked with a method
-/// it does not have (that gets 405 whoever asks).
-pub fn is_gated(method: &Method, path: &str) -> bool {
-    (path == "/v1/staff" || path.starts_with("/v1/staff/"))
-        && !(method == Method::POST && path == "/v1/staff/tokens")
-        && !crate::routes::openapi::documented_methods(path)
-            .is_some_and(|methods| !methods.contains(method))
+/// Who may call a route behind the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A staff member of at least this role.
+    AtLeast(Role),
+    /// The platform's mailer (or an admin): unsubscribe links and suppression checks.
+    Mailer,
 }
 
-/// The role a staff route needs: reading needs `viewer`, changing needs `reviewer`.
-pub fn required_role(method: &Method) -> Role {
-    match *method {
+impl Need {
+    fn allows(self, role: Role) -> bool {
+        match self {
+            Self::AtLeast(min) => role >= min,
+            Self::Mailer => matches!(role, Role::Mailer | Role::Admin),
+        }
+    }
+}
+
+/// What a (decoded) path and method needs, if it is gated: everything under
+/// `/v1/staff/` except signing in (reading needs `viewer`, changing `reviewer`), and the
+/// mailer's routes (`POST /v1/unsubscribe/links`, `/v1/suppressions/…`). A documented
+/// path asked with a method it does not have is not gated (it gets 405 whoever asks).
+pub fn requirement(method: &Method, path: &str) -> Option<Need> {
+    if crate::routes::openapi::documented_methods(path)
+        .is_some_and(|methods| !methods.contains(method))
+    {
+        return None;
+    }
+    if path == "/v1/unsubscribe/links" || path.starts_with("/v1/suppressions/") {
+        return Some(Need::Mailer);
+    }
+    let staff = path == "/v1/staff" || path.starts_with("/v1/staff/");
+    if !staff || (method == Method::POST && path == "/v1/staff/tokens") {
+        return None;
+    }
+    Some(Need::AtLeast(match *method {
         Method::GET | Method::HEAD => Role::Viewer,
         _ => Role::Reviewer,
-    }
+    }))
 }
 
 /// Middleware: authenticates and authorizes every staff route before anything else runs
@@ -77,14 +102,14 @@ pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if !is_gated(req.method(), req.match_info().as_str()) {
+    let Some(need) = requirement(req.method(), req.match_info().as_str()) else {
         return Ok(next.call(req).await?.map_into_left_body());
-    }
+    };
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .expect("the app has its state");
-    match authenticate(req.request(), &state, required_role(req.method())).await {
+    match authenticate(req.request(), &state, need).await {
         Ok(staff) => {
             req.extensions_mut().insert(StaffMember(staff));
             Ok(next.call(req).await?.map_into_left_body())
@@ -95,15 +120,15 @@ pub async fn gate(
     }
 }
 
-/// The staff member behind the request's token, if their role is at least `min`:
-/// 401 without a live token, 403 with too small a role.
-async fn authenticate(req: &HttpRequest, state: &AppState, min: Role) -> Result<Staff, ApiError> {
+/// The staff member behind the request's token, if their role meets `need`: 401 without
+/// a live token, 403 with a role that does not.
+async fn authenticate(req: &HttpRequest, state: &AppState, need: Need) -> Result<Staff, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.get().await?;
     let staff = Staff::by_token(&mut conn, &state.keyed, token)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if staff.role() < min {
+    if !need.allows(staff.role()) {
         return Err(ApiError::Forbidden);
     }
     Ok(staff)

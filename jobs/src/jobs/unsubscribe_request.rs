@@ -1,0 +1,93 @@
+//! Job `lethe.unsubscribe_request`: turn the platform's marketing preferences off for one
+//! unsubscribe, through the data map's `[marketing]` section.
+//!
+//! Idempotent: the opt-out statements write fixed values, so a re-run writes the same. If
+//! the request's categories grew while a run applied the old ones, the run goes again.
+
+use std::sync::Arc;
+
+use apalis::prelude::{BoxDynError, Data};
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::datamap::marketing::opt_outs;
+use crate::lifecycle::UnsubscribeReport;
+use crate::platform::locate;
+use crate::queue::JobContext;
+
+/// The payload: only the request id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnsubscribeRequest {
+    /// The unsubscribe request.
+    pub request_id: Uuid,
+}
+
+/// Runs one delivery of the job.
+#[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
+pub async fn handle(
+    job: UnsubscribeRequest,
+    ctx: Data<Arc<JobContext>>,
+) -> Result<(), BoxDynError> {
+    for _ in 0..3 {
+        let Some(claim) = ctx
+            .lifecycle
+            .claim_unsubscribe(job.request_id, ctx.lease)
+            .await?
+        else {
+            tracing::info!("nothing to do: request finished or leased elsewhere");
+            return Ok(());
+        };
+        let categories = claim.categories.clone();
+        let run = async {
+            let mut conn = ctx.platform.get().await?;
+            let subject = locate(&mut conn, &ctx.map, &claim.lookup).await?;
+            let mut report = UnsubscribeReport {
+                categories: categories.clone(),
+                subject_found: subject.is_some(),
+                rows: 0,
+            };
+            if let Some(subject) = subject {
+                let map = &ctx.map.map;
+                let wanted: Vec<Option<&str>> = match &categories {
+                    None => vec![None],
+                    Some(list) => list.iter().map(|c| Some(c.as_str())).collect(),
+                };
+                for category in wanted {
+                    for opt_out in opt_outs(&map.marketing, &ctx.map.catalog, &map.schema, category)
+                    {
+                        let mut query = diesel::sql_query(&opt_out.sql)
+                            .into_boxed()
+                            .bind::<Text, _>(subject.as_str().to_owned());
+                        for value in &opt_out.values {
+                            query = query.bind::<Text, _>(value.clone());
+                        }
+                        report.rows += query.execute(&mut *conn).await? as u64;
+                    }
+                }
+            }
+            anyhow::Ok(report)
+        };
+        match super::with_lease(&ctx, job.request_id, run).await {
+            Ok(report) => {
+                if ctx
+                    .lifecycle
+                    .unsubscribe_done(job.request_id, &report)
+                    .await?
+                {
+                    tracing::info!(rows = report.rows, "unsubscribe applied");
+                    return Ok(());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "unsubscribe failed");
+                ctx.lifecycle
+                    .run_failed(job.request_id, "unsubscribe_error")
+                    .await?;
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(())
+}

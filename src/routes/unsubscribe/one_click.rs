@@ -1,0 +1,118 @@
+//! `GET` and `POST /v1/unsubscribe/{token}`: RFC 8058 one-click unsubscribe. `POST` with
+//! the body `List-Unsubscribe=One-Click` unsubscribes at once (no login, no cookie, no
+//! redirect). `GET` (a person, a link scanner, a preview) changes nothing: it shows a page
+//! whose button makes that `POST` (a plain HTML form, no JavaScript).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::unsubscribe::token::Link;
+
+/// The one-click body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OneClick {
+    /// Must be `One-Click`.
+    #[serde(rename = "List-Unsubscribe")]
+    #[schema(rename = "List-Unsubscribe", pattern = "^One-Click$")]
+    pub list_unsubscribe: String,
+}
+
+/// The link a token seals, if it is valid and not expired.
+fn open(state: &AppState, token: &str) -> Result<Link, ApiError> {
+    let link = state.links.open(token).ok_or(ApiError::NotFound)?;
+    let age = chrono::Utc::now().date_naive() - link.issued;
+    if age.num_days() > i64::from(state.settings.requests.unsubscribe_link_ttl_days) {
+        return Err(ApiError::Gone("this unsubscribe link has expired"));
+    }
+    Ok(link)
+}
+
+fn page(status: StatusCode, title: &str, body: Markup) -> HttpResponse {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) }
+            }
+            body {
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.into_string())
+}
+
+/// The confirmation page; changes nothing.
+#[utoipa::path(get, path = "/v1/unsubscribe/{token}", params(("token" = String, Path)),
+    responses((status = 200, description = "a page whose button unsubscribes", content_type = "text/html"),
+              (status = 404, description = "not a valid link", content_type = "text/html"),
+              (status = 410, description = "the link has expired", content_type = "text/html")))]
+#[get("/v1/unsubscribe/{token}")]
+pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    match open(&state, &token) {
+        Ok(link) => {
+            let what = link.category.as_deref().map_or_else(
+                || "all our marketing emails".to_owned(),
+                |c| format!("“{c}” emails"),
+            );
+            page(
+                StatusCode::OK,
+                "Unsubscribe",
+                html! {
+                    p { "Stop receiving " (what) "? Emails about your account and your requests will still reach you." }
+                    form method="post" {
+                        input type="hidden" name="List-Unsubscribe" value="One-Click";
+                        button type="submit" { "Unsubscribe" }
+                    }
+                },
+            )
+        }
+        Err(ApiError::Gone(_)) => page(
+            StatusCode::GONE,
+            "This link has expired",
+            html! { p { "Use the unsubscribe link in a more recent email." } },
+        ),
+        Err(_) => page(
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            html! { p { "Check that the whole link was copied from the email." } },
+        ),
+    }
+}
+
+/// Unsubscribes at once: the address is suppressed now and the platform's preference is
+/// turned off by a worker within moments.
+#[utoipa::path(post, path = "/v1/unsubscribe/{token}", params(("token" = String, Path)),
+    request_body(content = OneClick, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "unsubscribed", content_type = "text/plain"),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 410, body = crate::error::ErrorBody)))]
+#[post("/v1/unsubscribe/{token}")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    body: web::Form<OneClick>,
+) -> Result<HttpResponse, ApiError> {
+    if body.list_unsubscribe != "One-Click" {
+        return Err(ApiError::field(
+            "List-Unsubscribe",
+            "the body must be List-Unsubscribe=One-Click",
+        ));
+    }
+    let link = open(&state, &token)?;
+    let request_id = crate::unsubscribe::by_link(&state, &link).await?;
+    tracing::info!(%request_id, "unsubscribed by link");
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("You are unsubscribed.\n"))
+}
