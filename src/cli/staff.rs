@@ -20,7 +20,7 @@ pub enum Command {
         /// Sign-in email.
         #[arg(long)]
         email: String,
-        /// viewer, reviewer or admin.
+        /// mailer, viewer, reviewer or admin.
         #[arg(long)]
         role: String,
     },
@@ -62,8 +62,9 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
         Command::Add { email, role } => {
             let email =
                 Email::try_from(email.as_str()).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            let role = Role::parse(&role)
-                .ok_or_else(|| anyhow::anyhow!("--role must be viewer, reviewer or admin"))?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("--role must be mailer, viewer, reviewer or admin")
+            })?;
             let password = read_password()?;
             let staff = Staff::create(&mut conn, &email, role, &password)
                 .await

@@ -133,6 +133,30 @@ async fn datamap_check_passes_a_safe_map_and_names_every_unsafe_or_undecided_val
         }
     }
 
+    // A marketing category naming what does not exist, or writing a value of no column
+    // type, is refused by name.
+    for (section, expected) in [
+        (
+            "[marketing.sms]\ntable = \"sms_prefs\"\nlink = \"user_id\"\nset = { sms = false }\n",
+            &["marketing.sms", "sms_prefs", "does not exist"][..],
+        ),
+        (
+            "[marketing.digest]\ntable = \"marketing_preferences\"\nlink = \"user_id\"\nset = { digest = false, newsletter = [1] }\n",
+            &["marketing.digest", "digest", "must be a boolean"][..],
+        ),
+    ] {
+        let text = format!(
+            "{}\n{section}",
+            shipped_with(r#""sms_contacts.user_id" = "delete""#)
+        );
+        let path = write("marketing.toml", text);
+        let (ok, out) = check(&app, Some(&path));
+        assert!(!ok, "{out}");
+        for needle in expected {
+            assert!(out.contains(needle), "`{needle}` not in {out}");
+        }
+    }
+
     // A partitioned table the walk reaches is refused (rows of different partitions share
     // row ids), even though its key simply cascades.
     app.platform_db()
