@@ -295,16 +295,6 @@ impl Application {
                         .error_handler(move |e, _| json_error(e, limit)),
                 )
                 .app_data(web::PayloadConfig::default().limit(limit))
-                .app_data(
-                    web::FormConfig::default()
-                        .limit(limit)
-                        .error_handler(|_, _| {
-                            ApiError::MalformedBody {
-                                message: "the body must be List-Unsubscribe=One-Click".into(),
-                            }
-                            .into()
-                        }),
-                )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::MalformedBody {
                         message: format!("query string: {}", query_problem(&e)),

@@ -19,11 +19,21 @@ const QUIET: [&str; 7] = [
     "hyper_util",
 ];
 
-/// A filter from `directives`, with [`QUIET`]'s crates held at `info`.
+/// A filter from `directives`, with [`QUIET`]'s crates held at `info`: directives naming
+/// them (or their modules) are dropped, so none can turn their debug logs on.
 pub fn filter(directives: &str) -> EnvFilter {
+    let kept: Vec<&str> = directives
+        .split(',')
+        .filter(|d| {
+            let target = d.trim().split(['=', '[']).next().unwrap_or("");
+            !QUIET
+                .iter()
+                .any(|q| target == *q || target.starts_with(&format!("{q}::")))
+        })
+        .collect();
     QUIET
         .iter()
-        .fold(EnvFilter::new(directives), |filter, target| {
+        .fold(EnvFilter::new(kept.join(",")), |filter, target| {
             filter.add_directive(format!("{target}=info").parse().expect("a valid directive"))
         })
 }
@@ -42,26 +52,17 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-/// An error as it may be logged: its chain of causes, with every database error reduced
-/// to its kind, table and constraint. A database's message can quote the values of a row
-/// (`invalid input syntax …: "ada@…"`, a trigger's `RAISE`), so it never reaches a log.
-pub fn loggable(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .map(
-            |cause| match cause.downcast_ref::<diesel::result::Error>() {
-                Some(diesel::result::Error::DatabaseError(kind, info)) => format!(
-                    "database error {kind:?}{}{}",
-                    info.table_name()
-                        .map(|t| format!(" on table {t}"))
-                        .unwrap_or_default(),
-                    info.constraint_name()
-                        .map(|c| format!(" (constraint {c})"))
-                        .unwrap_or_default(),
-                ),
-                _ => cause.to_string(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(": ")
+pub use lethe_jobs::loggable;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_directive_turns_the_quiet_crates_debug_logs_on() {
+        let filter = super::filter("debug,tokio_postgres::query=debug,lettre=trace,myapp=debug");
+        let text = filter.to_string();
+        assert!(!text.contains("tokio_postgres::query"), "{text}");
+        assert!(!text.contains("lettre=trace"), "{text}");
+        assert!(text.contains("tokio_postgres=info"), "{text}");
+        assert!(text.contains("myapp=debug"), "{text}");
+    }
 }

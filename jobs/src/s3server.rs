@@ -35,33 +35,52 @@ pub fn secret_for(root: &Path, configured: &str) -> anyhow::Result<String> {
     std::fs::create_dir_all(root)
         .with_context(|| format!("creating the embedded S3 directory {}", root.display()))?;
     let path = root.join(SECRET_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", path.display()));
-        }
+    if let Some(secret) = read_secret(&path)? {
+        return Ok(secret);
     }
     use rand::RngCore;
     let mut bytes = [0u8; 30];
     rand::rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    // Written whole under a temporary name, then linked into place: another process sees
+    // either no file or the whole key, and a crash leaves no empty one.
+    let temporary = root.join(format!(
+        "{SECRET_FILE}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..6])
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, secret.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(secret)
-        }
+    {
+        let mut file = options
+            .open(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
+        std::io::Write::write_all(&mut file, secret.as_bytes())?;
+        file.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&temporary, &path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(secret),
         // Another process made it first: use theirs.
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().to_owned())
+            read_secret(&path)?.context("the embedded S3 secret file is empty")
         }
         Err(error) => Err(error).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// The secret in `path`, if the file exists; an empty file is an error (never a key).
+fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) if !secret.trim().is_empty() => Ok(Some(secret.trim().to_owned())),
+        Ok(_) => anyhow::bail!(
+            "{} is empty: delete it to have a new key made",
+            path.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
     }
 }
 

@@ -1,3 +1,5 @@
+DELETE FROM staff_tokens WHERE staff_id IN (SELECT id FROM staff WHERE role = 'mailer');
+DELETE FROM decisions WHERE staff_id IN (SELECT id FROM staff WHERE role = 'mailer');
 DELETE FROM staff WHERE role = 'mailer';
 ALTER TABLE staff DROP CONSTRAINT staff_role_check;
 ALTER TABLE staff ADD CONSTRAINT staff_role_check CHECK (role IN ('viewer', 'reviewer', 'admin'));

@@ -83,6 +83,19 @@ pub enum Command {
         #[arg(long, default_value = "var/bench-large")]
         dir: PathBuf,
     },
+    /// One-click unsubscribe through the HTTP API and the job beside pgbench inserting a
+    /// suppression row, alternating; then POST-to-effect time and the 10,000-address check.
+    Unsubscribe {
+        /// One-click POSTs per round (each for another seeded user).
+        #[arg(long, default_value_t = 1000)]
+        clicks: usize,
+        /// Concurrent connections (and pgbench clients).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
     /// Rehearse and purge the heavy subject of the large platform with Lethe, and run the
     /// same statements as raw SQL in one psql session (rolled back, then committed), on
     /// fresh copies, alternating; report the times and ratios.
@@ -138,6 +151,14 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             users,
             dir,
         } => super::bench_large::prepare(&settings, heavy_rows, users, dir).await,
+        Command::Unsubscribe {
+            clicks,
+            connections,
+            rounds,
+        } => {
+            super::bench_unsubscribe::run(&settings, clicks, connections.max(1), rounds.max(1))
+                .await
+        }
         Command::Large { dir, rounds } => {
             super::bench_large::run(&settings, dir, rounds.max(1)).await
         }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 mod bench_large;
+mod bench_unsubscribe;
 pub mod datamap;
 pub mod demo;
 pub mod migrate;

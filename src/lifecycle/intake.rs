@@ -165,6 +165,17 @@ pub async fn file(
                             &mut entries,
                         )
                         .await?;
+                        if kind == RequestKind::Unsubscribe {
+                            crate::unsubscribe::on_verified(
+                                c,
+                                &keyed,
+                                &request,
+                                None,
+                                "assertion",
+                                &mut entries,
+                            )
+                            .await?;
+                        }
                         audit::append(c, &entries).await?;
                         let request = Request::find(c, request.id)
                             .await?

@@ -65,6 +65,7 @@ async fn with_code_once(
                             &keyed,
                             &request,
                             open.as_ref(),
+                            "request",
                             &mut entries,
                         )
                         .await?;

@@ -244,7 +244,7 @@ mod tests {
         }
         assert_eq!(
             schemas["FiledKind"]["enum"],
-            serde_json::json!(["access", "deletion"])
+            serde_json::json!(["access", "deletion", "unsubscribe"])
         );
     }
 

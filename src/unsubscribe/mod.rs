@@ -68,13 +68,16 @@ async fn suppress(
 }
 
 /// Inside verification of an unsubscribe request (`filing`, joined to `into` when the
-/// person had one open): the address goes on the list for the filing's categories at
-/// once, and an open request is widened to them.
+/// person had one open; `source` `request` for a code, `assertion` for the platform's
+/// assertion): the address goes on the list for the filing's categories at once, and an
+/// open request is widened to them. A filing without an address (an assertion with no
+/// `email` claim) suppresses nothing; the platform's preference is still turned off.
 pub async fn on_verified(
     c: &mut AsyncPgConnection,
     keyed: &Keyed,
     filing: &Request,
     into: Option<&Request>,
+    source: &str,
     entries: &mut Vec<AuditEntry>,
 ) -> Result<(), ApiError> {
     let Some(email) = filing
@@ -96,15 +99,7 @@ pub async fn on_verified(
     }
     let hash = suppression_hash(keyed, &email);
     for category in categories_of(filing.categories.as_deref()) {
-        suppress(
-            c,
-            hash.clone(),
-            category,
-            "request",
-            Some(target.id),
-            entries,
-        )
-        .await?;
+        suppress(c, hash.clone(), category, source, Some(target.id), entries).await?;
     }
     Ok(())
 }

@@ -56,7 +56,7 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
             Ok(())
         }
         Err(error) => {
-            tracing::warn!(error = format!("{error:#}"), "export failed");
+            tracing::warn!(error = crate::loggable(&error), "export failed");
             ctx.lifecycle
                 .run_failed(job.request_id, "export_error")
                 .await?;

@@ -139,7 +139,7 @@ pub(crate) async fn with_lease<T>(
         loop {
             tokio::time::sleep(ctx.lease / 3).await;
             if let Err(error) = ctx.lifecycle.renew_lease(request_id, ctx.lease).await {
-                tracing::warn!(error = format!("{error:#}"), "lease renewal failed");
+                tracing::warn!(error = crate::loggable(&error), "lease renewal failed");
             }
         }
     };

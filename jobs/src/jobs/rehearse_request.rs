@@ -84,7 +84,7 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
             }
         }
         Ok(Err(error)) => {
-            tracing::warn!(error = format!("{error:#}"), "rehearsal could not run");
+            tracing::warn!(error = crate::loggable(&error), "rehearsal could not run");
             RehearsalOutcome {
                 result: Err("rehearsal_error".into()),
                 pinned,

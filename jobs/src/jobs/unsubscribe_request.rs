@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use apalis::prelude::{BoxDynError, Data};
 use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -54,18 +54,33 @@ pub async fn handle(
                     None => vec![None],
                     Some(list) => list.iter().map(|c| Some(c.as_str())).collect(),
                 };
-                for category in wanted {
-                    for opt_out in opt_outs(&map.marketing, &ctx.map.catalog, &map.schema, category)
-                    {
-                        let mut query = diesel::sql_query(&opt_out.sql)
-                            .into_boxed()
-                            .bind::<Text, _>(subject.as_str().to_owned());
-                        for value in &opt_out.values {
-                            query = query.bind::<Text, _>(value.clone());
+                let statements: Vec<_> = wanted
+                    .into_iter()
+                    .flat_map(|category| {
+                        opt_outs(&map.marketing, &ctx.map.catalog, &map.schema, category)
+                    })
+                    .collect();
+                // One transaction, committed synchronously (the pool commits
+                // asynchronously): once the request is recorded as applied, the platform
+                // cannot lose the opt-out in a crash.
+                report.rows = conn
+                    .transaction::<_, anyhow::Error, _>(async |c| {
+                        diesel::sql_query("SET LOCAL synchronous_commit = on")
+                            .execute(c)
+                            .await?;
+                        let mut rows = 0;
+                        for opt_out in &statements {
+                            let mut query = diesel::sql_query(&opt_out.sql)
+                                .into_boxed()
+                                .bind::<Text, _>(subject.as_str().to_owned());
+                            for value in &opt_out.values {
+                                query = query.bind::<Text, _>(value.clone());
+                            }
+                            rows += query.execute(c).await? as u64;
                         }
-                        report.rows += query.execute(&mut *conn).await? as u64;
-                    }
-                }
+                        Ok(rows)
+                    })
+                    .await?;
             }
             anyhow::Ok(report)
         };
@@ -81,7 +96,7 @@ pub async fn handle(
                 }
             }
             Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), "unsubscribe failed");
+                tracing::warn!(error = crate::loggable(&error), "unsubscribe failed");
                 ctx.lifecycle
                     .run_failed(job.request_id, "unsubscribe_error")
                     .await?;

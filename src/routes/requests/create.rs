@@ -72,6 +72,8 @@ pub enum FiledKind {
     Access,
     /// Delete my account and data.
     Deletion,
+    /// Stop all marketing mail.
+    Unsubscribe,
 }
 
 /// The filed request.

@@ -14,6 +14,7 @@ use crate::unsubscribe::token::Link;
 
 /// The one-click body.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OneClick {
     /// Must be `One-Click`.
     #[serde(rename = "List-Unsubscribe")]
@@ -92,18 +93,22 @@ pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> Ht
 /// Unsubscribes at once: the address is suppressed now and the platform's preference is
 /// turned off by a worker within moments.
 #[utoipa::path(post, path = "/v1/unsubscribe/{token}", params(("token" = String, Path)),
-    request_body(content = OneClick, content_type = "application/x-www-form-urlencoded"),
+    request_body(content(
+        (OneClick = "multipart/form-data"),
+        (OneClick = "application/x-www-form-urlencoded"),
+    )),
     responses((status = 200, description = "unsubscribed", content_type = "text/plain"),
               (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
               (status = 410, body = crate::error::ErrorBody)))]
 #[post("/v1/unsubscribe/{token}")]
 pub async fn unsubscribe(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
-    body: web::Form<OneClick>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    if body.list_unsubscribe != "One-Click" {
+    if !one_click_body(&req, body).await {
         return Err(ApiError::field(
             "List-Unsubscribe",
             "the body must be List-Unsubscribe=One-Click",
@@ -115,4 +120,27 @@ pub async fn unsubscribe(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("You are unsubscribed.\n"))
+}
+
+/// Whether the body says `List-Unsubscribe=One-Click`, as a form (`multipart/form-data`,
+/// which RFC 8058 asks mail clients for, or `application/x-www-form-urlencoded`).
+async fn one_click_body(req: &actix_web::HttpRequest, body: web::Bytes) -> bool {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Ok(boundary) = multer::parse_boundary(content_type) {
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        while let Ok(Some(field)) = multipart.next_field().await {
+            if field.name() == Some("List-Unsubscribe") {
+                return field.text().await.is_ok_and(|t| t.trim() == "One-Click");
+            }
+        }
+        return false;
+    }
+    content_type.starts_with("application/x-www-form-urlencoded")
+        && serde_urlencoded::from_bytes::<OneClick>(&body)
+            .is_ok_and(|form| form.list_unsubscribe == "One-Click")
 }
