@@ -216,6 +216,16 @@ impl AuditEntry {
         )
     }
 
+    /// A privacy signal (Global Privacy Control) was recorded for the request's subject.
+    pub fn privacy_signal(request_id: Uuid, signal: &str) -> Self {
+        Self::new(
+            request_id,
+            Actor::Platform,
+            "privacy_signal.recorded",
+            json!({ "signal": signal }),
+        )
+    }
+
     /// An address entered the suppression list.
     pub fn suppressed(request_id: Option<Uuid>, category: &str, source: &str) -> Self {
         Self::new_optional(

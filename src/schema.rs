@@ -145,6 +145,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Privacy signals (Global Privacy Control) recorded per platform subject.
+    privacy_signals (subject_hash, signal) {
+        subject_hash -> Bytea,
+        signal -> Text,
+        request_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
@@ -159,5 +169,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     decisions,
     rehearsals,
     used_assertions,
-    suppressions
+    suppressions,
+    privacy_signals
 );

@@ -134,6 +134,8 @@ CREATE TABLE marketing_preferences (
     newsletter      boolean NOT NULL DEFAULT true,
     product_updates boolean NOT NULL DEFAULT true,
     partner_offers  boolean NOT NULL DEFAULT false,
+    -- Whether the user lets the platform sell or share their data (GPC turns it off).
+    share_data      boolean NOT NULL DEFAULT true,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 

@@ -3,6 +3,7 @@
 pub mod health;
 pub mod openapi;
 pub mod requests;
+pub mod signals;
 pub mod staff;
 pub mod suppressions;
 pub mod unsubscribe;
@@ -33,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::suppressions::delete)
         .service(unsubscribe::links::create)
         .service(unsubscribe::one_click::confirm)
-        .service(unsubscribe::one_click::unsubscribe);
+        .service(unsubscribe::one_click::unsubscribe)
+        .service(signals::gpc);
     suppressions::configure(cfg);
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
-use super::{health, requests, staff, suppressions, unsubscribe};
+use super::{health, requests, signals, staff, suppressions, unsubscribe};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use super::{health, requests, staff, suppressions, unsubscribe};
         unsubscribe::one_click::confirm,
         unsubscribe::one_click::unsubscribe,
         suppressions::check,
+        signals::gpc,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerToken, &CommonErrors),

@@ -5,6 +5,7 @@
 //! section ([`lethe_jobs::jobs::unsubscribe_request`]). The platform's mailer checks
 //! addresses against the list; re-subscribing is the platform's business.
 
+pub mod gpc;
 pub mod token;
 
 use chrono::{DateTime, Utc};
@@ -205,7 +206,7 @@ pub async fn by_link(state: &AppState, link: &token::Link) -> Result<Uuid, ApiEr
 }
 
 /// The categories of an open unsubscribe widened by another's (`None`: every category).
-fn widen(open: Option<Vec<String>>, more: Option<Vec<String>>) -> Option<Vec<String>> {
+pub(crate) fn widen(open: Option<Vec<String>>, more: Option<Vec<String>>) -> Option<Vec<String>> {
     let (mut open, more) = (open?, more?);
     open.extend(more);
     open.sort();

@@ -401,3 +401,85 @@ async fn an_unsubscribe_request_by_code_and_the_suppression_check_of_ten_thousan
     assert_eq!(removals.v, "1");
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_privacy_control_signal_is_recorded_once_and_turns_sharing_off() {
+    const SECRET: &str = "platform-shared-secret-platform-shared-secret";
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(|s| {
+            s.security.platform_assertion_secret = secrecy::SecretString::from(SECRET)
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (user, _) = someone(&app, 6).await;
+    let before_others = others(&app, user).await;
+    let assertion = || {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &json!({ "sub": user.to_string(), "aud": "lethe", "iat": now, "exp": now + 60, "jti": uuid::Uuid::now_v7().to_string() }),
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let signal = |token: String, gpc: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app
+                .client
+                .post(format!("{}/v1/signals/gpc", app.address))
+                .json(&json!({ "assertion": token }));
+            if let Some(value) = gpc {
+                request = request.header("Sec-GPC", value);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    let sharing = || async {
+        let row: TextRow = diesel::sql_query(
+            "SELECT share_data::text AS v FROM marketing_preferences WHERE user_id = $1",
+        )
+        .bind::<BigInt, _>(user)
+        .get_result(&mut app.platform_db().await)
+        .await
+        .unwrap();
+        row.v
+    };
+    // Without the header (or with another value) nothing is recorded.
+    for gpc in [None, Some("0")] {
+        let refused = signal(assertion(), gpc).await;
+        assert_eq!(refused.status(), 400);
+        let error: Value = refused.json().await.unwrap();
+        assert_eq!(error["error"]["field"], "Sec-GPC");
+    }
+    assert_eq!(count(&app, "requests").await, 0);
+    // The first signal records the opt-out; the worker turns sharing off.
+    let first = signal(assertion(), Some("1")).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap()["recorded"], true);
+    let started = Instant::now();
+    while sharing().await != "false" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "sharing stayed on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Marketing mail preferences and everyone else are untouched.
+    assert_eq!(preferences(&app, user).await, "t,t,t");
+    assert_eq!(others(&app, user).await, before_others);
+    // A second signal changes nothing and writes nothing.
+    let second = signal(assertion(), Some("1")).await;
+    assert_eq!(second.json::<Value>().await.unwrap()["recorded"], false);
+    assert_eq!(count(&app, "privacy_signals").await, 1);
+    assert_eq!(count(&app, "requests").await, 1);
+    let recorded: TextRow = diesel::sql_query(
+        "SELECT count(*)::text AS v FROM audit_log WHERE action = 'privacy_signal.recorded'",
+    )
+    .get_result(&mut app.service_db().await)
+    .await
+    .unwrap();
+    assert_eq!(recorded.v, "1");
+    app.teardown().await;
+}

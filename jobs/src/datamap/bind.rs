@@ -140,7 +140,11 @@ impl BoundMap {
         }
         let walked = walk(&map, catalog);
         problems.extend(walked.problems.iter().cloned());
-        problems.extend(super::marketing::problems(&map.marketing, catalog));
+        problems.extend(super::marketing::problems(
+            &map.marketing,
+            map.sale_sharing.as_ref(),
+            catalog,
+        ));
         let deleted: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
         let reached: BTreeSet<&str> = walked
             .edges

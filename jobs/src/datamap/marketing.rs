@@ -41,13 +41,32 @@ pub struct OptOut {
     pub values: Vec<String>,
 }
 
-/// What is wrong with the section against the live schema.
-pub fn problems(section: &BTreeMap<String, MarketingSpec>, catalog: &Catalog) -> Vec<Problem> {
+/// The pseudo-category of an opt-out of the sale or sharing of personal data (the map's
+/// `[sale_sharing]`); no marketing category may be called so.
+pub const SALE_SHARING: &str = "sale_sharing";
+
+/// What is wrong with the section (and `[sale_sharing]`) against the live schema.
+pub fn problems(
+    section: &BTreeMap<String, MarketingSpec>,
+    sale_sharing: Option<&MarketingSpec>,
+    catalog: &Catalog,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for (category, spec) in section {
+    if section.contains_key(SALE_SHARING) {
+        problems.push(Problem {
+            entry: format!("marketing.{SALE_SHARING}"),
+            problem: "this name is reserved: write it as the top-level `[sale_sharing]`".into(),
+        });
+    }
+    let mut all: Vec<(String, &MarketingSpec)> = section
+        .iter()
+        .map(|(n, s)| (format!("marketing.{n}"), s))
+        .collect();
+    all.extend(sale_sharing.map(|s| (SALE_SHARING.to_owned(), s)));
+    for (entry, spec) in all {
         let mut p = |problem: String| {
             problems.push(Problem {
-                entry: format!("marketing.{category}"),
+                entry: entry.clone(),
                 problem,
             })
         };
@@ -84,14 +103,21 @@ fn as_text(value: &toml::Value) -> Option<String> {
     }
 }
 
-/// The statements opting the subject out of `category` (every category when `None`),
-/// against a schema the section was checked on.
-pub fn opt_outs(
-    section: &BTreeMap<String, MarketingSpec>,
-    catalog: &Catalog,
-    schema: &str,
-    category: Option<&str>,
-) -> Vec<OptOut> {
+/// The statements opting the subject out of `category` (every marketing category when
+/// `None`; [`SALE_SHARING`]: the map's `[sale_sharing]`), against a schema the map was
+/// checked on.
+pub fn opt_outs(map: &super::DataMap, catalog: &Catalog, category: Option<&str>) -> Vec<OptOut> {
+    let schema = map.schema.as_str();
+    let sale_sharing: BTreeMap<String, MarketingSpec> = map
+        .sale_sharing
+        .iter()
+        .map(|s| (SALE_SHARING.to_owned(), s.clone()))
+        .collect();
+    let section = if category == Some(SALE_SHARING) {
+        &sale_sharing
+    } else {
+        &map.marketing
+    };
     section
         .iter()
         .filter(|(name, _)| category.is_none_or(|c| c == name.as_str()))

@@ -377,6 +377,7 @@ pub fn propose(
         categories: BTreeMap::new(),
         objects: Vec::new(),
         marketing: BTreeMap::new(),
+        sale_sharing: None,
     };
     let mut edges = all_edges(&base, catalog, &mut Vec::new());
     for (c, _) in soft {

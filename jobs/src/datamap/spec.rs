@@ -36,6 +36,10 @@ pub struct DataMap {
     /// writes ([`super::marketing`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub marketing: BTreeMap<String, super::marketing::MarketingSpec>,
+    /// Where an opt-out of the sale or sharing of personal data (Global Privacy Control)
+    /// is written: the same shape as a marketing category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_sharing: Option<super::marketing::MarketingSpec>,
 }
 
 fn default_schema() -> String {

@@ -56,9 +56,7 @@ pub async fn handle(
                 };
                 let statements: Vec<_> = wanted
                     .into_iter()
-                    .flat_map(|category| {
-                        opt_outs(&map.marketing, &ctx.map.catalog, &map.schema, category)
-                    })
+                    .flat_map(|category| opt_outs(map, &ctx.map.catalog, category))
                     .collect();
                 // One transaction, committed synchronously (the pool commits
                 // asynchronously): once the request is recorded as applied, the platform
