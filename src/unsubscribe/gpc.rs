@@ -7,14 +7,13 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::datamap::marketing::SALE_SHARING;
-use uuid::Uuid;
 
 use crate::assertion::Asserted;
 use crate::audit::{self, AuditEntry};
-use crate::domain::{RequestKind, RequestStatus};
+use crate::domain::RequestKind;
 use crate::error::ApiError;
 use crate::models::request::Request;
-use crate::schema::{privacy_signals, requests};
+use crate::schema::privacy_signals;
 use crate::secrets::label;
 use crate::state::AppState;
 
@@ -44,47 +43,21 @@ pub async fn record(state: &AppState, asserted: &Asserted) -> Result<bool, ApiEr
                     return Ok(None);
                 }
                 let mut entries = Vec::new();
-                let open =
-                    Request::find_proved_open(c, RequestKind::Unsubscribe, &identity).await?;
-                let (request_id, created) = match open {
-                    Some(open) => {
-                        let widened = super::widen(open.categories.clone(), wanted.clone());
-                        diesel::update(requests::table.find(open.id))
-                            .set(requests::categories.eq(&widened))
-                            .execute(c)
-                            .await?;
-                        (open.id, false)
-                    }
-                    None => {
-                        let id = Uuid::now_v7();
-                        diesel::insert_into(requests::table)
-                            .values((
-                                requests::id.eq(id),
-                                requests::kind.eq(RequestKind::Unsubscribe.as_str()),
-                                requests::status.eq(RequestStatus::Approved.as_str()),
-                                requests::email_hash.eq(&identity),
-                                requests::subject_ref.eq(&asserted.subject),
-                                requests::verified_via.eq("platform_assertion"),
-                                requests::regime.eq(regime),
-                                requests::created_at.eq(now),
-                                requests::due_at.eq(due_at),
-                                requests::verified_at.eq(now),
-                                requests::approved_at.eq(now),
-                                requests::categories.eq(&wanted),
-                            ))
-                            .execute(c)
-                            .await?;
-                        entries.push(AuditEntry::request_filed(
-                            id,
-                            RequestKind::Unsubscribe.as_str(),
-                            regime,
-                            due_at,
-                        ));
-                        entries.push(AuditEntry::verified(id, "platform_assertion"));
-                        entries.push(AuditEntry::auto_approved(id));
-                        (id, true)
-                    }
-                };
+                let (request_id, created) = super::open_or_file(
+                    c,
+                    &super::Proved {
+                        identity: &identity,
+                        email: None,
+                        subject_ref: Some(asserted.subject.as_str()),
+                        via: "platform_assertion",
+                        regime,
+                        now,
+                        due_at,
+                    },
+                    &wanted,
+                    &mut entries,
+                )
+                .await?;
                 diesel::insert_into(privacy_signals::table)
                     .values((
                         privacy_signals::subject_hash.eq(&identity),

@@ -131,49 +131,21 @@ pub async fn by_link(state: &AppState, link: &token::Link) -> Result<Uuid, ApiEr
         let attempt = conn
             .transaction::<_, ApiError, _>(async |c| {
                 let mut entries = Vec::new();
-                let open =
-                    Request::find_proved_open(c, RequestKind::Unsubscribe, &identity).await?;
-                let (request_id, created) = match open {
-                    Some(open) => {
-                        let widened = widen(open.categories.clone(), wanted.clone());
-                        if widened != open.categories {
-                            diesel::update(requests::table.find(open.id))
-                                .set(requests::categories.eq(&widened))
-                                .execute(c)
-                                .await?;
-                        }
-                        (open.id, false)
-                    }
-                    None => {
-                        let id = Uuid::now_v7();
-                        diesel::insert_into(requests::table)
-                            .values((
-                                requests::id.eq(id),
-                                requests::kind.eq(RequestKind::Unsubscribe.as_str()),
-                                requests::status.eq(RequestStatus::Approved.as_str()),
-                                requests::email.eq(link.email.as_str()),
-                                requests::email_hash.eq(&identity),
-                                requests::verified_via.eq("unsubscribe_link"),
-                                requests::regime.eq(regime),
-                                requests::created_at.eq(now),
-                                requests::due_at.eq(due_at),
-                                requests::verified_at.eq(now),
-                                requests::approved_at.eq(now),
-                                requests::categories.eq(&wanted),
-                            ))
-                            .execute(c)
-                            .await?;
-                        entries.push(AuditEntry::request_filed(
-                            id,
-                            RequestKind::Unsubscribe.as_str(),
-                            regime,
-                            due_at,
-                        ));
-                        entries.push(AuditEntry::verified(id, "unsubscribe_link"));
-                        entries.push(AuditEntry::auto_approved(id));
-                        (id, true)
-                    }
-                };
+                let (request_id, created) = open_or_file(
+                    c,
+                    &Proved {
+                        identity: &identity,
+                        email: Some(link.email.as_str()),
+                        subject_ref: None,
+                        via: "unsubscribe_link",
+                        regime,
+                        now,
+                        due_at,
+                    },
+                    &wanted,
+                    &mut entries,
+                )
+                .await?;
                 suppress(
                     c,
                     hash.clone(),
@@ -205,8 +177,77 @@ pub async fn by_link(state: &AppState, link: &token::Link) -> Result<Uuid, ApiEr
     }
 }
 
+/// Who an unsubscribe proved at once is for, and how it was proved.
+pub(crate) struct Proved<'a> {
+    /// The keyed identity hash.
+    pub identity: &'a [u8],
+    /// The address, when known (kept until the request completes).
+    pub email: Option<&'a str>,
+    /// The platform subject named by an assertion.
+    pub subject_ref: Option<&'a str>,
+    /// `unsubscribe_link` or `platform_assertion`.
+    pub via: &'static str,
+    /// The legal regime's name.
+    pub regime: &'a str,
+    /// Received.
+    pub now: DateTime<Utc>,
+    /// Due.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Inside a transaction: the person's open unsubscribe widened by `wanted`, or a new one
+/// approved at once, with its audit entries. Returns its id and whether it is new (the
+/// caller enqueues it after commit). A race with another proof for the same person fails
+/// on the unique index; the caller tries again.
+pub(crate) async fn open_or_file(
+    c: &mut AsyncPgConnection,
+    who: &Proved<'_>,
+    wanted: &Option<Vec<String>>,
+    entries: &mut Vec<AuditEntry>,
+) -> Result<(Uuid, bool), ApiError> {
+    if let Some(open) = Request::find_proved_open(c, RequestKind::Unsubscribe, who.identity).await?
+    {
+        let widened = widen(open.categories.clone(), wanted.clone());
+        if widened != open.categories {
+            diesel::update(requests::table.find(open.id))
+                .set(requests::categories.eq(&widened))
+                .execute(c)
+                .await?;
+        }
+        return Ok((open.id, false));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(requests::table)
+        .values((
+            requests::id.eq(id),
+            requests::kind.eq(RequestKind::Unsubscribe.as_str()),
+            requests::status.eq(RequestStatus::Approved.as_str()),
+            requests::email.eq(who.email),
+            requests::email_hash.eq(who.identity),
+            requests::subject_ref.eq(who.subject_ref),
+            requests::verified_via.eq(who.via),
+            requests::regime.eq(who.regime),
+            requests::created_at.eq(who.now),
+            requests::due_at.eq(who.due_at),
+            requests::verified_at.eq(who.now),
+            requests::approved_at.eq(who.now),
+            requests::categories.eq(wanted),
+        ))
+        .execute(c)
+        .await?;
+    entries.push(AuditEntry::request_filed(
+        id,
+        RequestKind::Unsubscribe.as_str(),
+        who.regime,
+        who.due_at,
+    ));
+    entries.push(AuditEntry::verified(id, who.via));
+    entries.push(AuditEntry::auto_approved(id));
+    Ok((id, true))
+}
+
 /// The categories of an open unsubscribe widened by another's (`None`: every category).
-pub(crate) fn widen(open: Option<Vec<String>>, more: Option<Vec<String>>) -> Option<Vec<String>> {
+fn widen(open: Option<Vec<String>>, more: Option<Vec<String>>) -> Option<Vec<String>> {
     let (mut open, more) = (open?, more?);
     open.extend(more);
     open.sort();
