@@ -150,6 +150,23 @@ async fn a_refiling_discloses_nothing_and_a_stranger_cannot_lock_the_person_out(
     app.teardown().await;
 }
 
+/// How often a time of `a` exceeds one of `b` (ties count half), over every pair: 0.5
+/// when the two come from one distribution. Ranks, not means, so a stall of the noisy
+/// machine moves it little; with 24 samples a side its standard error is about 0.08, and
+/// the leak the issue measured (29 ms against 48 ms) gives about 1.0.
+fn superiority(a: &[Duration], b: &[Duration]) -> f64 {
+    let wins: f64 = a
+        .iter()
+        .flat_map(|x| b.iter().map(move |y| (x, y)))
+        .map(|(x, y)| match x.cmp(y) {
+            std::cmp::Ordering::Greater => 1.0,
+            std::cmp::Ordering::Equal => 0.5,
+            std::cmp::Ordering::Less => 0.0,
+        })
+        .sum();
+    wins / (a.len() * b.len()) as f64
+}
+
 /// Median of some durations.
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -193,10 +210,11 @@ async fn accounts_and_strangers_get_the_same_status_body_and_time_at_intake_and_
         }
     }
     assert_eq!(shapes.len(), 1, "one answer shape for all: {shapes:?}");
+    let odds = superiority(&with_account, &without);
     let ratio = median(with_account).as_secs_f64() / median(without).as_secs_f64();
     assert!(
-        (0.67..1.5).contains(&ratio),
-        "intake time tells accounts apart: median ratio {ratio:.2}"
+        (0.25..0.75).contains(&odds),
+        "intake time tells accounts apart: P(account slower) {odds:.2}, median ratio {ratio:.2}"
     );
 
     // Staff sign-in: a staff email with a wrong password, and an unknown email.
@@ -231,10 +249,11 @@ async fn accounts_and_strangers_get_the_same_status_body_and_time_at_intake_and_
     }
     assert_eq!(answers.len(), 1, "one answer for both: {answers:?}");
     assert!(answers.iter().next().unwrap().starts_with("401 "));
+    let odds = superiority(&staff, &unknown);
     let ratio = median(staff).as_secs_f64() / median(unknown).as_secs_f64();
     assert!(
-        (0.75..1.33).contains(&ratio),
-        "sign-in time tells staff apart: median ratio {ratio:.2}"
+        (0.25..0.75).contains(&odds),
+        "sign-in time tells staff apart: P(staff slower) {odds:.2}, median ratio {ratio:.2}"
     );
     app.teardown().await;
 }
