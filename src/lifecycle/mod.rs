@@ -20,8 +20,10 @@ pub mod intake;
 pub mod own_copies;
 pub mod recovery;
 pub mod rehearsal;
+mod retention;
 pub mod review;
 pub mod service;
+mod unsubscribing;
 pub mod verify;
 
 use crate::state::AppState;

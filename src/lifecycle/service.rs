@@ -23,7 +23,7 @@ use crate::db::DbPool;
 use crate::domain::{Email, RequestKind, RequestStatus};
 use crate::mail::{self, Mailer};
 use crate::models::request::Request;
-use crate::schema::{requests, verification_codes};
+use crate::schema::requests;
 
 /// Runs of one request after which Lethe stops retrying and marks it `failed` for staff.
 pub const MAX_RUNS: i32 = 10;
@@ -91,20 +91,9 @@ impl Lifecycle for ServiceLifecycle {
         let lease = chrono::Duration::from_std(lease)?;
         let claim = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else {
-                    return Ok(None);
-                };
-                let now = Utc::now();
-                let runnable = request.kind() == RequestKind::Access
-                    && matches!(
-                        request.status(),
-                        RequestStatus::Approved | RequestStatus::Processing
-                    )
-                    && request.lease_until.is_none_or(|until| until < now);
-                if !runnable {
-                    return Ok(None);
-                }
-                let Some(lookup) = start_run(c, &request, now + lease).await? else {
+                let Some((_, lookup)) =
+                    claim_run(c, request_id, RequestKind::Access, lease).await?
+                else {
                     return Ok(None);
                 };
                 Ok(Some(ExportClaim {
@@ -124,21 +113,9 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
-                return Ok(None);
-            };
-            let now = Utc::now();
-            let runnable = request.kind() == RequestKind::Deletion
-                && matches!(
-                    request.status(),
-                    RequestStatus::Approved | RequestStatus::Processing
-                )
-                && request.grace_until.is_none_or(|until| until <= now)
-                && request.lease_until.is_none_or(|until| until < now);
-            if !runnable {
-                return Ok(None);
-            }
-            let Some(lookup) = start_run(c, &request, now + lease).await? else {
+            let Some((request, lookup)) =
+                claim_run(c, request_id, RequestKind::Deletion, lease).await?
+            else {
                 return Ok(None);
             };
             let checkpoint = request
@@ -526,20 +503,9 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
-                return Ok(None);
-            };
-            let now = Utc::now();
-            let runnable = request.kind() == RequestKind::Unsubscribe
-                && matches!(
-                    request.status(),
-                    RequestStatus::Approved | RequestStatus::Processing
-                )
-                && request.lease_until.is_none_or(|until| until < now);
-            if !runnable {
-                return Ok(None);
-            }
-            let Some(lookup) = start_run(c, &request, now + lease).await? else {
+            let Some((request, lookup)) =
+                claim_run(c, request_id, RequestKind::Unsubscribe, lease).await?
+            else {
                 return Ok(None);
             };
             Ok(Some(UnsubscribeClaim {
@@ -555,132 +521,39 @@ impl Lifecycle for ServiceLifecycle {
         request_id: Uuid,
         report: &UnsubscribeReport,
     ) -> anyhow::Result<bool> {
-        let mut conn = self.db.get().await?;
-        let done = conn
-            .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else {
-                    return Ok(None);
-                };
-                if request.status() != RequestStatus::Processing {
-                    return Ok(None);
-                }
-                if request.categories != report.categories {
-                    // Categories were added while this run applied the old ones.
-                    diesel::update(requests::table.find(request_id))
-                        .set(requests::lease_until.eq(None::<chrono::DateTime<Utc>>))
-                        .execute(c)
-                        .await?;
-                    return Ok(Some(false));
-                }
-                let now = Utc::now();
-                diesel::update(requests::table.find(request_id))
-                    .set((
-                        requests::status.eq(RequestStatus::Completed.as_str()),
-                        requests::completed_at.eq(now),
-                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
-                        requests::result.eq(serde_json::to_value(report)?),
-                        requests::email.eq(None::<String>),
-                        requests::subject_ref.eq(None::<String>),
-                        requests::pii_scrubbed_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                let took = (now - request.created_at).num_milliseconds();
-                audit::append(
-                    c,
-                    &[
-                        AuditEntry::unsubscribe_applied(request_id, report, took),
-                        AuditEntry::requester_data_scrubbed(request_id),
-                    ],
-                )
-                .await?;
-                Ok(Some(true))
-            })
-            .await?;
-        Ok(done.unwrap_or(true))
+        super::unsubscribing::done(&self.db, request_id, report).await
     }
 
     async fn retention_sweep(&self) -> anyhow::Result<u64> {
-        let mut conn = self.db.get().await?;
-        let now = Utc::now();
-        let (unverified_expiry, retention) = (self.unverified_expiry, self.retention);
-        // Used assertions are kept only until they could no longer be replayed.
-        diesel::delete(
-            crate::schema::used_assertions::table
-                .filter(crate::schema::used_assertions::expires_at.lt(now)),
-        )
-        .execute(&mut conn)
-        .await?;
-        conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let expired: Vec<Uuid> = diesel::update(
-                requests::table
-                    .filter(requests::status.eq(RequestStatus::PendingVerification.as_str()))
-                    .filter(requests::created_at.lt(now - unverified_expiry)),
-            )
-            .set((
-                requests::status.eq(RequestStatus::Expired.as_str()),
-                requests::email.eq(None::<String>),
-                requests::pii_scrubbed_at.eq(now),
-            ))
-            .returning(requests::id)
-            .get_results(c)
-            .await?;
-            // Codes of requests no longer waiting for one (expired now, or left behind).
-            diesel::delete(
-                verification_codes::table.filter(
-                    verification_codes::request_id.ne_all(
-                        requests::table
-                            .filter(
-                                requests::status.eq(RequestStatus::PendingVerification.as_str()),
-                            )
-                            .select(requests::id),
-                    ),
-                ),
-            )
-            .execute(c)
-            .await?;
-            let scrubbed: Vec<Uuid> = diesel::update(
-                requests::table
-                    .filter(requests::status.eq_any([
-                        "completed",
-                        "denied",
-                        "cancelled",
-                        "expired",
-                        "aborted",
-                    ]))
-                    .filter(requests::pii_scrubbed_at.is_null())
-                    .filter(
-                        requests::completed_at
-                            .lt(now - retention)
-                            .or(requests::completed_at.is_null()),
-                    )
-                    .filter(requests::created_at.lt(now - retention))
-                    .filter(
-                        requests::export_key
-                            .is_null()
-                            .or(requests::export_deleted_at.is_not_null()),
-                    ),
-            )
-            .set((
-                requests::email.eq(None::<String>),
-                requests::subject_ref.eq(None::<String>),
-                requests::pii_scrubbed_at.eq(now),
-            ))
-            .returning(requests::id)
-            .get_results(c)
-            .await?;
-            let mut entries: Vec<AuditEntry> =
-                expired.iter().map(|id| AuditEntry::expired(*id)).collect();
-            entries.extend(
-                scrubbed
-                    .iter()
-                    .map(|id| AuditEntry::requester_data_scrubbed(*id)),
-            );
-            audit::append(c, &entries).await?;
-            Ok((expired.len() + scrubbed.len()) as u64)
-        })
-        .await
+        super::retention::sweep(&self.db, self.unverified_expiry, self.retention).await
     }
+}
+
+/// Locks the request and starts a run on it if it is of `kind`, approved or processing,
+/// out of any grace period and not leased: the request and how to find its subject.
+async fn claim_run(
+    c: &mut diesel_async::AsyncPgConnection,
+    request_id: Uuid,
+    kind: RequestKind,
+    lease: chrono::Duration,
+) -> anyhow::Result<Option<(Request, SubjectLookup)>> {
+    let Some(request) = Request::find_for_update(c, request_id).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let runnable = request.kind() == kind
+        && matches!(
+            request.status(),
+            RequestStatus::Approved | RequestStatus::Processing
+        )
+        && request.grace_until.is_none_or(|until| until <= now)
+        && request.lease_until.is_none_or(|until| until < now);
+    if !runnable {
+        return Ok(None);
+    }
+    Ok(start_run(c, &request, now + lease)
+        .await?
+        .map(|lookup| (request, lookup)))
 }
 
 /// Starts a run on a locked, runnable request: how to find its subject, the lease until
