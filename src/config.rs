@@ -96,6 +96,8 @@ pub struct StorageSettings {
     pub secret_access_key: SecretString,
     /// Bucket for export archives.
     pub exports_bucket: String,
+    /// Private bucket for evidence files of likeness requests.
+    pub evidence_bucket: String,
 }
 
 /// Where object storage lives.
@@ -177,6 +179,15 @@ pub struct RequestSettings {
     pub export_link_ttl_hours: u32,
     /// Business days (Monday to Friday) within which an unsubscribe is due.
     pub unsubscribe_due_business_days: u32,
+    /// Most resources one likeness-removal request may list.
+    pub likeness_max_resources: u32,
+    /// Days a removed resource's files are kept (unpublished) before they are deleted.
+    pub likeness_file_hold_days: u32,
+    /// Largest evidence file accepted, in bytes.
+    pub evidence_max_bytes: u64,
+    /// Business days within which staff must triage a report of a child's account (an
+    /// internal deadline, shorter than any legal one).
+    pub child_report_due_business_days: u32,
     /// Days an unsubscribe link keeps working after it was made.
     pub unsubscribe_link_ttl_days: u32,
     /// Days the requester's email is kept after a request closes.

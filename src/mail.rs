@@ -167,6 +167,77 @@ pub fn erasure_no_account(request_id: uuid::Uuid) -> Mail {
     }
 }
 
+/// The message closing a confirmed report of a child's account. It says nothing about the
+/// account: only whether action was taken.
+pub fn report_concluded(request_id: uuid::Uuid, acted: bool) -> Mail {
+    let outcome = if acted {
+        "We confirmed the report and acted under our policy on children's\n\
+         accounts: the account's personal information has been deleted."
+    } else {
+        "We looked into the report. There was nothing on our platform to act on."
+    };
+    Mail {
+        subject: "About the report you sent us".to_owned(),
+        body: format!(
+            "Thank you for telling us about a child's account (report {request_id}).\n\n\
+             {outcome}\n\n\
+             We have now also erased this email address from our privacy-request\n\
+             records.\n"
+        ),
+    }
+}
+
+/// The message closing a report staff dismissed.
+pub fn report_dismissed(request_id: uuid::Uuid) -> Mail {
+    Mail {
+        subject: "About the report you sent us".to_owned(),
+        body: format!(
+            "Thank you for telling us about a child's account (report {request_id}).\n\n\
+             We looked into the report and did not take action. If you have more\n\
+             information, you are welcome to send a new report.\n"
+        ),
+    }
+}
+
+/// The message carrying the link to a parent's copy of their child's data.
+pub fn parent_copy_ready(
+    link: &str,
+    expires: chrono::DateTime<chrono::Utc>,
+    request_id: uuid::Uuid,
+) -> Mail {
+    Mail {
+        subject: "The copy of your child's data is ready".to_owned(),
+        body: format!(
+            "As you asked in your report {request_id}, here is a copy of the data our\n\
+             platform held about your child's account, made before the account is\n\
+             deleted.\n\n\
+             Download it here:\n{link}\n\n\
+             The link and the archive expire on {}.\n\
+             The archive holds an index.html to start from.\n",
+            expires.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}
+
+/// The message closing a likeness-removal request: each listed resource, as the
+/// requester wrote it, with what became of it (`removed`, `already removed`, `not removed`).
+pub fn likeness_outcome(request_id: uuid::Uuid, outcome: &[(String, &str)]) -> Mail {
+    let lines: Vec<String> = outcome
+        .iter()
+        .map(|(given, said)| format!("- {said}: {given}"))
+        .collect();
+    Mail {
+        subject: "Your likeness removal request".to_owned(),
+        body: format!(
+            "We reviewed every resource you listed (request {request_id}):\n\n{}\n\n\
+             Removed resources are no longer published; their files are deleted from\n\
+             our storage after a short hold. The evidence file you sent has been\n\
+             deleted.\n",
+            lines.join("\n")
+        ),
+    }
+}
+
 /// The message telling a requester their request was denied.
 pub fn request_denied(request_id: uuid::Uuid) -> Mail {
     Mail {

@@ -42,6 +42,7 @@ diesel::table! {
         review_round -> Int4,
         merged_into -> Nullable<Uuid>,
         categories -> Nullable<Array<Text>>,
+        matter_hash -> Nullable<Bytea>,
     }
 }
 
@@ -155,6 +156,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Reports of a child's account: what the report says, until it is closed.
+    child_reports (request_id) {
+        request_id -> Uuid,
+        account -> Nullable<Text>,
+        account_kind -> Text,
+        relationship -> Text,
+        details -> Nullable<Text>,
+        copy_requested -> Bool,
+        copy_standing -> Nullable<Text>,
+        copy_confirmed_by -> Nullable<Uuid>,
+        frozen_at -> Nullable<Timestamptz>,
+        frozen_rows -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    /// Resources listed by likeness-removal requests, and staff's decisions on them.
+    likeness_resources (id) {
+        id -> Uuid,
+        request_id -> Uuid,
+        position -> Int4,
+        given -> Nullable<Text>,
+        resource -> Nullable<Text>,
+        resource_key -> Nullable<Text>,
+        state -> Text,
+        decision -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        decided_with -> Nullable<Uuid>,
+        unpublished_at -> Nullable<Timestamptz>,
+        files_due_at -> Nullable<Timestamptz>,
+        files_deleted_at -> Nullable<Timestamptz>,
+        files_deleted -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    /// Evidence files of likeness requests (in the evidence bucket).
+    evidence (request_id) {
+        request_id -> Uuid,
+        object_key -> Text,
+        content_type -> Text,
+        bytes -> Int8,
+        uploaded_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(child_reports -> requests (request_id));
+diesel::joinable!(evidence -> requests (request_id));
 diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
@@ -170,5 +223,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rehearsals,
     used_assertions,
     suppressions,
-    privacy_signals
+    privacy_signals,
+    child_reports,
+    likeness_resources,
+    evidence
 );

@@ -60,6 +60,8 @@ pub mod label {
     pub const UNSUBSCRIBE: &str = "lethe/unsubscribe/v1";
     /// A used platform assertion (refusing a second use).
     pub const ASSERTION: &str = "lethe/assertion/v1";
+    /// What a request is about, beyond the person (a reported account).
+    pub const MATTER: &str = "lethe/matter/v1";
 }
 
 /// A fresh 8-digit one-time code.

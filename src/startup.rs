@@ -44,18 +44,21 @@ pub struct Services {
 }
 
 impl Services {
-    /// Connects (and, in embedded mode, starts the S3 server); creates the exports bucket.
+    /// Connects (and, in embedded mode, starts the S3 server); creates the exports and
+    /// evidence buckets.
     pub async fn start(settings: Settings) -> anyhow::Result<Self> {
         let (storage, embedded_s3, s3_endpoint) = start_storage(&settings).await?;
-        storage
-            .ensure_bucket(&settings.storage.exports_bucket)
-            .await
-            .with_context(|| {
+        for bucket in [
+            &settings.storage.exports_bucket,
+            &settings.storage.evidence_bucket,
+        ] {
+            storage.ensure_bucket(bucket).await.with_context(|| {
                 format!(
                     "object storage at {} is not reachable",
                     s3_endpoint.as_deref().unwrap_or("AWS")
                 )
             })?;
+        }
         let db_url = settings.database.url.expose_secret().to_owned();
         let db = db::pool(&db_url, settings.database.pool_size)?;
         // Each worker holds a LISTEN connection; leave room for pushes.
@@ -73,7 +76,8 @@ impl Services {
         })
     }
 
-    /// The HTTP handlers' shared state (reads the data map for its marketing categories).
+    /// The HTTP handlers' shared state (reads the data map for its marketing categories
+    /// and its removable resources).
     pub fn app_state(&self) -> anyhow::Result<AppState> {
         let s = &self.settings;
         let map = DataMap::parse(&read_data_map(s)?)?;
@@ -81,6 +85,7 @@ impl Services {
         Ok(AppState {
             links: std::sync::Arc::new(crate::unsubscribe::token::LinkKey::new(&keyed)),
             marketing: map.marketing.keys().cloned().collect(),
+            resources: map.resources.clone(),
             settings: s.clone(),
             db: self.db.clone(),
             keyed: Keyed::new(s.security.secret_key.clone()),

@@ -32,4 +32,6 @@ pub struct AppState {
     pub links: std::sync::Arc<crate::unsubscribe::token::LinkKey>,
     /// The marketing categories of the data map (`[marketing.…]`).
     pub marketing: Vec<String>,
+    /// The removable resources of the data map (`[[resources]]`), to recognise listings.
+    pub resources: Vec<lethe_jobs::datamap::resources::ResourceSpec>,
 }

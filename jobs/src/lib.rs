@@ -11,6 +11,7 @@ pub mod export;
 mod export_index;
 pub mod jobs;
 pub mod lifecycle;
+pub mod likeness;
 pub mod platform;
 pub mod purge;
 pub mod queue;

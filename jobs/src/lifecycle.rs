@@ -31,6 +31,28 @@ pub enum StrandedKind {
     Rehearsal,
     /// An unsubscribe from marketing mail.
     Unsubscribe,
+    /// Pending likeness-removal work (checks, unpublishing).
+    Likeness,
+}
+
+/// One listed resource of a likeness request, as the map names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceItem {
+    /// The listing's id (Lethe's).
+    pub id: Uuid,
+    /// The map's resource kind.
+    pub resource: String,
+    /// Its key, as listed (checked) or as read from the platform (found).
+    pub key: String,
+}
+
+/// What a likeness run has to do.
+#[derive(Debug, Clone, Default)]
+pub struct LikenessWork {
+    /// Listings to look up on the platform.
+    pub check: Vec<ResourceItem>,
+    /// Resources staff decided to remove, not yet unpublished.
+    pub unpublish: Vec<ResourceItem>,
 }
 
 /// What an unsubscribe run needs.
@@ -73,6 +95,8 @@ pub struct RehearsalClaim {
     pub subject_key: Option<String>,
     /// The requester's email, if still held (an identity string to redact).
     pub requester_email: Option<String>,
+    /// Whether the rehearsal also rehearses the map's `[freeze]` (a child report).
+    pub freeze: bool,
 }
 
 /// How a rehearsal ended.
@@ -108,6 +132,10 @@ pub struct PurgeClaim {
     pub requester_email: Option<String>,
     /// The map and schema the approved rehearsal ran on.
     pub pinned: Option<Pinned>,
+    /// A confirmed child report not yet frozen: freeze the account first.
+    pub freeze: bool,
+    /// A parent's copy to make before the purge (where it goes), if one is due.
+    pub parent_copy: Option<ObjectRef>,
 }
 
 /// The request lifecycle, from the jobs' side.
@@ -155,6 +183,18 @@ pub trait Lifecycle: Send + Sync + 'static {
         checkpoint: &Checkpoint,
         step: &str,
         report: Option<&StepReport>,
+    ) -> anyhow::Result<()>;
+
+    /// Records that a reported child's account was frozen (`rows` written or deleted).
+    async fn frozen(&self, request_id: Uuid, rows: u64) -> anyhow::Result<()>;
+
+    /// Records a parent's copy of a reported child's data and sends its link to the
+    /// parent's verified address. Only while this run holds the request.
+    async fn parent_copy_done(
+        &self,
+        request_id: Uuid,
+        report: &ExportReport,
+        archive: &ObjectRef,
     ) -> anyhow::Result<()>;
 
     /// Records a verified purge: `completed`, the requester told, and only a receipt kept.
@@ -225,6 +265,33 @@ pub trait Lifecycle: Send + Sync + 'static {
         request_id: Uuid,
         report: &UnsubscribeReport,
     ) -> anyhow::Result<bool>;
+
+    /// What is left to do for a likeness request (nothing once it is closed).
+    async fn likeness_work(&self, request_id: Uuid) -> anyhow::Result<LikenessWork>;
+
+    /// Records whether a listed resource exists (`key`: as the platform has it).
+    async fn resource_checked(&self, id: Uuid, key: Option<&str>) -> anyhow::Result<()>;
+
+    /// Records that a removed resource was unpublished (`rows` written); its files are
+    /// due for deletion after the hold.
+    async fn resource_unpublished(&self, id: Uuid, rows: u64) -> anyhow::Result<()>;
+
+    /// Closes a likeness request whose every listing is settled: the evidence file is
+    /// deleted and the requester told which resources were removed. A no-op otherwise.
+    async fn likeness_settle(&self, request_id: Uuid) -> anyhow::Result<()>;
+
+    /// Removed resources whose hold is over and whose files are still stored.
+    async fn resource_files_due(&self) -> anyhow::Result<Vec<ResourceItem>>;
+
+    /// Records that a removed resource's files were deleted (`objects` deleted).
+    async fn resource_files_deleted(&self, id: Uuid, objects: u64) -> anyhow::Result<()>;
+
+    /// Evidence files of likeness requests that closed without settling (cancelled,
+    /// denied), still stored.
+    async fn orphaned_evidence(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>>;
+
+    /// Records that such an evidence file was deleted.
+    async fn evidence_deleted(&self, request_id: Uuid) -> anyhow::Result<()>;
 
     /// Drops requester data that finished requests no longer need (emails of closed
     /// requests past retention, unverified requests past their code's life).

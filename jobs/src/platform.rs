@@ -122,6 +122,10 @@ pub enum SubjectLookup {
     Email(String),
     /// By the platform's own id (named in a signed assertion).
     Key(String),
+    /// By the public username (named in a report).
+    Username(String),
+    /// By the URL of the public profile (named in a report; see `subject.profile_urls`).
+    ProfileUrl(String),
 }
 
 /// Finds the subject's key, or `None` when no account matches.
@@ -130,7 +134,26 @@ pub async fn locate(
     map: &BoundMap,
     lookup: &SubjectLookup,
 ) -> anyhow::Result<Option<SubjectKey>> {
-    let rows: Vec<KeyRow> = match lookup {
+    // A profile URL names a username or a key (or nothing) through the map's templates.
+    let lookup = match lookup {
+        SubjectLookup::ProfileUrl(url) => match map.profile_url_lookup(url) {
+            Some(found) => found,
+            None => return Ok(None),
+        },
+        other => other.clone(),
+    };
+    let rows: Vec<KeyRow> = match &lookup {
+        // Templates resolve to a username or a key, never to another URL.
+        SubjectLookup::ProfileUrl(_) => vec![],
+        SubjectLookup::Username(username) => match map.locate_by_username_sql() {
+            Some(sql) => {
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(username)
+                    .load(conn)
+                    .await?
+            }
+            None => vec![],
+        },
         SubjectLookup::Email(email) => {
             diesel::sql_query(map.locate_by_email_sql())
                 .bind::<Text, _>(email)

@@ -10,6 +10,7 @@ use apalis_postgres::{Config, PgPool, PostgresStorage};
 use uuid::Uuid;
 
 use crate::jobs::export_request::ExportRequest;
+use crate::jobs::likeness_request::LikenessRequest;
 use crate::jobs::purge_request::PurgeRequest;
 use crate::jobs::rehearse_request::RehearseRequest;
 use crate::jobs::unsubscribe_request::UnsubscribeRequest;
@@ -23,6 +24,8 @@ pub const REHEARSE_QUEUE: &str = "lethe.rehearse_request";
 
 /// Queue of unsubscribes from marketing mail.
 pub const UNSUBSCRIBE_QUEUE: &str = "lethe.unsubscribe_request";
+/// Queue of likeness-removal work (checking listed resources, unpublishing removed ones).
+pub const LIKENESS_QUEUE: &str = "lethe.likeness_request";
 
 /// Delivery attempts of one job row before apalis gives up on it (the maintenance
 /// reconciler re-enqueues the request later if it is still open).
@@ -78,6 +81,25 @@ impl Queue {
     pub(crate) fn unsubscribe_storage(&self) -> PostgresStorage<UnsubscribeRequest> {
         PostgresStorage::new(&self.pool)
             .with_config(Config::default().queue(UNSUBSCRIBE_QUEUE).batch_size(16))
+    }
+
+    pub(crate) fn likeness_storage(&self) -> PostgresStorage<LikenessRequest> {
+        PostgresStorage::new(&self.pool)
+            .with_config(Config::default().queue(LIKENESS_QUEUE).batch_size(4))
+    }
+
+    /// Enqueues the pending work of a likeness request. Safe to call more than once: the
+    /// work is idempotent and a run finds only what is still to do.
+    pub async fn enqueue_likeness(&self, request_id: Uuid) -> anyhow::Result<()> {
+        let task = TaskBuilder::new(LikenessRequest { request_id })
+            .task_id(TaskId::from_ulid(ulid::Ulid::generate()))
+            .max_attempts(MAX_ATTEMPTS)
+            .build();
+        self.likeness_storage()
+            .push_task(task)
+            .await
+            .context("enqueueing likeness work")?;
+        Ok(())
     }
 
     /// Enqueues an unsubscribe. Safe to call more than once: the handler's lease makes

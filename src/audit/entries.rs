@@ -376,7 +376,12 @@ impl AuditEntry {
         )
     }
 
-    fn new(request_id: Uuid, actor: Actor, action: &'static str, details: Value) -> Self {
+    pub(super) fn new(
+        request_id: Uuid,
+        actor: Actor,
+        action: &'static str,
+        details: Value,
+    ) -> Self {
         Self {
             request_id: Some(request_id),
             actor,

@@ -15,6 +15,8 @@ use uuid::Uuid;
 use crate::schema::audit_log;
 
 mod entries;
+mod likeness_entries;
+mod report_entries;
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -109,7 +109,7 @@ async fn lethe_side(settings: &Settings, dir: &Path, subject: &str) -> anyhow::R
         rows: u64::MAX,
     };
     let started = Instant::now();
-    let rehearsal = purger.rehearse(&plan, Some(&target), budget).await?;
+    let rehearsal = purger.rehearse(&plan, Some(&target), false, budget).await?;
     let rehearsal_seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         rehearsal.complete && rehearsal.failure.is_none(),

@@ -52,6 +52,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     // The demo shows the whole deletion flow at once: no grace period.
     settings.requests.deletion_grace_hours = 0;
+    // … and a removed resource's files go on the next sweep (within a minute).
+    settings.requests.likeness_file_hold_days = 0;
     if args.platform == DemoPlatform::Large {
         // Its own database and map, so that the small demo stays as it was.
         let mut url = url::Url::parse(settings.platform.database_url.expose_secret())?;

@@ -3,7 +3,7 @@
 //! a real platform's schema; this one exists so there is something true to work on.
 
 pub mod large;
-mod png;
+pub mod png;
 
 use anyhow::Context;
 use diesel::QueryableByName;

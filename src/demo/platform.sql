@@ -16,6 +16,8 @@ CREATE TABLE users (
     country      text,
     birth_date   date,
     referred_by  bigint REFERENCES users (id) ON DELETE SET NULL,
+    -- A restricted account cannot sign in, post or be seen (set by moderation).
+    restricted   boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 
@@ -39,6 +41,7 @@ CREATE TABLE images (
     height     integer NOT NULL,
     nsfw       boolean NOT NULL DEFAULT false,
     meta       jsonb NOT NULL DEFAULT '{}',
+    published  boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX images_user ON images (user_id);
@@ -49,6 +52,7 @@ CREATE TABLE models (
     name             text NOT NULL,
     description      text,
     preview_image_id bigint REFERENCES images (id) ON DELETE SET NULL,
+    published        boolean NOT NULL DEFAULT true,
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX models_user ON models (user_id);
@@ -116,6 +120,15 @@ CREATE TABLE sessions (
     last_seen_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Personal API tokens (hashed) for scripts and integrations.
+CREATE TABLE api_tokens (
+    id         bigserial PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
 
 CREATE TABLE notifications (
     id         bigserial PRIMARY KEY,

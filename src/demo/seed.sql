@@ -136,3 +136,37 @@ FROM users u WHERE u.id % 20 = 7;
 -- (payments keep a RESTRICT foreign key to users).
 INSERT INTO users (id, email, username, display_name, created_at)
 VALUES (0, 'deleted-user@platform.invalid', 'deleted-user', 'Deleted user', timestamptz '2022-01-01');
+
+-- A child under 13 who signed up anyway (the README's child-report walkthrough reports
+-- this account): a profile, two images, a session, an API token, marketing preferences.
+INSERT INTO users (email, username, display_name, country, birth_date, created_at)
+VALUES ('pixel.kid@example.org', 'pixel_kid_2015', 'Pixel Kid', 'GB', date '2015-06-01', timestamptz '2026-03-01');
+INSERT INTO profiles (user_id, bio, avatar_url)
+SELECT id, 'I like drawing cats. Say hi: pixel_kid_2015', 'https://avatars.demo.invalid/avatars/' || id || '/avatar.png'
+FROM users WHERE username = 'pixel_kid_2015';
+INSERT INTO images (user_id, object_key, title, prompt, width, height)
+SELECT id, 'images/' || id || '/kid-' || k || '.png', 'My cat #' || k, 'a cat drawn by pixel_kid_2015', 512, 512
+FROM users, generate_series(1, 2) k WHERE username = 'pixel_kid_2015';
+INSERT INTO sessions (id, user_id, ip, user_agent)
+SELECT md5('pixel-kid-session')::uuid, id, '10.20.30.40', 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)'
+FROM users WHERE username = 'pixel_kid_2015';
+INSERT INTO api_tokens (user_id, token_hash)
+SELECT id, md5('pixel-kid-token') FROM users WHERE username = 'pixel_kid_2015';
+INSERT INTO marketing_preferences (user_id) SELECT id FROM users WHERE username = 'pixel_kid_2015';
+
+-- Likeness-style resources (the README's likeness walkthrough lists them): three models
+-- made to reproduce a real person, "Dana Vale", with versions and weight files, and an
+-- image generated with one of them, uploaded by the first seeded user.
+INSERT INTO models (user_id, name, description, created_at)
+SELECT (SELECT min(id) FROM users WHERE id > 0),
+       'Dana Vale ' || (ARRAY['portrait LoRA', 'voice-style LoRA', 'full-body LoRA'])[k],
+       'Trained on photos of the actress Dana Vale', timestamptz '2026-05-01'
+FROM generate_series(1, 3) k;
+INSERT INTO model_versions (model_id, version, notes)
+SELECT id, 'v1', 'first release' FROM models WHERE name LIKE 'Dana Vale %';
+INSERT INTO model_files (model_version_id, file_url, size_bytes, sha256)
+SELECT v.id, 's3://platform-models/models/' || m.user_id || '/' || v.id || '/dana-vale.safetensors', 0, ''
+FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name LIKE 'Dana Vale %';
+INSERT INTO images (user_id, model_id, object_key, title, prompt, width, height)
+SELECT m.user_id, m.id, 'images/' || m.user_id || '/dana-vale-beach.png', 'Dana at the beach', 'dana vale, beach, photo', 512, 512
+FROM models m WHERE m.name = 'Dana Vale portrait LoRA';

@@ -18,15 +18,12 @@ pub enum RequestKind {
     Likeness,
 }
 
-/// The kind is unknown, or not yet accepted by this version.
+/// The kind is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KindError {
     /// Not a kind at all.
     #[error("kind must be one of: access, deletion, unsubscribe, child_report, likeness")]
     Unknown,
-    /// A kind this deployment does not accept yet.
-    #[error("this kind of request is not accepted yet; only access and deletion are")]
-    NotAccepted,
 }
 
 impl RequestKind {
@@ -51,13 +48,5 @@ impl RequestKind {
             "likeness" => Self::Likeness,
             _ => return Err(KindError::Unknown),
         })
-    }
-
-    /// Parses a submitted kind and checks that intake accepts it.
-    pub fn accepted(value: &str) -> Result<Self, KindError> {
-        match Self::parse(value)? {
-            kind @ (Self::Access | Self::Deletion | Self::Unsubscribe) => Ok(kind),
-            _ => Err(KindError::NotAccepted),
-        }
     }
 }

@@ -2,14 +2,18 @@
 
 mod email;
 mod kind;
+mod likeness;
 mod regime;
 mod rehearsal_status;
+mod report;
 mod role;
 mod status;
 
 pub use email::{Email, EmailError};
 pub use kind::{KindError, RequestKind};
+pub use likeness::{ListingState, ResourceDecision};
 pub use regime::{Regime, business_days_after};
 pub use rehearsal_status::RehearsalStatus;
+pub use report::{AccountError, AccountKind, AccountRef, Relationship};
 pub use role::Role;
 pub use status::RequestStatus;

@@ -29,6 +29,8 @@ pub enum RequestStatus {
     /// A filing verified while the same person had an open request of its kind: it joined
     /// that request (`merged_into`).
     Merged,
+    /// A report staff looked into and closed without action.
+    Dismissed,
 }
 
 impl RequestStatus {
@@ -46,6 +48,7 @@ impl RequestStatus {
             Self::Expired => "expired",
             Self::Aborted => "aborted",
             Self::Merged => "merged",
+            Self::Dismissed => "dismissed",
         }
     }
 
@@ -63,6 +66,7 @@ impl RequestStatus {
             "expired" => Self::Expired,
             "aborted" => Self::Aborted,
             "merged" => Self::Merged,
+            "dismissed" => Self::Dismissed,
             _ => return None,
         })
     }

@@ -34,7 +34,8 @@ pub(crate) async fn fail_and_tell(
                 return Ok(None);
             }
             fail(c, request_id, code, &detail).await?;
-            Ok(request.email)
+            // A reporter is not the person whose erasure is delayed: staff follow it up.
+            Ok(super::subject::own_email(&request))
         })
         .await?;
     drop(conn);
@@ -78,7 +79,7 @@ pub(crate) async fn purge_failed(
                     .execute(c)
                     .await?;
                 fail(c, request_id, "purge_failed", &detail).await?;
-                return Ok((FailureOutcome::Failed, request.email));
+                return Ok((FailureOutcome::Failed, super::subject::own_email(&request)));
             }
             diesel::update(requests::table.find(request_id))
                 .set((

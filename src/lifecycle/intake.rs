@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::mail;
 use crate::models::request::{NewRequest, Request};
 use crate::models::verification::VerificationCode;
+use crate::models::{Listing, NewChildReport, NewListing};
 use crate::secrets::{self, label};
 use crate::state::AppState;
 
@@ -25,6 +26,64 @@ pub enum Identity {
     Email(Email),
     /// A signed-in platform user, proved by the platform's assertion.
     Platform(Asserted),
+}
+
+/// What a filing carries beyond the person, by kind.
+pub enum Details {
+    /// Nothing (access, deletion, unsubscribe).
+    Plain,
+    /// A report of a child's account.
+    Report(NewChildReport),
+    /// The resources a likeness-removal request lists.
+    Likeness(Vec<NewListing>),
+}
+
+impl Details {
+    /// The keyed hash of what the request is about, beyond the person: the reported
+    /// account, or the set of resources listed.
+    fn matter_hash(&self, state: &AppState) -> Option<Vec<u8>> {
+        match self {
+            Self::Plain => None,
+            Self::Report(report) => Some(state.keyed.hash(label::MATTER, &report.account.value)),
+            Self::Likeness(listings) => {
+                let mut names: Vec<String> = listings
+                    .iter()
+                    .map(|l| match &l.recognised {
+                        Some(r) => format!("{}:{}", r.resource, r.key),
+                        None => l.given.clone(),
+                    })
+                    .collect();
+                names.sort();
+                names.dedup();
+                Some(state.keyed.hash(label::MATTER, &names.join("\n")))
+            }
+        }
+    }
+
+    /// What the audit log records of it.
+    fn entries(&self, request_id: Uuid) -> Vec<AuditEntry> {
+        match self {
+            Self::Likeness(listings) => vec![AuditEntry::likeness_listed(
+                request_id,
+                listings.len(),
+                listings.iter().filter(|l| l.recognised.is_some()).count(),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stores it beside its request.
+    async fn insert(
+        &self,
+        c: &mut diesel_async::AsyncPgConnection,
+        request_id: Uuid,
+    ) -> diesel::QueryResult<()> {
+        match self {
+            Self::Plain => Ok(()),
+            Self::Report(report) => report.insert(c, request_id).await,
+            Self::Likeness(listings) => Listing::insert_all(c, request_id, listings).await,
+        }
+    }
 }
 
 /// The outcome of filing.
@@ -49,13 +108,16 @@ impl Identity {
 
 /// Files a request and starts verification. By email: always a new request and a new
 /// code. By assertion (identity proved at once): the person's open request of this kind
-/// if there is one (its token rotates), else a new one.
+/// if there is one (its token rotates), else a new one. A child report or a likeness
+/// request (by email only) stores its `details` beside the request.
 pub async fn file(
     state: &AppState,
     kind: RequestKind,
     identity: Identity,
+    details: Details,
 ) -> Result<Filed, ApiError> {
     let identity_hash = identity.hash(state);
+    let matter_hash = details.matter_hash(state);
     let now = Utc::now().trunc_subsecs(6);
     let regime = state.settings.requests.regime;
     let new = NewRequest {
@@ -73,6 +135,7 @@ pub async fn file(
         regime: regime.as_str().to_owned(),
         created_at: now,
         due_at: crate::unsubscribe::due(state, kind, now),
+        matter_hash,
     };
     let mut conn = state.db.get().await?;
     match identity {
@@ -85,20 +148,17 @@ pub async fn file(
             let request = conn
                 .transaction::<_, ApiError, _>(async |c| {
                     let request = new.insert(c).await?;
+                    details.insert(c, request.id).await?;
                     VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts).await?;
-                    audit::append(
-                        c,
-                        &[
-                            AuditEntry::request_filed(
-                                request.id,
-                                kind.as_str(),
-                                &request.regime,
-                                request.due_at,
-                            ),
-                            AuditEntry::code_sent(request.id),
-                        ],
-                    )
-                    .await?;
+                    let mut entries = vec![AuditEntry::request_filed(
+                        request.id,
+                        kind.as_str(),
+                        &request.regime,
+                        request.due_at,
+                    )];
+                    entries.extend(details.entries(request.id));
+                    entries.push(AuditEntry::code_sent(request.id));
+                    audit::append(c, &entries).await?;
                     Ok(request)
                 })
                 .await?;
@@ -117,6 +177,10 @@ pub async fn file(
                 token: None,
             })
         }
+        Identity::Platform(_) if !matches!(details, Details::Plain) => Err(ApiError::field(
+            "assertion",
+            "reports and likeness requests are filed with an email, not an assertion",
+        )),
         Identity::Platform(asserted) => {
             let token = secrets::new_token();
             let token_hash = state.keyed.hash(label::TOKEN, &token);
@@ -133,7 +197,7 @@ pub async fn file(
                         asserted.spend(c, &keyed).await?;
                         let mut entries = Vec::new();
                         if let Some(open) =
-                            Request::find_proved_open(c, kind, &new.email_hash).await?
+                            Request::find_proved_open(c, kind, &new.email_hash, None).await?
                         {
                             super::verify::rotate_token(
                                 c,

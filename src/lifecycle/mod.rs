@@ -15,14 +15,18 @@
 //! A deletion is approved on a clean dry run (a rehearsal, [`rehearsal`]); if the map or
 //! the platform schema changed by the time the purge starts, it goes back to `verified`.
 
+pub mod evidence;
 pub mod failure;
 pub mod intake;
+pub mod likeness;
 pub mod own_copies;
 pub mod recovery;
 pub mod rehearsal;
+pub mod reports;
 mod retention;
 pub mod review;
 pub mod service;
+mod subject;
 mod unsubscribing;
 pub mod verify;
 
@@ -35,7 +39,7 @@ use crate::state::AppState;
 pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Request) {
     let request_id = request.id;
     let enqueued = match request.kind() {
-        crate::domain::RequestKind::Deletion => {
+        crate::domain::RequestKind::Deletion | crate::domain::RequestKind::ChildReport => {
             let delay = request
                 .grace_until
                 .and_then(|until| (until - chrono::Utc::now()).to_std().ok());
@@ -44,6 +48,7 @@ pub async fn enqueue_after_commit(state: &AppState, request: &crate::models::Req
         crate::domain::RequestKind::Unsubscribe => {
             state.queue.enqueue_unsubscribe(request_id).await
         }
+        crate::domain::RequestKind::Likeness => state.queue.enqueue_likeness(request_id).await,
         _ => state.queue.enqueue_export(request_id).await,
     };
     match enqueued {

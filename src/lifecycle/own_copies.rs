@@ -5,7 +5,9 @@
 //!
 //! A person's other requests are found by identity: the deletion's own identity hash, the
 //! keyed hash of its email, the keyed hash of the platform subject (as named by an
-//! assertion, or as located by the purge), and the located subject key itself.
+//! assertion, or as located by the purge), and the located subject key itself. For a
+//! confirmed child report the person is the child: only the subject counts, never the
+//! reporter.
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -16,30 +18,35 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::db::DbPool;
-use crate::domain::{Email, RequestStatus};
+use crate::domain::{Email, RequestKind, RequestStatus};
 use crate::models::request::Request;
 use crate::schema::{requests, verification_codes};
 use crate::secrets::{Keyed, label};
 
 /// Statuses of requests that are over: their contact data is no longer needed.
-const CLOSED: [&str; 6] = [
+const CLOSED: [&str; 7] = [
     "completed",
     "denied",
     "cancelled",
     "expired",
     "aborted",
     "merged",
+    "dismissed",
 ];
 
-/// The identity hashes under which the person behind `deletion` may have filed.
+/// The identity hashes under which the person behind `deletion` may have filed. For a
+/// child report that person is the child (by the located key), never the reporter.
 fn identities(keyed: &Keyed, deletion: &Request) -> Vec<Vec<u8>> {
-    let mut hashes = vec![deletion.email_hash.clone()];
-    if let Some(email) = deletion
-        .email
-        .as_deref()
-        .and_then(|e| Email::try_from(e).ok())
-    {
-        hashes.push(keyed.hash(label::EMAIL, &email.normalized()));
+    let mut hashes = Vec::new();
+    if deletion.kind() != RequestKind::ChildReport {
+        hashes.push(deletion.email_hash.clone());
+        if let Some(email) = deletion
+            .email
+            .as_deref()
+            .and_then(|e| Email::try_from(e).ok())
+        {
+            hashes.push(keyed.hash(label::EMAIL, &email.normalized()));
+        }
     }
     for subject in [&deletion.subject_ref, &deletion.subject_key]
         .into_iter()

@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lethe_jobs::lifecycle::{RehearsalClaim, RehearsalOutcome};
-use lethe_jobs::platform::SubjectLookup;
 use uuid::Uuid;
 
 use super::service::ServiceLifecycle;
@@ -32,16 +31,18 @@ pub async fn request(
             let request = Request::find_for_update(c, request_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if request.kind() != RequestKind::Deletion {
-                return Err(ApiError::Conflict("dry runs are for deletion requests"));
+            if !matches!(
+                request.kind(),
+                RequestKind::Deletion | RequestKind::ChildReport
+            ) {
+                return Err(ApiError::Conflict(
+                    "dry runs are for deletion requests and child reports",
+                ));
             }
             if request.status() != RequestStatus::Verified {
                 return Err(ApiError::Conflict("the request is not awaiting review"));
             }
-            if request.email.is_none()
-                && request.subject_ref.is_none()
-                && request.subject_key.is_none()
-            {
+            if super::subject::lookup(c, &request).await?.is_none() {
                 return Err(ApiError::Conflict(
                     "the requester's identity is no longer held",
                 ));
@@ -123,21 +124,16 @@ pub(crate) async fn claim(
         let Some(request) = Request::find(c, rehearsal.request_id).await? else {
             return Ok(None);
         };
-        let lookup = match (&request.subject_ref, &request.email, &request.subject_key) {
-            (Some(subject), _, _) => SubjectLookup::Key(subject.clone()),
-            (None, Some(email), _) => SubjectLookup::Email(email.clone()),
-            (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
-            (None, None, None) => {
-                finish(
-                    c,
-                    rehearsal_id,
-                    RehearsalStatus::Error,
-                    None,
-                    Some("requester_identity_missing"),
-                )
-                .await?;
-                return Ok(None);
-            }
+        let Some(lookup) = super::subject::lookup(c, &request).await? else {
+            finish(
+                c,
+                rehearsal_id,
+                RehearsalStatus::Error,
+                None,
+                Some("requester_identity_missing"),
+            )
+            .await?;
+            return Ok(None);
         };
         diesel::update(rehearsals::table.find(rehearsal_id))
             .set((
@@ -150,7 +146,8 @@ pub(crate) async fn claim(
             request_id: request.id,
             lookup,
             subject_key: request.subject_key.clone(),
-            requester_email: request.email.clone(),
+            requester_email: super::subject::own_email(&request),
+            freeze: request.kind() == RequestKind::ChildReport,
         }))
     })
     .await

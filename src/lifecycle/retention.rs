@@ -61,6 +61,7 @@ pub(crate) async fn sweep(
                     "cancelled",
                     "expired",
                     "aborted",
+                    "dismissed",
                 ]))
                 .filter(requests::pii_scrubbed_at.is_null())
                 .filter(
@@ -83,6 +84,18 @@ pub(crate) async fn sweep(
         .returning(requests::id)
         .get_results(c)
         .await?;
+        // What reports said about an account, and what likeness requests listed, goes
+        // with the requester's contact data.
+        for ids in [&expired, &scrubbed] {
+            crate::models::ChildReport::scrub(c, ids).await?;
+            diesel::update(
+                crate::schema::likeness_resources::table
+                    .filter(crate::schema::likeness_resources::request_id.eq_any(ids)),
+            )
+            .set(crate::schema::likeness_resources::given.eq(None::<String>))
+            .execute(c)
+            .await?;
+        }
         let mut entries: Vec<AuditEntry> =
             expired.iter().map(|id| AuditEntry::expired(*id)).collect();
         entries.extend(

@@ -47,28 +47,17 @@ pub async fn approve(
                     "only verified requests awaiting review can be approved",
                 ));
             }
+            if request.kind() == RequestKind::ChildReport {
+                return Err(ApiError::Conflict(
+                    "a child report is confirmed or dismissed, not approved",
+                ));
+            }
             let deletion = request.kind() == RequestKind::Deletion;
             // A deletion is approved on the strength of its latest dry run, which must
             // have run every step without failure; the approval binds it, so the purge
             // runs on the map and schema it rehearsed or not at all.
             let rehearsal = if deletion {
-                let latest = Rehearsal::latest(c, request_id).await?.ok_or(ApiError::Conflict(
-                    "run a dry run before approving a deletion",
-                ))?;
-                if latest.review_round != request.review_round {
-                    return Err(ApiError::Conflict(
-                        "the request went back to review; run a new dry run before approving",
-                    ));
-                }
-                if matches!(latest.status, RehearsalStatus::Queued | RehearsalStatus::Running) {
-                    return Err(ApiError::Conflict("the dry run has not finished yet"));
-                }
-                if !latest.approvable() {
-                    return Err(ApiError::Conflict(
-                        "the latest dry run did not complete cleanly; fix the cause and run a new dry run",
-                    ));
-                }
-                Some(latest.id)
+                Some(clean_rehearsal(c, &request).await?)
             } else {
                 None
             };
@@ -138,6 +127,35 @@ pub async fn approve(
     Ok(approval)
 }
 
+/// The latest dry run of a locked request awaiting review, if it is of this review round,
+/// finished, and ran every step without failure: what an approval (or a report's
+/// confirmation) binds, so the purge runs on the map and schema it rehearsed or not at all.
+pub(crate) async fn clean_rehearsal(
+    c: &mut diesel_async::AsyncPgConnection,
+    request: &Request,
+) -> Result<Uuid, ApiError> {
+    let latest = Rehearsal::latest(c, request.id)
+        .await?
+        .ok_or(ApiError::Conflict("run a dry run first"))?;
+    if latest.review_round != request.review_round {
+        return Err(ApiError::Conflict(
+            "the request went back to review; run a new dry run first",
+        ));
+    }
+    if matches!(
+        latest.status,
+        RehearsalStatus::Queued | RehearsalStatus::Running
+    ) {
+        return Err(ApiError::Conflict("the dry run has not finished yet"));
+    }
+    if !latest.approvable() {
+        return Err(ApiError::Conflict(
+            "the latest dry run did not complete cleanly; fix the cause and run a new dry run",
+        ));
+    }
+    Ok(latest.id)
+}
+
 /// Denies a request that has not started; tells the requester.
 pub async fn deny(
     state: &AppState,
@@ -151,6 +169,11 @@ pub async fn deny(
             let request = Request::find_for_update(c, request_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
+            if request.kind() == RequestKind::ChildReport {
+                return Err(ApiError::Conflict(
+                    "a child report is confirmed or dismissed, not denied",
+                ));
+            }
             if !matches!(
                 request.status(),
                 RequestStatus::PendingVerification | RequestStatus::Verified
@@ -206,7 +229,8 @@ pub async fn deny(
 }
 
 /// The requester withdraws a request that has not started (for deletions: during the
-/// grace period, or any time before the purge begins).
+/// grace period, or any time before the purge begins; a child report only before staff
+/// confirm it; a likeness request only before any resource is decided).
 pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<Request, ApiError> {
     super::verify::authorize(state, request_id, token).await?;
     let mut conn = state.db.get().await?;
@@ -214,11 +238,20 @@ pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<R
         let request = Request::find_for_update(c, request_id)
             .await?
             .ok_or(ApiError::NotFound)?;
+        // Staff's decisions on what others posted stand: a confirmed report, or a likeness
+        // request with a resource decided, is no longer the requester's to withdraw.
+        let decided = request.kind() == RequestKind::Likeness
+            && crate::models::Listing::of_request(c, request_id)
+                .await?
+                .iter()
+                .any(|l| l.decision.is_some());
         let cancellable = match request.status() {
             RequestStatus::PendingVerification | RequestStatus::Verified => {
-                !request.partly_applied()
+                !request.partly_applied() && !decided
             }
-            RequestStatus::Approved => request.started_at.is_none(),
+            RequestStatus::Approved => {
+                request.started_at.is_none() && request.kind() != RequestKind::ChildReport
+            }
             _ => false,
         };
         if !cancellable {

@@ -10,8 +10,8 @@ use diesel::sql_types::{Interval, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
 use lethe_jobs::lifecycle::{
-    ExportClaim, FailureOutcome, Lifecycle, Pinned, PurgeClaim, RehearsalClaim, RehearsalOutcome,
-    StrandedKind, UnsubscribeClaim, UnsubscribeReport,
+    ExportClaim, FailureOutcome, Lifecycle, LikenessWork, Pinned, PurgeClaim, RehearsalClaim,
+    RehearsalOutcome, ResourceItem, StrandedKind, UnsubscribeClaim, UnsubscribeReport,
 };
 use lethe_jobs::platform::SubjectLookup;
 use lethe_jobs::purge::{Checkpoint, PurgeReport, StepFailure, StepReport};
@@ -34,12 +34,14 @@ pub struct ServiceLifecycle {
     pub(crate) db: DbPool,
     pub(crate) mailer: Mailer,
     keyed: crate::secrets::Keyed,
-    storage: Storage,
+    pub(crate) storage: Storage,
     exports_bucket: String,
-    export_ttl: chrono::Duration,
+    pub(crate) export_ttl: chrono::Duration,
     retention: chrono::Duration,
     unverified_expiry: chrono::Duration,
     reenqueue_after: chrono::Duration,
+    pub(crate) likeness_hold: chrono::Duration,
+    pub(crate) evidence_bucket: String,
 }
 
 impl ServiceLifecycle {
@@ -63,6 +65,8 @@ impl ServiceLifecycle {
             reenqueue_after: chrono::Duration::minutes(i64::from(
                 settings.worker.reenqueue_after_minutes,
             )),
+            likeness_hold: chrono::Duration::days(i64::from(r.likeness_file_hold_days)),
+            evidence_bucket: settings.storage.evidence_bucket.clone(),
         }
     }
 
@@ -92,7 +96,7 @@ impl Lifecycle for ServiceLifecycle {
         let claim = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
                 let Some((_, lookup)) =
-                    claim_run(c, request_id, RequestKind::Access, lease).await?
+                    claim_run(c, request_id, &[RequestKind::Access], lease).await?
                 else {
                     return Ok(None);
                 };
@@ -113,8 +117,13 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some((request, lookup)) =
-                claim_run(c, request_id, RequestKind::Deletion, lease).await?
+            let Some((request, lookup)) = claim_run(
+                c,
+                request_id,
+                &[RequestKind::Deletion, RequestKind::ChildReport],
+                lease,
+            )
+            .await?
             else {
                 return Ok(None);
             };
@@ -132,12 +141,23 @@ impl Lifecycle for ServiceLifecycle {
                 }),
                 None => None,
             };
+            let (freeze, parent_copy) =
+                match crate::models::ChildReport::find(c, request_id).await? {
+                    Some(report) => (
+                        report.frozen_at.is_none(),
+                        (report.copy_confirmed() && request.export_key.is_none())
+                            .then(|| self.archive_ref(request_id)),
+                    ),
+                    None => (false, None),
+                };
             Ok(Some(PurgeClaim {
                 lookup,
                 subject_key: request.subject_key.clone(),
                 checkpoint,
-                requester_email: request.email.clone(),
+                requester_email: super::subject::own_email(&request),
                 pinned,
+                freeze,
+                parent_copy,
             }))
         })
         .await
@@ -195,6 +215,19 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
+    async fn frozen(&self, request_id: Uuid, rows: u64) -> anyhow::Result<()> {
+        super::reports::frozen(&self.db, request_id, rows).await
+    }
+
+    async fn parent_copy_done(
+        &self,
+        request_id: Uuid,
+        report: &ExportReport,
+        archive: &ObjectRef,
+    ) -> anyhow::Result<()> {
+        super::reports::parent_copy_done(self, request_id, report, archive).await
+    }
+
     async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         let Some(request) = Request::find(&mut conn, request_id).await? else {
@@ -242,10 +275,10 @@ impl Lifecycle for ServiceLifecycle {
         let Some(request) = completed else {
             return Ok(());
         };
-        let message = if report.subject_found {
-            mail::erasure_completed(request_id)
-        } else {
-            mail::erasure_no_account(request_id)
+        let message = match (request.kind(), report.subject_found) {
+            (RequestKind::ChildReport, acted) => mail::report_concluded(request_id, acted),
+            (_, true) => mail::erasure_completed(request_id),
+            (_, false) => mail::erasure_no_account(request_id),
         };
         if let Some(email) = request
             .email
@@ -266,6 +299,7 @@ impl Lifecycle for ServiceLifecycle {
                 ))
                 .execute(c)
                 .await?;
+            crate::models::ChildReport::scrub(c, &[request_id]).await?;
             audit::append(c, &[AuditEntry::requester_data_scrubbed(request_id)]).await?;
             Ok(())
         })
@@ -415,11 +449,21 @@ impl Lifecycle for ServiceLifecycle {
             #[diesel(sql_type = diesel::sql_types::Text)]
             kind: String,
         }
+        // Likeness requests await decisions as `verified`: stranded when a listing waits
+        // for a look-up or an unpublish, or when every listing is settled but the request
+        // is still open.
         let ids: Vec<Id> = diesel::sql_query(
-            "SELECT id, kind FROM requests \
-             WHERE kind IN ('access', 'deletion', 'unsubscribe') AND status IN ('approved', 'processing') \
-               AND (lease_until IS NULL OR lease_until < now()) \
-               AND (grace_until IS NULL OR grace_until <= now()) \
+            "SELECT id, kind FROM requests r \
+             WHERE ((kind IN ('access', 'deletion', 'unsubscribe', 'child_report') \
+                     AND status IN ('approved', 'processing') \
+                     AND (lease_until IS NULL OR lease_until < now()) \
+                     AND (grace_until IS NULL OR grace_until <= now())) \
+                 OR (kind = 'likeness' AND status = 'verified' AND ( \
+                     EXISTS (SELECT 1 FROM likeness_resources l WHERE l.request_id = r.id \
+                             AND (l.state = 'listed' OR (l.decision = 'remove' AND l.unpublished_at IS NULL))) \
+                     OR NOT EXISTS (SELECT 1 FROM likeness_resources l WHERE l.request_id = r.id \
+                             AND (l.state = 'listed' OR (l.state = 'found' AND (l.decision IS NULL \
+                                  OR (l.decision = 'remove' AND l.unpublished_at IS NULL)))))))) \
                AND (enqueued_at IS NULL OR enqueued_at < now() - $1) \
              ORDER BY due_at LIMIT 1000",
         )
@@ -432,8 +476,9 @@ impl Lifecycle for ServiceLifecycle {
                 (
                     r.id,
                     match r.kind.as_str() {
-                        "deletion" => StrandedKind::Purge,
+                        "deletion" | "child_report" => StrandedKind::Purge,
                         "unsubscribe" => StrandedKind::Unsubscribe,
+                        "likeness" => StrandedKind::Likeness,
                         _ => StrandedKind::Export,
                     },
                 )
@@ -504,7 +549,7 @@ impl Lifecycle for ServiceLifecycle {
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             let Some((request, lookup)) =
-                claim_run(c, request_id, RequestKind::Unsubscribe, lease).await?
+                claim_run(c, request_id, &[RequestKind::Unsubscribe], lease).await?
             else {
                 return Ok(None);
             };
@@ -524,24 +569,56 @@ impl Lifecycle for ServiceLifecycle {
         super::unsubscribing::done(&self.db, request_id, report).await
     }
 
+    async fn likeness_work(&self, request_id: Uuid) -> anyhow::Result<LikenessWork> {
+        super::likeness::work(self, request_id).await
+    }
+
+    async fn resource_checked(&self, id: Uuid, key: Option<&str>) -> anyhow::Result<()> {
+        super::likeness::checked(self, id, key).await
+    }
+
+    async fn resource_unpublished(&self, id: Uuid, rows: u64) -> anyhow::Result<()> {
+        super::likeness::unpublished(self, id, rows).await
+    }
+
+    async fn likeness_settle(&self, request_id: Uuid) -> anyhow::Result<()> {
+        super::likeness::settle(self, request_id).await
+    }
+
+    async fn resource_files_due(&self) -> anyhow::Result<Vec<ResourceItem>> {
+        super::likeness::files_due(self).await
+    }
+
+    async fn resource_files_deleted(&self, id: Uuid, objects: u64) -> anyhow::Result<()> {
+        super::likeness::files_deleted(self, id, objects).await
+    }
+
+    async fn orphaned_evidence(&self) -> anyhow::Result<Vec<(Uuid, ObjectRef)>> {
+        super::evidence::orphaned(self).await
+    }
+
+    async fn evidence_deleted(&self, request_id: Uuid) -> anyhow::Result<()> {
+        super::evidence::gone(self, request_id).await
+    }
+
     async fn retention_sweep(&self) -> anyhow::Result<u64> {
         super::retention::sweep(&self.db, self.unverified_expiry, self.retention).await
     }
 }
 
-/// Locks the request and starts a run on it if it is of `kind`, approved or processing,
+/// Locks the request and starts a run on it if it is of one of `kinds`, approved or processing,
 /// out of any grace period and not leased: the request and how to find its subject.
 async fn claim_run(
     c: &mut diesel_async::AsyncPgConnection,
     request_id: Uuid,
-    kind: RequestKind,
+    kinds: &[RequestKind],
     lease: chrono::Duration,
 ) -> anyhow::Result<Option<(Request, SubjectLookup)>> {
     let Some(request) = Request::find_for_update(c, request_id).await? else {
         return Ok(None);
     };
     let now = Utc::now();
-    let runnable = request.kind() == kind
+    let runnable = kinds.contains(&request.kind())
         && matches!(
             request.status(),
             RequestStatus::Approved | RequestStatus::Processing
@@ -564,20 +641,15 @@ async fn start_run(
     request: &Request,
     lease_until: chrono::DateTime<Utc>,
 ) -> anyhow::Result<Option<SubjectLookup>> {
-    let lookup = match (&request.subject_ref, &request.email, &request.subject_key) {
-        (Some(subject), _, _) => SubjectLookup::Key(subject.clone()),
-        (None, Some(email), _) => SubjectLookup::Email(email.clone()),
-        (None, None, Some(key)) => SubjectLookup::Key(key.clone()),
-        (None, None, None) => {
-            fail(
-                c,
-                request.id,
-                "requester_identity_missing",
-                &serde_json::json!({}),
-            )
-            .await?;
-            return Ok(None);
-        }
+    let Some(lookup) = super::subject::lookup(c, request).await? else {
+        fail(
+            c,
+            request.id,
+            "requester_identity_missing",
+            &serde_json::json!({}),
+        )
+        .await?;
+        return Ok(None);
     };
     if request.run_attempts >= MAX_RUNS {
         fail(

@@ -57,8 +57,13 @@ async fn with_code_once(
             let mut answer = request_id;
             match check {
                 CodeCheck::Valid => {
-                    let open =
-                        Request::find_proved_open(c, request.kind(), &request.email_hash).await?;
+                    let open = Request::find_proved_open(
+                        c,
+                        request.kind(),
+                        &request.email_hash,
+                        request.matter_hash.as_deref(),
+                    )
+                    .await?;
                     if request.kind() == RequestKind::Unsubscribe {
                         crate::unsubscribe::on_verified(
                             c,
@@ -104,7 +109,11 @@ async fn with_code_once(
         CodeCheck::Exhausted => return Err(ApiError::TooManyAttempts),
         CodeCheck::Expired => return Err(ApiError::CodeExpired),
     }
-    if approved_now {
+    // Approved now: its job. A likeness request's listings are looked up at once (it
+    // then waits for staff as `verified`).
+    if approved_now
+        || (request.kind() == RequestKind::Likeness && request.status() == RequestStatus::Verified)
+    {
         super::enqueue_after_commit(state, &request).await;
     }
     Ok((request, token))

@@ -1,6 +1,7 @@
 //! A data-subject request and the queries over it.
 
 use chrono::{DateTime, Utc};
+use diesel::PgExpressionMethods;
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -83,6 +84,9 @@ pub struct Request {
     pub merged_into: Option<Uuid>,
     /// An unsubscribe's marketing categories (`None`: every category).
     pub categories: Option<Vec<String>>,
+    /// Keyed hash of what the request is about, where the person alone does not say it
+    /// (a report: the account reported).
+    pub matter_hash: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -136,10 +140,12 @@ impl Request {
         conn: &mut AsyncPgConnection,
         kind: RequestKind,
         email_hash: &[u8],
+        matter_hash: Option<&[u8]>,
     ) -> QueryResult<Option<Self>> {
         requests::table
             .filter(requests::kind.eq(kind.as_str()))
             .filter(requests::email_hash.eq(email_hash))
+            .filter(requests::matter_hash.is_not_distinct_from(matter_hash))
             .filter(requests::status.eq_any(["verified", "approved", "processing"]))
             .select(Self::as_select())
             .for_update()
@@ -191,6 +197,8 @@ pub struct NewRequest {
     pub created_at: DateTime<Utc>,
     /// Due.
     pub due_at: DateTime<Utc>,
+    /// Keyed hash of what the request is about (reports), if anything beyond the person.
+    pub matter_hash: Option<Vec<u8>>,
 }
 
 impl NewRequest {
@@ -199,8 +207,8 @@ impl NewRequest {
     /// about other requests.
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Request> {
         diesel::sql_query(
-            "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at) \
-             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8) RETURNING *",
+            "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at, matter_hash) \
+             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8, $9) RETURNING *",
         )
         .bind::<SqlUuid, _>(self.id)
         .bind::<Text, _>(self.kind.as_str())
@@ -210,6 +218,7 @@ impl NewRequest {
         .bind::<Text, _>(&self.regime)
         .bind::<Timestamptz, _>(self.created_at)
         .bind::<Timestamptz, _>(self.due_at)
+        .bind::<Nullable<Bytea>, _>(self.matter_hash.as_deref())
         .get_result(conn)
         .await
     }

@@ -25,6 +25,10 @@ use super::{health, requests, signals, staff, suppressions, unsubscribe};
         staff::recover::abort,
         staff::approve::approve,
         staff::deny::deny,
+        staff::reports::confirm,
+        staff::reports::dismiss,
+        staff::resources::decide,
+        requests::evidence::upload,
         staff::suppressions::delete,
         unsubscribe::links::create,
         unsubscribe::one_click::confirm,
@@ -220,7 +224,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filing_body_is_one_of_email_or_assertion_and_kinds_are_listed() {
+    fn the_filing_body_is_one_of_its_shapes_and_kinds_are_listed() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let schemas = &doc["components"]["schemas"];
         let one_of: Vec<&str> = schemas["Filing"]["oneOf"]
@@ -233,16 +237,28 @@ mod tests {
             one_of,
             [
                 "#/components/schemas/ByEmail",
+                "#/components/schemas/ByReporter",
+                "#/components/schemas/ByLikeness",
                 "#/components/schemas/ByAssertion"
             ]
         );
-        for (name, field) in [("ByEmail", "email"), ("ByAssertion", "assertion")] {
-            assert_eq!(
-                schemas[name]["required"],
-                serde_json::json!(["kind", field])
-            );
+        for (name, fields) in [
+            ("ByEmail", &["kind", "email"][..]),
+            ("ByReporter", &["kind", "email", "report"][..]),
+            ("ByLikeness", &["kind", "email", "resources"][..]),
+            ("ByAssertion", &["kind", "assertion"][..]),
+        ] {
+            assert_eq!(schemas[name]["required"], serde_json::json!(fields));
             assert_eq!(schemas[name]["additionalProperties"], false);
         }
+        assert_eq!(
+            schemas["ReportKind"]["enum"],
+            serde_json::json!(["child_report"])
+        );
+        assert_eq!(
+            schemas["LikenessKind"]["enum"],
+            serde_json::json!(["likeness"])
+        );
         assert_eq!(
             schemas["FiledKind"]["enum"],
             serde_json::json!(["access", "deletion", "unsubscribe"])

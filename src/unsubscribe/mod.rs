@@ -24,14 +24,18 @@ use crate::state::AppState;
 /// The suppression category meaning every marketing category.
 pub const EVERY: &str = "*";
 
-/// The legal due date of a request of `kind` received `now`: unsubscribes have a short
-/// clock in business days (`requests.unsubscribe_due_business_days`), the rest the
-/// regime's.
+/// The due date of a request of `kind` received `now`: unsubscribes have a short legal
+/// clock in business days (`requests.unsubscribe_due_business_days`), child reports a
+/// short internal one (`requests.child_report_due_business_days`), the rest the regime's.
 pub fn due(state: &AppState, kind: RequestKind, now: DateTime<Utc>) -> DateTime<Utc> {
     match kind {
         RequestKind::Unsubscribe => crate::domain::business_days_after(
             now,
             state.settings.requests.unsubscribe_due_business_days,
+        ),
+        RequestKind::ChildReport => crate::domain::business_days_after(
+            now,
+            state.settings.requests.child_report_due_business_days,
         ),
         _ => state.settings.requests.regime.due(now),
     }
@@ -205,7 +209,8 @@ pub(crate) async fn open_or_file(
     wanted: &Option<Vec<String>>,
     entries: &mut Vec<AuditEntry>,
 ) -> Result<(Uuid, bool), ApiError> {
-    if let Some(open) = Request::find_proved_open(c, RequestKind::Unsubscribe, who.identity).await?
+    if let Some(open) =
+        Request::find_proved_open(c, RequestKind::Unsubscribe, who.identity, None).await?
     {
         let widened = widen(open.categories.clone(), wanted.clone());
         if widened != open.categories {

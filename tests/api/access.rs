@@ -68,6 +68,10 @@ const EXPECTED_TABLES: &[(&str, &str)] = &[
         "SELECT row_to_json(t)::text AS v FROM sessions t WHERE t.user_id = $1",
     ),
     (
+        "data/device_location/api_tokens.json",
+        "SELECT row_to_json(t)::text AS v FROM api_tokens t WHERE t.user_id = $1",
+    ),
+    (
         "data/activity/notifications.json",
         "SELECT row_to_json(t)::text AS v FROM notifications t WHERE t.user_id = $1",
     ),

@@ -157,6 +157,35 @@ async fn datamap_check_passes_a_safe_map_and_names_every_unsafe_or_undecided_val
         }
     }
 
+    // A freeze that would delete rows the map keeps or writes a column that does not
+    // exist, and a profile URL template without a placeholder, are refused by name.
+    for (from, to, expected) in [
+        (
+            r#"delete = ["sessions.user_id", "api_tokens.user_id"]"#,
+            r#"delete = ["payments.user_id"]"#,
+            &["freeze.delete", "payments", "keeps"][..],
+        ),
+        (
+            "set = { restricted = true }",
+            "set = { frozen = true }",
+            &["freeze.set", "users.frozen", "does not exist"][..],
+        ),
+        (
+            r#"profile_urls = ["https://demo.lethe.test/user/{username}"]"#,
+            r#"profile_urls = ["https://demo.lethe.test/user/"]"#,
+            &["profile_urls", "placeholder"][..],
+        ),
+    ] {
+        let shipped = shipped_with(r#""sms_contacts.user_id" = "delete""#);
+        assert!(shipped.contains(from), "the shipped map has {from}");
+        let path = write("freeze.toml", shipped.replace(from, to));
+        let (ok, out) = check(&app, Some(&path));
+        assert!(!ok, "{out}");
+        for needle in expected {
+            assert!(out.contains(needle), "`{needle}` not in {out}");
+        }
+    }
+
     // A partitioned table the walk reaches is refused (rows of different partitions share
     // row ids), even though its key simply cascades.
     app.platform_db()

@@ -36,7 +36,7 @@ struct Subject {
 
 /// Per table: a key expression and the rows a purge of `$1` may touch (deleted, rewritten,
 /// or detached by a foreign key), written independently of the data map.
-const TOUCHED: &[(&str, &str, &str)] = &[
+pub(crate) const TOUCHED: &[(&str, &str, &str)] = &[
     ("users", "t.id::text", "t.id = $1 OR t.referred_by = $1"),
     ("profiles", "t.user_id::text", "t.user_id = $1"),
     (
@@ -76,6 +76,7 @@ const TOUCHED: &[(&str, &str, &str)] = &[
         "t.follower_id = $1 OR t.followee_id = $1",
     ),
     ("sessions", "t.id::text", "t.user_id = $1"),
+    ("api_tokens", "t.id::text", "t.user_id = $1"),
     (
         "notifications",
         "t.id::text",
@@ -95,7 +96,7 @@ const TOUCHED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn touched_keys(
+pub(crate) async fn touched_keys(
     conn: &mut AsyncPgConnection,
     subject: i64,
 ) -> BTreeMap<&'static str, Vec<String>> {
@@ -113,7 +114,7 @@ async fn touched_keys(
 }
 
 /// A digest per table of every row outside `touched`.
-async fn others_digest(
+pub(crate) async fn others_digest(
     conn: &mut AsyncPgConnection,
     touched: &BTreeMap<&'static str, Vec<String>>,
 ) -> BTreeMap<String, String> {

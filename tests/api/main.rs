@@ -4,6 +4,7 @@
 mod access;
 mod assertion;
 mod audit;
+mod child_report;
 mod cli;
 mod datamap;
 mod deletion;
@@ -13,6 +14,7 @@ mod health;
 mod helpers;
 mod intake;
 mod large;
+mod likeness;
 mod logs;
 mod maintenance;
 mod own_copies;

@@ -145,6 +145,34 @@ impl BoundMap {
             map.sale_sharing.as_ref(),
             catalog,
         ));
+        let kept: Vec<String> = walked
+            .edges
+            .iter()
+            .filter(|(_, t)| t.action != Action::Delete)
+            .map(|(e, _)| e.table.clone())
+            .collect();
+        problems.extend(super::freeze::problems(&map, catalog, &kept));
+        problems.extend(super::resources::problems(&map.resources, catalog));
+        for template in &map.subject.profile_urls {
+            let entry = format!("subject.profile_urls `{template}`");
+            match super::url_template::UrlTemplate::parse(template) {
+                Err(problem) => problems.push(Problem {
+                    entry,
+                    problem: format!("the template {problem}"),
+                }),
+                Ok(t)
+                    if t.column() != map.subject.key
+                        && Some(t.column()) != map.subject.username.as_deref() =>
+                {
+                    problems.push(Problem {
+                        entry,
+                        problem: "the placeholder must name the subject's key or username column"
+                            .into(),
+                    })
+                }
+                Ok(_) => {}
+            }
+        }
         let deleted: BTreeSet<&str> = walked.deleted.iter().map(String::as_str).collect();
         let reached: BTreeSet<&str> = walked
             .edges
@@ -485,6 +513,34 @@ impl BoundMap {
               UNION ALL SELECT s.{k}::text, 1 FROM {t} s WHERE {left} = {right}) \
              ORDER BY rank LIMIT 1"
         )
+    }
+
+    /// SQL finding the subject by its public username (exact match). Takes `$1`; `None`
+    /// when the map names no username column.
+    pub fn locate_by_username_sql(&self) -> Option<String> {
+        let s = &self.map.subject;
+        let username = s.username.as_deref()?;
+        Some(format!(
+            "SELECT s.{k}::text AS key FROM {t} s WHERE s.{u}::text = $1 LIMIT 1",
+            k = ident(&s.key),
+            t = self.qualified_table(&s.table),
+            u = ident(username)
+        ))
+    }
+
+    /// What a profile URL names, through the map's `subject.profile_urls`: the subject's
+    /// key or username, or `None` when no template matches.
+    pub fn profile_url_lookup(&self, url: &str) -> Option<crate::platform::SubjectLookup> {
+        let s = &self.map.subject;
+        s.profile_urls.iter().find_map(|template| {
+            let template = super::url_template::UrlTemplate::parse(template).ok()?;
+            let value = template.capture(url)?;
+            if template.column() == s.key {
+                Some(crate::platform::SubjectLookup::Key(value))
+            } else {
+                Some(crate::platform::SubjectLookup::Username(value))
+            }
+        })
     }
 
     /// SQL finding the subject by its key (as named in a platform assertion). Takes `$1`.

@@ -359,6 +359,7 @@ pub fn convert(v1: &str, catalog: Option<&Catalog>) -> Result<Converted, MapErro
         key: old.subject.key.clone(),
         email: old.subject.email.clone(),
         username: old.subject.username.clone(),
+        profile_urls: Vec::new(),
         placeholder: old.subject.placeholder.clone(),
         tombstone: None,
     };

@@ -113,6 +113,7 @@ pub fn guess_subject(
         key,
         email,
         username,
+        profile_urls: Vec::new(),
         placeholder: None,
         tombstone: None,
     })

@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{Catalog, ident};
@@ -33,9 +35,13 @@ pub struct MarketingSpec {
 /// One opt-out statement: `$1` is the subject's key, then the values in order.
 #[derive(Debug, Clone)]
 pub struct OptOut {
-    /// The category.
+    /// The category (or the map entry it comes from).
     pub category: String,
-    /// The `UPDATE`.
+    /// The table it writes.
+    pub table: String,
+    /// Whether it deletes rows (else it updates them).
+    pub deletes: bool,
+    /// The `UPDATE` (or `DELETE`).
     pub sql: String,
     /// The values, as text (cast to their columns' types in the SQL).
     pub values: Vec<String>,
@@ -93,7 +99,7 @@ pub fn problems(
     problems
 }
 
-fn as_text(value: &toml::Value) -> Option<String> {
+pub(crate) fn as_text(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::Boolean(b) => Some(b.to_string()),
         toml::Value::Integer(i) => Some(i.to_string()),
@@ -121,38 +127,69 @@ pub fn opt_outs(map: &super::DataMap, catalog: &Catalog, category: Option<&str>)
     section
         .iter()
         .filter(|(name, _)| category.is_none_or(|c| c == name.as_str()))
-        .map(|(name, spec)| {
-            let type_of = |column: &str| {
-                catalog
-                    .column(&spec.table, column)
-                    .map_or_else(|| "text".to_owned(), |c| c.sql_type.clone())
-            };
-            let mut values = Vec::new();
-            let sets: Vec<String> = spec
-                .set
-                .iter()
-                .map(|(column, value)| {
-                    values.push(as_text(value).unwrap_or_default());
-                    format!(
-                        "{} = CAST(${} AS {})",
-                        ident(column),
-                        values.len() + 1,
-                        type_of(column)
-                    )
-                })
-                .collect();
-            OptOut {
-                category: name.clone(),
-                sql: format!(
-                    "UPDATE {}.{} SET {} WHERE {} = CAST($1 AS {})",
-                    ident(schema),
-                    ident(&spec.table),
-                    sets.join(", "),
-                    ident(&spec.link),
-                    type_of(&spec.link)
-                ),
-                values,
-            }
-        })
+        .map(|(name, spec)| write_statement(schema, catalog, name, spec))
         .collect()
+}
+
+/// The `UPDATE` writing `spec.set` into the rows whose `spec.link` is the subject's key
+/// (`$1`), the values bound in order and cast to their columns' types.
+pub(crate) fn write_statement(
+    schema: &str,
+    catalog: &Catalog,
+    label: &str,
+    spec: &MarketingSpec,
+) -> OptOut {
+    let type_of = |column: &str| {
+        catalog
+            .column(&spec.table, column)
+            .map_or_else(|| "text".to_owned(), |c| c.sql_type.clone())
+    };
+    let mut values = Vec::new();
+    let sets: Vec<String> = spec
+        .set
+        .iter()
+        .map(|(column, value)| {
+            values.push(as_text(value).unwrap_or_default());
+            format!(
+                "{} = CAST(${} AS {})",
+                ident(column),
+                values.len() + 1,
+                type_of(column)
+            )
+        })
+        .collect();
+    OptOut {
+        category: label.to_owned(),
+        table: spec.table.clone(),
+        deletes: false,
+        sql: format!(
+            "UPDATE {}.{} SET {} WHERE {} = CAST($1 AS {})",
+            ident(schema),
+            ident(&spec.table),
+            sets.join(", "),
+            ident(&spec.link),
+            type_of(&spec.link)
+        ),
+        values,
+    }
+}
+
+/// Runs write statements (opt-outs, a freeze) for `subject` inside the caller's
+/// transaction; the rows they wrote or deleted.
+pub async fn run_writes(
+    c: &mut AsyncPgConnection,
+    statements: &[OptOut],
+    subject: &str,
+) -> diesel::QueryResult<u64> {
+    let mut rows = 0;
+    for statement in statements {
+        let mut query = diesel::sql_query(&statement.sql)
+            .into_boxed()
+            .bind::<Text, _>(subject.to_owned());
+        for value in &statement.values {
+            query = query.bind::<Text, _>(value.clone());
+        }
+        rows += query.execute(c).await? as u64;
+    }
+    Ok(rows)
 }

@@ -8,15 +8,18 @@ pub mod catalog;
 pub mod convert;
 pub mod coverage;
 pub mod discover;
+pub mod freeze;
 pub mod graph;
 pub mod marketing;
 mod names;
 mod propose;
 pub mod reach;
 mod render;
+pub mod resources;
 pub mod rule;
 mod sample;
 pub mod spec;
+pub mod url_template;
 
 pub use bind::{BoundMap, SubjectKey, object_key};
 pub use catalog::Catalog;

@@ -378,6 +378,8 @@ pub fn propose(
         objects: Vec::new(),
         marketing: BTreeMap::new(),
         sale_sharing: None,
+        freeze: None,
+        resources: Vec::new(),
     };
     let mut edges = all_edges(&base, catalog, &mut Vec::new());
     for (c, _) in soft {
@@ -489,6 +491,7 @@ pub(crate) mod tests {
             key: "id".into(),
             email: "email".into(),
             username: Some("username".into()),
+            profile_urls: Vec::new(),
             placeholder: None,
             tombstone: None,
         };

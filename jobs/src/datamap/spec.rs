@@ -40,6 +40,14 @@ pub struct DataMap {
     /// is written: the same shape as a marketing category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_sharing: Option<super::marketing::MarketingSpec>,
+    /// What confirming a report of a child's account does at once, before the purge
+    /// ([`super::freeze`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<super::freeze::FreezeSpec>,
+    /// The platform's removable resources, for likeness removal
+    /// ([`super::resources`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<super::resources::ResourceSpec>,
 }
 
 fn default_schema() -> String {
@@ -63,6 +71,11 @@ pub struct SubjectSpec {
     pub email: String,
     /// Column holding the public username, if any.
     pub username: Option<String>,
+    /// URL templates of the account's public profile page, each with one placeholder
+    /// naming the key or the username column (`https://site/user/{username}`): how a
+    /// reported profile URL finds the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_urls: Vec<String>,
     /// Key of a placeholder account ("deleted user") that `unlink = "placeholder"` points
     /// retained rows at. It must exist.
     pub placeholder: Option<String>,

@@ -5,7 +5,9 @@
 //!    enqueue, or a lost job, left behind (the invariant "no approved request is
 //!    forgotten").
 //! 2. Delete export archives whose download link has expired.
-//! 3. Drop requester data that closed requests no longer need.
+//! 3. Delete the files of resources removed for likeness whose hold is over, and the
+//!    evidence files of likeness requests that closed unsettled.
+//! 4. Drop requester data that closed requests no longer need.
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
             StrandedKind::Purge => ctx.queue.enqueue_purge(*request_id, None).await?,
             StrandedKind::Rehearsal => ctx.queue.enqueue_rehearsal(*request_id).await?,
             StrandedKind::Unsubscribe => ctx.queue.enqueue_unsubscribe(*request_id).await?,
+            StrandedKind::Likeness => ctx.queue.enqueue_likeness(*request_id).await?,
         }
     }
     if !stranded.is_empty() {
@@ -44,6 +47,20 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
             .await?;
         ctx.lifecycle.export_deleted(request_id).await?;
         tracing::info!(%request_id, "expired export deleted");
+    }
+    for item in ctx.lifecycle.resource_files_due().await? {
+        let objects = crate::likeness::delete_files(ctx, &item).await?;
+        ctx.lifecycle
+            .resource_files_deleted(item.id, objects)
+            .await?;
+        tracing::info!(resource_id = %item.id, objects, "removed resource's files deleted");
+    }
+    for (request_id, file) in ctx.lifecycle.orphaned_evidence().await? {
+        ctx.storage
+            .delete_keys(&file.bucket, std::slice::from_ref(&file.key))
+            .await?;
+        ctx.lifecycle.evidence_deleted(request_id).await?;
+        tracing::info!(%request_id, "evidence of a closed request deleted");
     }
     let scrubbed = ctx.lifecycle.retention_sweep().await?;
     if scrubbed > 0 {

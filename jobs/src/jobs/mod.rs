@@ -2,6 +2,7 @@
 //! handler. [`run`] registers them all.
 
 pub mod export_request;
+pub mod likeness_request;
 pub mod maintenance;
 pub mod purge_request;
 pub mod rehearse_request;
@@ -40,8 +41,13 @@ pub async fn run(
         anyhow::anyhow!("worker.maintenance_schedule is not a six-field cron expression: {e}")
     })?;
     let process = ulid::Ulid::generate();
-    let (export_ctx, purge_ctx, rehearse_ctx, unsubscribe_ctx) =
-        (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
+    let (export_ctx, purge_ctx, rehearse_ctx, unsubscribe_ctx, likeness_ctx) = (
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+    );
     let concurrency = settings.concurrency.max(1);
     Monitor::new()
         .register(move |_restarts| {
@@ -103,6 +109,21 @@ pub async fn run(
                 .catch_panic()
                 .data(unsubscribe_ctx.clone())
                 .build(unsubscribe_request::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("lethe-likeness-{process}"))
+                .backend(
+                    likeness_ctx
+                        .queue
+                        .likeness_storage()
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_secs(5)),
+                )
+                .concurrency(concurrency)
+                .retry(RetryPolicy::retries(MAX_ATTEMPTS - 1).with_backoff(backoff()))
+                .catch_panic()
+                .data(likeness_ctx.clone())
+                .build(likeness_request::handle)
         })
         .register(move |_restarts| {
             WorkerBuilder::new(format!("lethe-maintenance-{process}"))

@@ -8,6 +8,10 @@
 //! `failed` with a sanitised reason (step, table, constraint) for staff to retry after a
 //! fix or abort. The request becomes `completed` only after a verification pass finds
 //! nothing erasable left; if a second full pass still leaves data, it is `failed`.
+//!
+//! A confirmed child report runs here too: the account is frozen first (the map's
+//! `[freeze]`, once), then a parent's copy is exported when staff confirmed standing,
+//! then the purge proper.
 
 use std::sync::Arc;
 
@@ -15,7 +19,8 @@ use apalis::prelude::{BoxDynError, Data};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::datamap::{Catalog, SubjectKey};
+use crate::datamap::{Catalog, SubjectKey, freeze};
+use crate::export::{ExportJobSpec, export_subject};
 use crate::lifecycle::{FailureOutcome, PurgeClaim};
 use crate::platform::locate;
 use crate::purge::{Leftover, PartialStep, PurgeReport, Purger, StepFailure};
@@ -124,6 +129,26 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
     let Some(subject) = subject else {
         return Ok(Outcome::Verified(PurgeReport::default()));
     };
+    if claim.freeze {
+        let statements = freeze::statements(&ctx.map.map, &ctx.map.catalog);
+        let mut conn = ctx.platform.get().await?;
+        let rows = freeze::freeze(&mut conn, &statements, subject.as_str()).await?;
+        drop(conn);
+        tracing::info!(rows, "account frozen");
+        ctx.lifecycle.frozen(request_id, rows).await?;
+    }
+    if let Some(destination) = &claim.parent_copy {
+        let spec = ExportJobSpec {
+            request_id,
+            subject: Some(subject.clone()),
+            destination: destination.clone(),
+            mask_key: ctx.anonymize_key.clone(),
+        };
+        let report = export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await?;
+        ctx.lifecycle
+            .parent_copy_done(request_id, &report, destination)
+            .await?;
+    }
     let target = super::target(ctx, subject, claim.requester_email).await?;
     let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
     let mut checkpoint = claim.checkpoint.unwrap_or_default();

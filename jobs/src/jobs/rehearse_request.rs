@@ -58,7 +58,12 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
         };
         let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
         let rehearsal = purger
-            .rehearse(&ctx.plan, target.as_ref(), ctx.rehearsal_budget)
+            .rehearse(
+                &ctx.plan,
+                target.as_ref(),
+                claim.freeze,
+                ctx.rehearsal_budget,
+            )
             .await?;
         anyhow::Ok((rehearsal, subject))
     };

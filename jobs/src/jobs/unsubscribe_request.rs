@@ -7,12 +7,11 @@
 use std::sync::Arc;
 
 use apalis::prelude::{BoxDynError, Data};
-use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::datamap::marketing::opt_outs;
+use crate::datamap::marketing::{opt_outs, run_writes};
 use crate::lifecycle::UnsubscribeReport;
 use crate::platform::locate;
 use crate::queue::JobContext;
@@ -66,17 +65,7 @@ pub async fn handle(
                         diesel::sql_query("SET LOCAL synchronous_commit = on")
                             .execute(c)
                             .await?;
-                        let mut rows = 0;
-                        for opt_out in &statements {
-                            let mut query = diesel::sql_query(&opt_out.sql)
-                                .into_boxed()
-                                .bind::<Text, _>(subject.as_str().to_owned());
-                            for value in &opt_out.values {
-                                query = query.bind::<Text, _>(value.clone());
-                            }
-                            rows += query.execute(c).await? as u64;
-                        }
-                        Ok(rows)
+                        Ok(run_writes(c, &statements, subject.as_str()).await?)
                     })
                     .await?;
             }

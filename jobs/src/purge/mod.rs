@@ -10,7 +10,7 @@
 //! leave an object whose key is lost. Kept rows are unlinked before anything is deleted,
 //! so no cascade can take a retained row.
 
-mod objects;
+pub(crate) mod objects;
 mod plan;
 mod rehearse;
 mod report;

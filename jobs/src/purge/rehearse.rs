@@ -16,6 +16,7 @@ use super::objects::{self, TableObjects};
 use super::report::{Rehearsal, StepFailure, TableCounts, TableSummary, add_tables};
 use super::{Plan, Purger, Step, Target, planned_counts, stats};
 use crate::datamap::catalog::ident;
+use crate::datamap::marketing::run_writes;
 use crate::datamap::rule::Action;
 
 /// A pooled connection that is closed, not returned to the pool, when dropped while
@@ -53,6 +54,7 @@ impl Purger<'_> {
         &self,
         plan: &Plan,
         target: Option<&Target>,
+        freeze: bool,
         budget: Budget,
     ) -> anyhow::Result<Rehearsal> {
         let started = Instant::now();
@@ -86,7 +88,7 @@ impl Purger<'_> {
             return Ok(out);
         }
         let outcome = self
-            .rehearse_in(conn, plan, target, budget, started, &mut out)
+            .rehearse_in(conn, plan, target, freeze, budget, started, &mut out)
             .await;
         let rolled_back = conn.batch_execute("ROLLBACK").await;
         if rolled_back.is_ok() {
@@ -104,6 +106,7 @@ impl Purger<'_> {
         c: &mut AsyncPgConnection,
         plan: &Plan,
         target: &Target,
+        freeze: bool,
         budget: Budget,
         started: Instant,
         out: &mut Rehearsal,
@@ -130,6 +133,33 @@ impl Purger<'_> {
         let mut planned: BTreeMap<String, TableCounts> = BTreeMap::new();
         let mut rows_total = 0u64;
         out.complete = true;
+        // A child report's account is frozen before its purge: rehearsed the same way.
+        let freezing = if freeze {
+            crate::datamap::freeze::statements(&self.map.map, &self.map.catalog)
+        } else {
+            Vec::new()
+        };
+        for statement in &freezing {
+            match run_writes(c, std::slice::from_ref(statement), target.subject.as_str()).await {
+                Ok(rows) => {
+                    rows_total += rows;
+                    let entry = planned.entry(statement.table.clone()).or_default();
+                    if statement.deletes {
+                        entry.deleted += rows;
+                    } else {
+                        entry.updated += rows;
+                    }
+                    if rows > 0 {
+                        *out.steps.entry("freeze".to_owned()).or_default() += rows;
+                    }
+                }
+                Err(error) => {
+                    out.failure = Some(StepFailure::from_error("freeze", &error.into()));
+                    out.complete = false;
+                    return Ok(());
+                }
+            }
+        }
         for step in &plan.steps {
             if started.elapsed() >= budget.time {
                 out.stopped = Some("time_budget".into());

@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod create;
+pub mod evidence;
 pub mod show;
 pub mod verify;
 

@@ -1,4 +1,5 @@
-//! `GET /v1/staff/requests`: requests by due date, with what is overdue.
+//! `GET /v1/staff/requests`: open child reports first, then requests by due date, with
+//! what is overdue.
 
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
@@ -47,7 +48,7 @@ pub struct Summary {
 
 const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
 
-/// Lists requests, soonest due first (viewer and up).
+/// Lists requests: open child reports first, then soonest due first (viewer and up).
 #[utoipa::path(get, path = "/v1/staff/requests", params(Filter), security(("staff_token" = [])),
     responses((status = 200, body = [Summary]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/v1/staff/requests")]
@@ -58,7 +59,14 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut query = requests::table
         .select(Request::as_select())
-        .order(requests::due_at.asc())
+        // Open child reports come first (triage), then everything by due date.
+        .order((
+            requests::kind
+                .eq(RequestKind::ChildReport.as_str())
+                .and(requests::status.eq_any(OPEN))
+                .desc(),
+            requests::due_at.asc(),
+        ))
         .limit(500)
         .into_boxed();
     if let Some(status) = &filter.status {

@@ -10,6 +10,8 @@ pub mod deny;
 pub mod dry_run;
 pub mod list;
 pub mod recover;
+pub mod reports;
+pub mod resources;
 pub mod show;
 pub mod suppressions;
 pub mod tokens;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::audit::StoredEntry;
 use crate::error::ApiError;
 use crate::models::{Rehearsal, Request};
-use crate::schema::{audit_log, decisions};
+use crate::schema::{audit_log, decisions, requests};
 use crate::state::AppState;
 
 /// The request in full, for staff (viewer and up), with the address the requester proved
@@ -40,6 +40,66 @@ pub async fn show(
         .load(&mut conn)
         .await?;
     let rehearsal = Rehearsal::latest(&mut conn, id).await?;
+    let report = match crate::models::ChildReport::find(&mut conn, id).await? {
+        Some(report) => {
+            // Other open reports about the same account, by anyone.
+            let others: i64 = match &r.matter_hash {
+                Some(hash) => {
+                    requests::table
+                        .filter(requests::kind.eq(r.kind.as_str()))
+                        .filter(requests::matter_hash.eq(hash))
+                        .filter(requests::id.ne(id))
+                        .filter(requests::status.eq_any(["verified", "approved", "processing"]))
+                        .count()
+                        .get_result(&mut conn)
+                        .await?
+                }
+                None => 0,
+            };
+            Some(json!({
+                "account": report.account,
+                "account_kind": report.account_kind(),
+                "relationship": report.relationship(),
+                "details": report.details,
+                "parent_copy_requested": report.copy_requested,
+                "parent_copy_standing": report.copy_standing,
+                "frozen_at": report.frozen_at,
+                "frozen_rows": report.frozen_rows,
+                "other_open_reports": others,
+            }))
+        }
+        None => None,
+    };
+    let listings = crate::models::Listing::of_request(&mut conn, id).await?;
+    let evidence = match crate::models::Evidence::find(&mut conn, id).await? {
+        Some(file) => {
+            // A short-lived link while the file is stored (viewer and up may look).
+            let link = match file.deleted_at {
+                None => Some(
+                    state
+                        .storage
+                        .presign_get(
+                            &lethe_jobs::storage::ObjectRef {
+                                bucket: state.settings.storage.evidence_bucket.clone(),
+                                key: file.object_key.clone(),
+                            },
+                            std::time::Duration::from_secs(300),
+                        )
+                        .await
+                        .map_err(ApiError::Internal)?,
+                ),
+                Some(_) => None,
+            };
+            Some(json!({
+                "content_type": file.content_type,
+                "bytes": file.bytes,
+                "uploaded_at": file.uploaded_at,
+                "deleted_at": file.deleted_at,
+                "download_url": link,
+            }))
+        }
+        None => None,
+    };
     let trail: Vec<StoredEntry> = audit_log::table
         .filter(audit_log::request_id.eq(id))
         .select(StoredEntry::as_select())
@@ -61,6 +121,9 @@ pub async fn show(
         "started_at": r.started_at,
         "completed_at": r.completed_at,
         "subject_located": r.subject_key.is_some(),
+        "report": report,
+        "resources": (r.kind() == crate::domain::RequestKind::Likeness).then(|| listings_view(&listings)),
+        "evidence": evidence,
         "rehearsal": rehearsal.as_ref().map(rehearsal_view),
         "approved_rehearsal_id": r.rehearsal_id,
         "review_round": r.review_round,
@@ -89,4 +152,31 @@ pub fn rehearsal_view(r: &Rehearsal) -> serde_json::Value {
         "report": r.report,
         "error": r.error,
     })
+}
+
+/// A likeness request's listings as staff see them. A listing not found on the platform
+/// (unrecognised, or no such row) says so here, and only here.
+pub fn listings_view(listings: &[crate::models::Listing]) -> serde_json::Value {
+    listings
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "position": l.position,
+                "given": l.given,
+                "resource": l.resource,
+                "key": l.resource_key,
+                "state": l.state,
+                "decision": l.decision,
+                "reason": l.reason,
+                "decided_by": l.decided_by,
+                "decided_at": l.decided_at,
+                "decided_with": l.decided_with,
+                "unpublished_at": l.unpublished_at,
+                "files_due_at": l.files_due_at,
+                "files_deleted_at": l.files_deleted_at,
+                "files_deleted": l.files_deleted,
+            })
+        })
+        .collect()
 }

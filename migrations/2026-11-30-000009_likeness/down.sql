@@ -1,0 +1,2 @@
+DROP TABLE evidence;
+DROP TABLE likeness_resources;
