@@ -147,6 +147,25 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         .get_result(&mut conn)
         .await
         .context("finding a sample account")?;
+    // The demo platform's reportable child account and likeness-style resources.
+    let extras = match args.platform {
+        DemoPlatform::Small => {
+            let listings: EmailRow = diesel::sql_query(
+                "SELECT coalesce(string_agg(v, ' ' ORDER BY v), '') AS email FROM ( \
+                   SELECT 'model:' || id AS v FROM models WHERE name LIKE 'Dana Vale %' \
+                   UNION ALL SELECT 'image:' || id FROM images WHERE title = 'Dana at the beach') s",
+            )
+            .get_result(&mut conn)
+            .await
+            .context("finding the likeness-style resources")?;
+            format!(
+                "A child under 13 to report (child_report): the account pixel_kid_2015.\n\
+                 Resources made to reproduce a likeness (likeness): {}\n\n",
+                listings.email
+            )
+        }
+        DemoPlatform::Large => String::new(),
+    };
     drop(conn);
 
     let staff_token = demo_staff_token(&services).await?;
@@ -174,6 +193,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
          \x20 grep -h 'verification code is' {mailbox}/*.eml | tail -1\n\
          \x20 curl -s -X POST {base}/v1/requests/<id>/verify -H 'content-type: application/json' -d '{{\"code\":\"<code>\"}}'\n\
          \x20 curl -s {base}/v1/requests/<id> -H 'authorization: Bearer <token>'\n\n\
+         {extras}\
          Staff API token (admin, for this run; staff approve deletions):\n\
          \x20 export STAFF={staff_token}\n\
          \x20 curl -s {base}/v1/staff/requests -H \"authorization: Bearer $STAFF\"\n\n\

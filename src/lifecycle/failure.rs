@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::service::{ServiceLifecycle, fail};
 use crate::audit::{self, AuditEntry};
-use crate::domain::{Email, RequestStatus};
+use crate::domain::RequestStatus;
 use crate::mail;
 use crate::models::Request;
 use crate::schema::requests;
@@ -44,14 +44,14 @@ pub(crate) async fn fail_and_tell(
 }
 
 async fn tell_delayed(svc: &ServiceLifecycle, request_id: Uuid, email: Option<String>) {
-    if let Some(email) = email.as_deref().and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = svc
-            .mailer
-            .send(&email, mail::erasure_delayed(request_id))
-            .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-delayed mail failed");
-    }
+    svc.mailer
+        .tell(
+            request_id,
+            email.as_deref(),
+            mail::erasure_delayed(request_id),
+            "erasure-delayed",
+        )
+        .await;
 }
 
 /// Records a failed purge run; at `max_attempts` failures the request is `failed`.

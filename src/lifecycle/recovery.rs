@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::failure::back_to_review;
 use crate::audit::{self, AuditEntry};
-use crate::domain::{Email, RequestStatus};
+use crate::domain::RequestStatus;
 use crate::error::ApiError;
 use crate::mail;
 use crate::models::Request;
@@ -89,16 +89,14 @@ pub async fn abort(
         })
         .await?;
     drop(conn);
-    if let Some(email) = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = state
-            .mailer
-            .send(&email, mail::erasure_aborted(request_id, &applied))
-            .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-aborted mail failed");
-    }
+    state
+        .mailer
+        .tell(
+            request_id,
+            request.email.as_deref(),
+            mail::erasure_aborted(request_id, &applied),
+            "erasure-aborted",
+        )
+        .await;
     Ok(request)
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::service::ServiceLifecycle;
 use crate::audit::{self, AuditEntry};
 use crate::db::DbPool;
-use crate::domain::{Email, Relationship, RequestKind, RequestStatus};
+use crate::domain::{Relationship, RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::mail;
 use crate::models::staff::Staff;
@@ -171,17 +171,15 @@ pub async fn dismiss(
         })
         .await?;
     drop(conn);
-    if let Some(email) = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = state
-            .mailer
-            .send(&email, mail::report_dismissed(request_id))
-            .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "report-dismissed mail failed");
-    }
+    state
+        .mailer
+        .tell(
+            request_id,
+            request.email.as_deref(),
+            mail::report_dismissed(request_id),
+            "report-dismissed",
+        )
+        .await;
     Ok(request)
 }
 
@@ -243,20 +241,18 @@ pub(crate) async fn parent_copy_done(
         })
         .await?;
     drop(conn);
-    let Some(email) = recorded
-        .and_then(|r| r.email)
-        .and_then(|e| Email::try_from(e.as_str()).ok())
-    else {
+    let Some(email) = recorded.and_then(|r| r.email) else {
         return Ok(());
     };
     let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
     let link = svc.storage.presign_get(archive, ttl).await?;
-    if let Err(error) = svc
-        .mailer
-        .send(&email, mail::parent_copy_ready(&link, expires, request_id))
-        .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "parent-copy mail failed");
-    }
+    svc.mailer
+        .tell(
+            request_id,
+            Some(&email),
+            mail::parent_copy_ready(&link, expires, request_id),
+            "parent-copy",
+        )
+        .await;
     Ok(())
 }

@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
-use crate::domain::{Email, RehearsalStatus, RequestKind, RequestStatus};
+use crate::domain::{RehearsalStatus, RequestKind, RequestStatus};
 use crate::error::ApiError;
 use crate::mail;
 use crate::models::staff::Staff;
@@ -214,17 +214,15 @@ pub async fn deny(
                 .ok_or(ApiError::NotFound)
         })
         .await?;
-    if let Some(email) = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = state
-            .mailer
-            .send(&email, mail::request_denied(request_id))
-            .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "denial mail failed");
-    }
+    state
+        .mailer
+        .tell(
+            request_id,
+            request.email.as_deref(),
+            mail::request_denied(request_id),
+            "denial",
+        )
+        .await;
     Ok(request)
 }
 

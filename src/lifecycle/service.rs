@@ -280,14 +280,14 @@ impl Lifecycle for ServiceLifecycle {
             (_, true) => mail::erasure_completed(request_id),
             (_, false) => mail::erasure_no_account(request_id),
         };
-        if let Some(email) = request
-            .email
-            .as_deref()
-            .and_then(|e| Email::try_from(e).ok())
-            && let Err(error) = self.mailer.send(&email, message).await
-        {
-            tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "erasure-completed mail failed");
-        }
+        self.mailer
+            .tell(
+                request_id,
+                request.email.as_deref(),
+                message,
+                "erasure-completed",
+            )
+            .await;
         // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             diesel::update(requests::table.find(request_id))

@@ -4,15 +4,13 @@
 //! account is frozen, a parent's copy goes to the parent only, then the account is purged
 //! with every other user's rows unchanged), and the reporter learns only the outcome.
 
-use std::time::{Duration, Instant};
-
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use lethe::domain::Role;
 use serde_json::{Value, json};
 
 use crate::deletion::{others_digest, touched_keys};
-use crate::helpers::{TestApp, TextRow, mail_body, spawn_app};
+use crate::helpers::{TestApp, TextRow, spawn_app};
 
 const KID: &str = "pixel_kid_2015";
 const KID_EMAIL: &str = "pixel.kid@example.org";
@@ -59,18 +57,6 @@ async fn whole_platform(app: &TestApp) -> std::collections::BTreeMap<String, Str
         .map(|(table, _, _)| (*table, Vec::new()))
         .collect();
     others_digest(&mut app.platform_db().await, &none).await
-}
-
-/// Waits for a mail to `to` containing `needle`.
-async fn mail_containing(app: &TestApp, to: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(mail) = app.mails_to(to).into_iter().find(|m| m.contains(needle)) {
-            return mail_body(&mail);
-        }
-        assert!(Instant::now() < deadline, "no mail to {to} with {needle:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +199,7 @@ async fn a_confirmed_report_freezes_copies_for_the_parent_then_purges_and_tells_
     assert_eq!(others_before, others_after);
 
     // The parent's copy went to the parent, made after the freeze and before the purge.
-    let copy = mail_containing(&app, parent, "copy of the data our").await;
+    let copy = app.mail_containing(parent, "copy of the data our").await;
     let link = copy
         .lines()
         .find(|l| l.starts_with("http"))
@@ -239,7 +225,7 @@ async fn a_confirmed_report_freezes_copies_for_the_parent_then_purges_and_tells_
     );
     // Only the parent was written to; the outcome names nothing about the account.
     assert!(app.mails_to(KID_EMAIL).is_empty());
-    let outcome = mail_containing(&app, parent, "We confirmed the report").await;
+    let outcome = app.mail_containing(parent, "We confirmed the report").await;
     assert!(
         !outcome.contains(KID) && !outcome.contains(KID_EMAIL),
         "{outcome}"
@@ -326,7 +312,7 @@ async fn a_dismissed_report_changes_nothing_and_reports_stay_private() {
     let view = app.staff_view(&id, &staff).await;
     assert_eq!(view["status"], "dismissed");
     assert!(view["report"]["account"].is_null() && view["report"]["details"].is_null());
-    let mail = mail_containing(&app, reporter, "did not take action").await;
+    let mail = app.mail_containing(reporter, "did not take action").await;
     assert!(!mail.contains(KID));
     // Dismissing twice, or confirming a dismissed report, is a conflict.
     for path in ["dismiss", "confirm"] {

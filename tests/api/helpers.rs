@@ -289,6 +289,18 @@ impl TestApp {
         mails.into_iter().map(|(_, text)| text).collect()
     }
 
+    /// The body of the first mail to `to` containing `needle` (waits up to 20 s for it).
+    pub async fn mail_containing(&self, to: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(mail) = self.mails_to(to).into_iter().find(|m| m.contains(needle)) {
+                return mail_body(&mail);
+            }
+            assert!(Instant::now() < deadline, "no mail to {to} with {needle:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The latest verification code mailed to `to`.
     pub fn latest_code(&self, to: &str) -> String {
         let mails = self.mails_to(to);

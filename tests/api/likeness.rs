@@ -13,7 +13,7 @@ use lethe::domain::Role;
 use lethe_jobs::storage::ObjectRef;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, TextRow, mail_body, spawn_app_with};
+use crate::helpers::{Options, TestApp, TextRow, spawn_app_with};
 
 const SITE: &str = "https://demo.lethe.test";
 
@@ -163,17 +163,6 @@ async fn published(app: &TestApp, table: &str, id: i64) -> String {
         &format!("SELECT published::text AS v FROM {table} WHERE id = {id}"),
     )
     .await
-}
-
-async fn mail_containing(app: &TestApp, to: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(mail) = app.mails_to(to).into_iter().find(|m| m.contains(needle)) {
-            return mail_body(&mail);
-        }
-        assert!(Instant::now() < deadline, "no mail to {to} with {needle:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,7 +399,9 @@ async fn a_likeness_request_removes_exactly_the_approved_resources_and_their_fil
         "nothing else changed"
     );
 
-    let mail = mail_containing(&app, dana, "We reviewed every resource").await;
+    let mail = app
+        .mail_containing(dana, "We reviewed every resource")
+        .await;
     assert!(
         mail.contains(&format!(
             "- removed: {SITE}/models/{portrait}/dana-vale-portrait"
@@ -494,7 +485,9 @@ async fn a_likeness_request_removes_exactly_the_approved_resources_and_their_fil
         json!({ "removed": 1, "kept": 0, "already_removed": 1, "not_found": 0 })
     );
     assert_eq!(published(&app, "models", body).await, "false");
-    let fan = mail_containing(&app, "fan@example.net", "We reviewed every resource").await;
+    let fan = app
+        .mail_containing("fan@example.net", "We reviewed every resource")
+        .await;
     assert!(
         fan.contains(&format!("- already removed: model:{portrait}")),
         "{fan}"

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::super::service::ServiceLifecycle;
 use super::item;
 use crate::audit::{self, AuditEntry};
-use crate::domain::{Email, ListingState, RequestKind, RequestStatus, ResourceDecision};
+use crate::domain::{ListingState, RequestKind, RequestStatus, ResourceDecision};
 use crate::mail;
 use crate::models::{Evidence, Listing, Request};
 use crate::schema::{evidence, likeness_resources, requests};
@@ -105,17 +105,14 @@ pub(crate) async fn settle(svc: &ServiceLifecycle, request_id: Uuid) -> anyhow::
             (l.given.clone().unwrap_or_default(), said)
         })
         .collect();
-    if let Some(email) = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::try_from(e).ok())
-        && let Err(error) = svc
-            .mailer
-            .send(&email, mail::likeness_outcome(request_id, &outcome))
-            .await
-    {
-        tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "likeness-outcome mail failed");
-    }
+    svc.mailer
+        .tell(
+            request_id,
+            request.email.as_deref(),
+            mail::likeness_outcome(request_id, &outcome),
+            "likeness-outcome",
+        )
+        .await;
     Ok(())
 }
 
