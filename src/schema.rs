@@ -43,6 +43,7 @@ diesel::table! {
         merged_into -> Nullable<Uuid>,
         categories -> Nullable<Array<Text>>,
         matter_hash -> Nullable<Bytea>,
+        lease_owner -> Nullable<Uuid>,
     }
 }
 

@@ -11,9 +11,28 @@ use crate::platform::SubjectLookup;
 use crate::purge::{Checkpoint, PurgeReport, Rehearsal, StepFailure, StepReport};
 use crate::storage::ObjectRef;
 
+/// One run's hold on a request: the request, and the fencing token its claim set. Every
+/// write of the run is conditional on the token: once another claim took the request
+/// (after this run's lease lapsed), this run's writes are refused with [`LeaseLost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// The request.
+    pub request_id: Uuid,
+    /// The token of this run's claim.
+    pub owner: Uuid,
+}
+
+/// The run no longer holds its request: another claim took it over. The run stops
+/// without writing anything more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this run no longer holds the request's lease")]
+pub struct LeaseLost;
+
 /// An export the control plane has handed to this run.
 #[derive(Debug, Clone)]
 pub struct ExportClaim {
+    /// This run's hold on the request.
+    pub run: Run,
     /// How to find the subject in the platform database.
     pub lookup: SubjectLookup,
     /// Where the archive goes.
@@ -58,6 +77,8 @@ pub struct LikenessWork {
 /// What an unsubscribe run needs.
 #[derive(Debug, Clone)]
 pub struct UnsubscribeClaim {
+    /// This run's hold on the request.
+    pub run: Run,
     /// How to find the subject in the platform database.
     pub lookup: SubjectLookup,
     /// The marketing categories to opt out of; `None`: every category.
@@ -122,6 +143,8 @@ pub enum FailureOutcome {
 /// A deletion the control plane has handed to this run.
 #[derive(Debug, Clone)]
 pub struct PurgeClaim {
+    /// This run's hold on the request.
+    pub run: Run,
     /// How to find the subject, the first time.
     pub lookup: SubjectLookup,
     /// The subject's key, once located: re-runs after the subject row is gone use it.
@@ -150,14 +173,15 @@ pub trait Lifecycle: Send + Sync + 'static {
     ) -> anyhow::Result<Option<ExportClaim>>;
 
     /// Extends this run's lease while it is still working (a heartbeat): a crashed run's
-    /// lease then lapses within one lease period and another run may take over.
-    async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()>;
+    /// lease then lapses within one lease period and another run may take over. `false`
+    /// when the run no longer holds the request.
+    async fn renew_lease(&self, run: Run, lease: Duration) -> anyhow::Result<bool>;
 
     /// Records a finished export and tells the requester. Only a request this run still
     /// holds moves to `completed`; a second call changes nothing.
     async fn export_done(
         &self,
-        request_id: Uuid,
+        run: Run,
         report: &ExportReport,
         archive: &ObjectRef,
     ) -> anyhow::Result<()>;
@@ -170,57 +194,48 @@ pub trait Lifecycle: Send + Sync + 'static {
     ) -> anyhow::Result<Option<PurgeClaim>>;
 
     /// Remembers the located subject (or that none matched).
-    async fn record_subject(
-        &self,
-        request_id: Uuid,
-        subject_key: Option<&str>,
-    ) -> anyhow::Result<()>;
+    async fn record_subject(&self, run: Run, subject_key: Option<&str>) -> anyhow::Result<()>;
 
     /// Saves purge progress and audits what the step did (when it did anything).
     async fn purge_checkpoint(
         &self,
-        request_id: Uuid,
+        run: Run,
         checkpoint: &Checkpoint,
         step: &str,
         report: Option<&StepReport>,
     ) -> anyhow::Result<()>;
 
     /// Records that a reported child's account was frozen (`rows` written or deleted).
-    async fn frozen(&self, request_id: Uuid, rows: u64) -> anyhow::Result<()>;
+    async fn frozen(&self, run: Run, rows: u64) -> anyhow::Result<()>;
 
     /// Records a parent's copy of a reported child's data and sends its link to the
     /// parent's verified address. Only while this run holds the request.
     async fn parent_copy_done(
         &self,
-        request_id: Uuid,
+        run: Run,
         report: &ExportReport,
         archive: &ObjectRef,
     ) -> anyhow::Result<()>;
 
     /// Records a verified purge: `completed`, the requester told, and only a receipt kept.
-    async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()>;
+    async fn purge_done(&self, run: Run, report: &PurgeReport) -> anyhow::Result<()>;
 
     /// Marks a request `failed` for staff (e.g. verification kept finding data), with a
     /// sanitised detail (names and counts, never values), and tells the requester.
-    async fn fail(
-        &self,
-        request_id: Uuid,
-        code: &str,
-        detail: serde_json::Value,
-    ) -> anyhow::Result<()>;
+    async fn fail(&self, run: Run, code: &str, detail: serde_json::Value) -> anyhow::Result<()>;
 
     /// Records a failed purge run. Below `max_attempts` failures the lease is released for
     /// a retry; at it the request becomes `failed` with the failure for staff.
     async fn purge_failed(
         &self,
-        request_id: Uuid,
+        run: Run,
         failure: &StepFailure,
         max_attempts: u32,
     ) -> anyhow::Result<FailureOutcome>;
 
     /// The map or schema changed since the approved rehearsal: nothing was touched; the
     /// request goes back to review and needs a new dry run.
-    async fn purge_stale(&self, request_id: Uuid, what: &str) -> anyhow::Result<()>;
+    async fn purge_stale(&self, run: Run, what: &str) -> anyhow::Result<()>;
 
     /// Starts a queued rehearsal. `None` when it is finished or running elsewhere.
     async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>>;
@@ -234,7 +249,7 @@ pub trait Lifecycle: Send + Sync + 'static {
 
     /// Releases the lease after a failed run so that a retry can start at once, and records
     /// the failure code (never a message that could carry data).
-    async fn run_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()>;
+    async fn run_failed(&self, run: Run, code: &str) -> anyhow::Result<()>;
 
     /// Requests that are approved or processing, with no live lease and no recent enqueue,
     /// and rehearsals queued or running for too long: what a crash between commit and
@@ -260,11 +275,7 @@ pub trait Lifecycle: Send + Sync + 'static {
     /// Records an applied unsubscribe: `completed`, audited with the time it took effect,
     /// and only a receipt kept. `false` (nothing recorded) when the request's categories
     /// grew while the run was applying the old ones: run again.
-    async fn unsubscribe_done(
-        &self,
-        request_id: Uuid,
-        report: &UnsubscribeReport,
-    ) -> anyhow::Result<bool>;
+    async fn unsubscribe_done(&self, run: Run, report: &UnsubscribeReport) -> anyhow::Result<bool>;
 
     /// What is left to do for a likeness request (nothing once it is closed).
     async fn likeness_work(&self, request_id: Uuid) -> anyhow::Result<LikenessWork>;

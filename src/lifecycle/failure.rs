@@ -6,7 +6,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use lethe_jobs::lifecycle::FailureOutcome;
+use lethe_jobs::lifecycle::{FailureOutcome, Run};
 use lethe_jobs::purge::StepFailure;
 use uuid::Uuid;
 
@@ -20,17 +20,20 @@ use crate::schema::requests;
 /// Marks a request `failed` and tells the requester that their deletion is delayed.
 pub(crate) async fn fail_and_tell(
     svc: &ServiceLifecycle,
-    request_id: Uuid,
+    run: Run,
     code: &str,
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
+    let request_id = run.request_id;
     let mut conn = svc.db.get().await?;
     let email = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
+            let Some(request) = Request::find_for_update(c, run.request_id).await? else {
                 return Ok(None);
             };
-            if request.status() != RequestStatus::Processing {
+            if request.status() != RequestStatus::Processing
+                || request.lease_owner != Some(run.owner)
+            {
                 return Ok(None);
             }
             fail(c, request_id, code, &detail).await?;
@@ -57,18 +60,21 @@ async fn tell_delayed(svc: &ServiceLifecycle, request_id: Uuid, email: Option<St
 /// Records a failed purge run; at `max_attempts` failures the request is `failed`.
 pub(crate) async fn purge_failed(
     svc: &ServiceLifecycle,
-    request_id: Uuid,
+    run: Run,
     failure: &StepFailure,
     max_attempts: u32,
 ) -> anyhow::Result<FailureOutcome> {
+    let request_id = run.request_id;
     let detail = serde_json::to_value(failure)?;
     let mut conn = svc.db.get().await?;
     let (outcome, email) = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
+            let Some(request) = Request::find_for_update(c, run.request_id).await? else {
                 return Ok((FailureOutcome::Failed, None));
             };
-            if request.status() != RequestStatus::Processing {
+            if request.status() != RequestStatus::Processing
+                || request.lease_owner != Some(run.owner)
+            {
                 // Someone else moved it on; nothing to retry.
                 return Ok((FailureOutcome::Failed, None));
             }
@@ -109,15 +115,16 @@ pub(crate) async fn purge_failed(
 /// run and new approvals are needed.
 pub(crate) async fn purge_stale(
     svc: &ServiceLifecycle,
-    request_id: Uuid,
+    run: Run,
     what: &str,
 ) -> anyhow::Result<()> {
+    let request_id = run.request_id;
     let mut conn = svc.db.get().await?;
     conn.transaction::<_, anyhow::Error, _>(async |c| {
-        let Some(request) = Request::find_for_update(c, request_id).await? else {
+        let Some(request) = Request::find_for_update(c, run.request_id).await? else {
             return Ok(());
         };
-        if request.status() != RequestStatus::Processing {
+        if request.status() != RequestStatus::Processing || request.lease_owner != Some(run.owner) {
             return Ok(());
         }
         back_to_review(

@@ -11,6 +11,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
+use lethe_jobs::lifecycle::Run;
 use lethe_jobs::storage::ObjectRef;
 use uuid::Uuid;
 
@@ -184,9 +185,11 @@ pub async fn dismiss(
 }
 
 /// Records the freeze of a report's account, once.
-pub(crate) async fn frozen(db: &DbPool, request_id: Uuid, rows: u64) -> anyhow::Result<()> {
+pub(crate) async fn frozen(db: &DbPool, run: Run, rows: u64) -> anyhow::Result<()> {
+    let request_id = run.request_id;
     let mut conn = db.get().await?;
     conn.transaction::<_, anyhow::Error, _>(async |c| {
+        Request::held_by(c, run).await?;
         let updated = diesel::update(
             child_reports::table
                 .find(request_id)
@@ -210,21 +213,16 @@ pub(crate) async fn frozen(db: &DbPool, request_id: Uuid, rows: u64) -> anyhow::
 /// link to the reporter's verified address, and nowhere else.
 pub(crate) async fn parent_copy_done(
     svc: &ServiceLifecycle,
-    request_id: Uuid,
+    run: Run,
     report: &ExportReport,
     archive: &ObjectRef,
 ) -> anyhow::Result<()> {
+    let request_id = run.request_id;
     let mut conn = svc.db.get().await?;
     let expires = Utc::now() + svc.export_ttl;
     let recorded = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
-                return Ok(None);
-            };
-            anyhow::ensure!(
-                request.status() == RequestStatus::Processing,
-                "the request is no longer processing"
-            );
+            let request = Request::held_by(c, run).await?;
             if request.export_key.is_some() {
                 return Ok(None);
             }

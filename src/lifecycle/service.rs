@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use lethe_jobs::export::ExportReport;
 use lethe_jobs::lifecycle::{
     ExportClaim, FailureOutcome, Lifecycle, LikenessWork, Pinned, PurgeClaim, RehearsalClaim,
-    RehearsalOutcome, ResourceItem, StrandedKind, UnsubscribeClaim, UnsubscribeReport,
+    RehearsalOutcome, ResourceItem, Run, StrandedKind, UnsubscribeClaim, UnsubscribeReport,
 };
 use lethe_jobs::platform::SubjectLookup;
 use lethe_jobs::purge::{Checkpoint, PurgeReport, StepFailure, StepReport};
@@ -95,12 +95,13 @@ impl Lifecycle for ServiceLifecycle {
         let lease = chrono::Duration::from_std(lease)?;
         let claim = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some((_, lookup)) =
+                let Some((_, lookup, run)) =
                     claim_run(c, request_id, &[RequestKind::Access], lease).await?
                 else {
                     return Ok(None);
                 };
                 Ok(Some(ExportClaim {
+                    run,
                     lookup,
                     destination,
                 }))
@@ -117,7 +118,7 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some((request, lookup)) = claim_run(
+            let Some((request, lookup, run)) = claim_run(
                 c,
                 request_id,
                 &[RequestKind::Deletion, RequestKind::ChildReport],
@@ -151,6 +152,7 @@ impl Lifecycle for ServiceLifecycle {
                     None => (false, None),
                 };
             Ok(Some(PurgeClaim {
+                run,
                 lookup,
                 subject_key: request.subject_key.clone(),
                 checkpoint,
@@ -163,13 +165,11 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn record_subject(
-        &self,
-        request_id: Uuid,
-        subject_key: Option<&str>,
-    ) -> anyhow::Result<()> {
+    async fn record_subject(&self, run: Run, subject_key: Option<&str>) -> anyhow::Result<()> {
+        let request_id = run.request_id;
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
+            Request::held_by(c, run).await?;
             diesel::update(requests::table.find(request_id))
                 .set(requests::subject_key.eq(subject_key))
                 .execute(c)
@@ -189,24 +189,21 @@ impl Lifecycle for ServiceLifecycle {
 
     async fn purge_checkpoint(
         &self,
-        request_id: Uuid,
+        run: Run,
         checkpoint: &Checkpoint,
         step: &str,
         report: Option<&StepReport>,
     ) -> anyhow::Result<()> {
+        let request_id = run.request_id;
         let mut conn = self.db.get().await?;
         let value = serde_json::to_value(checkpoint)?;
         let touched = report.filter(|r| r.rows > 0 || r.objects > 0 || !r.tables.is_empty());
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let updated = diesel::update(
-                requests::table
-                    .find(request_id)
-                    .filter(requests::status.eq(RequestStatus::Processing.as_str())),
-            )
-            .set(requests::purge_checkpoint.eq(&value))
-            .execute(c)
-            .await?;
-            anyhow::ensure!(updated == 1, "the request is no longer processing");
+            Request::held_by(c, run).await?;
+            diesel::update(requests::table.find(request_id))
+                .set(requests::purge_checkpoint.eq(&value))
+                .execute(c)
+                .await?;
             if let Some(report) = touched {
                 audit::append(c, &[AuditEntry::purge_step(request_id, step, report)]).await?;
             }
@@ -215,26 +212,27 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn frozen(&self, request_id: Uuid, rows: u64) -> anyhow::Result<()> {
-        super::reports::frozen(&self.db, request_id, rows).await
+    async fn frozen(&self, run: Run, rows: u64) -> anyhow::Result<()> {
+        super::reports::frozen(&self.db, run, rows).await
     }
 
     async fn parent_copy_done(
         &self,
-        request_id: Uuid,
+        run: Run,
         report: &ExportReport,
         archive: &ObjectRef,
     ) -> anyhow::Result<()> {
-        super::reports::parent_copy_done(self, request_id, report, archive).await
+        super::reports::parent_copy_done(self, run, report, archive).await
     }
 
-    async fn purge_done(&self, request_id: Uuid, report: &PurgeReport) -> anyhow::Result<()> {
+    async fn purge_done(&self, run: Run, report: &PurgeReport) -> anyhow::Result<()> {
+        let request_id = run.request_id;
         let mut conn = self.db.get().await?;
         let Some(request) = Request::find(&mut conn, request_id).await? else {
             return Ok(());
         };
-        if request.status() != RequestStatus::Processing {
-            return Ok(());
+        if request.status() != RequestStatus::Processing || request.lease_owner != Some(run.owner) {
+            return Err(lethe_jobs::lifecycle::LeaseLost.into());
         }
         // Lethe's own copies go first: the person's other export archives. A crash here
         // re-runs the (idempotent) purge and comes back.
@@ -250,12 +248,7 @@ impl Lifecycle for ServiceLifecycle {
         let keyed = self.keyed.clone();
         let completed = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else {
-                    return Ok(None);
-                };
-                if request.status() != RequestStatus::Processing {
-                    return Ok(None);
-                }
+                let request = Request::held_by(c, run).await?;
                 diesel::update(requests::table.find(request_id))
                     .set((
                         requests::status.eq(RequestStatus::Completed.as_str()),
@@ -269,12 +262,10 @@ impl Lifecycle for ServiceLifecycle {
                 let mut entries = vec![AuditEntry::purge_completed(request_id, report)];
                 super::own_copies::scrub_others(c, &keyed, &request, &mut entries).await?;
                 audit::append(c, &entries).await?;
-                Ok(Some(request))
+                Ok(request)
             })
             .await?;
-        let Some(request) = completed else {
-            return Ok(());
-        };
+        let request = completed;
         let message = match (request.kind(), report.subject_found) {
             (RequestKind::ChildReport, acted) => mail::report_concluded(request_id, acted),
             (_, true) => mail::erasure_completed(request_id),
@@ -306,26 +297,21 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn fail(
-        &self,
-        request_id: Uuid,
-        code: &str,
-        detail: serde_json::Value,
-    ) -> anyhow::Result<()> {
-        super::failure::fail_and_tell(self, request_id, code, detail).await
+    async fn fail(&self, run: Run, code: &str, detail: serde_json::Value) -> anyhow::Result<()> {
+        super::failure::fail_and_tell(self, run, code, detail).await
     }
 
     async fn purge_failed(
         &self,
-        request_id: Uuid,
+        run: Run,
         failure: &StepFailure,
         max_attempts: u32,
     ) -> anyhow::Result<FailureOutcome> {
-        super::failure::purge_failed(self, request_id, failure, max_attempts).await
+        super::failure::purge_failed(self, run, failure, max_attempts).await
     }
 
-    async fn purge_stale(&self, request_id: Uuid, what: &str) -> anyhow::Result<()> {
-        super::failure::purge_stale(self, request_id, what).await
+    async fn purge_stale(&self, run: Run, what: &str) -> anyhow::Result<()> {
+        super::failure::purge_stale(self, run, what).await
     }
 
     async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>> {
@@ -340,36 +326,33 @@ impl Lifecycle for ServiceLifecycle {
         super::rehearsal::done(self, rehearsal_id, outcome).await
     }
 
-    async fn renew_lease(&self, request_id: Uuid, lease: Duration) -> anyhow::Result<()> {
+    async fn renew_lease(&self, run: Run, lease: Duration) -> anyhow::Result<bool> {
         let mut conn = self.db.get().await?;
-        diesel::update(
+        let renewed = diesel::update(
             requests::table
-                .find(request_id)
-                .filter(requests::status.eq(RequestStatus::Processing.as_str())),
+                .find(run.request_id)
+                .filter(requests::status.eq(RequestStatus::Processing.as_str()))
+                .filter(requests::lease_owner.eq(run.owner)),
         )
         .set(requests::lease_until.eq(Utc::now() + chrono::Duration::from_std(lease)?))
         .execute(&mut conn)
         .await?;
-        Ok(())
+        Ok(renewed == 1)
     }
 
     async fn export_done(
         &self,
-        request_id: Uuid,
+        run: Run,
         report: &ExportReport,
         archive: &ObjectRef,
     ) -> anyhow::Result<()> {
+        let request_id = run.request_id;
         let mut conn = self.db.get().await?;
         let expires = Utc::now() + self.export_ttl;
         let result = serde_json::to_value(report)?;
         let completed = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
-                let Some(request) = Request::find_for_update(c, request_id).await? else {
-                    return Ok(None);
-                };
-                if request.status() != RequestStatus::Processing {
-                    return Ok(None);
-                }
+                let request = Request::held_by(c, run).await?;
                 diesel::update(requests::table.find(request_id))
                     .set((
                         requests::status.eq(RequestStatus::Completed.as_str()),
@@ -384,13 +367,11 @@ impl Lifecycle for ServiceLifecycle {
                     .execute(c)
                     .await?;
                 audit::append(c, &[AuditEntry::export_completed(request_id, report)]).await?;
-                Ok(Some(request))
+                Ok(request)
             })
             .await?;
         drop(conn);
-        let Some(request) = completed else {
-            return Ok(());
-        };
+        let request = completed;
         if let Some(email) = request
             .email
             .as_deref()
@@ -410,13 +391,16 @@ impl Lifecycle for ServiceLifecycle {
         Ok(())
     }
 
-    async fn run_failed(&self, request_id: Uuid, code: &str) -> anyhow::Result<()> {
+    async fn run_failed(&self, run: Run, code: &str) -> anyhow::Result<()> {
+        let request_id = run.request_id;
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
+            // A run that lost its lease writes nothing: the request is another run's.
             let updated = diesel::update(
                 requests::table
                     .find(request_id)
-                    .filter(requests::status.eq(RequestStatus::Processing.as_str())),
+                    .filter(requests::status.eq(RequestStatus::Processing.as_str()))
+                    .filter(requests::lease_owner.eq(run.owner)),
             )
             .set((
                 requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
@@ -464,7 +448,8 @@ impl Lifecycle for ServiceLifecycle {
                      OR NOT EXISTS (SELECT 1 FROM likeness_resources l WHERE l.request_id = r.id \
                              AND (l.state = 'listed' OR (l.state = 'found' AND (l.decision IS NULL \
                                   OR (l.decision = 'remove' AND l.unpublished_at IS NULL)))))))) \
-               AND (enqueued_at IS NULL OR enqueued_at < now() - $1) \
+               AND (enqueued_at IS NULL OR enqueued_at < now() - $1 \
+                    OR (status = 'processing' AND lease_until < now())) \
              ORDER BY due_at LIMIT 1000",
         )
         .bind::<Interval, _>(pg_interval(self.reenqueue_after))
@@ -548,12 +533,13 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some((request, lookup)) =
+            let Some((request, lookup, run)) =
                 claim_run(c, request_id, &[RequestKind::Unsubscribe], lease).await?
             else {
                 return Ok(None);
             };
             Ok(Some(UnsubscribeClaim {
+                run,
                 lookup,
                 categories: request.categories.clone(),
             }))
@@ -561,12 +547,8 @@ impl Lifecycle for ServiceLifecycle {
         .await
     }
 
-    async fn unsubscribe_done(
-        &self,
-        request_id: Uuid,
-        report: &UnsubscribeReport,
-    ) -> anyhow::Result<bool> {
-        super::unsubscribing::done(&self.db, request_id, report).await
+    async fn unsubscribe_done(&self, run: Run, report: &UnsubscribeReport) -> anyhow::Result<bool> {
+        super::unsubscribing::done(&self.db, run, report).await
     }
 
     async fn likeness_work(&self, request_id: Uuid) -> anyhow::Result<LikenessWork> {
@@ -613,7 +595,7 @@ async fn claim_run(
     request_id: Uuid,
     kinds: &[RequestKind],
     lease: chrono::Duration,
-) -> anyhow::Result<Option<(Request, SubjectLookup)>> {
+) -> anyhow::Result<Option<(Request, SubjectLookup, Run)>> {
     let Some(request) = Request::find_for_update(c, request_id).await? else {
         return Ok(None);
     };
@@ -630,17 +612,18 @@ async fn claim_run(
     }
     Ok(start_run(c, &request, now + lease)
         .await?
-        .map(|lookup| (request, lookup)))
+        .map(|(lookup, run)| (request, lookup, run)))
 }
 
 /// Starts a run on a locked, runnable request: how to find its subject, the lease until
-/// `lease_until`, one more run counted and audited. `None` (and the request `failed`)
-/// when the identity is gone or the runs are exhausted.
+/// `lease_until` under a fresh owner token (fencing off any earlier run), one more run
+/// counted and audited. `None` (and the request `failed`) when the identity is gone or
+/// the runs are exhausted.
 async fn start_run(
     c: &mut diesel_async::AsyncPgConnection,
     request: &Request,
     lease_until: chrono::DateTime<Utc>,
-) -> anyhow::Result<Option<SubjectLookup>> {
+) -> anyhow::Result<Option<(SubjectLookup, Run)>> {
     let Some(lookup) = super::subject::lookup(c, request).await? else {
         fail(
             c,
@@ -661,18 +644,23 @@ async fn start_run(
         .await?;
         return Ok(None);
     }
-    let run = request.run_attempts + 1;
+    let attempt = request.run_attempts + 1;
+    let run = Run {
+        request_id: request.id,
+        owner: Uuid::now_v7(),
+    };
     diesel::update(requests::table.find(request.id))
         .set((
             requests::status.eq(RequestStatus::Processing.as_str()),
             requests::lease_until.eq(lease_until),
+            requests::lease_owner.eq(run.owner),
             requests::started_at.eq(request.started_at.unwrap_or_else(Utc::now)),
-            requests::run_attempts.eq(run),
+            requests::run_attempts.eq(attempt),
         ))
         .execute(c)
         .await?;
-    audit::append(c, &[AuditEntry::processing_started(request.id, run)]).await?;
-    Ok(Some(lookup))
+    audit::append(c, &[AuditEntry::processing_started(request.id, attempt)]).await?;
+    Ok(Some((lookup, run)))
 }
 
 /// Marks a request `failed` with a code and a sanitised detail (one transaction with its

@@ -4,8 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use lethe_jobs::lifecycle::UnsubscribeReport;
-use uuid::Uuid;
+use lethe_jobs::lifecycle::{Run, UnsubscribeReport};
 
 use crate::audit::{self, AuditEntry};
 use crate::db::DbPool;
@@ -17,16 +16,19 @@ use crate::schema::requests;
 /// request's categories grew while the run applied the old ones.
 pub(crate) async fn done(
     db: &DbPool,
-    request_id: Uuid,
+    run: Run,
     report: &UnsubscribeReport,
 ) -> anyhow::Result<bool> {
+    let request_id = run.request_id;
     let mut conn = db.get().await?;
     let done = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, request_id).await? else {
+            let Some(request) = Request::find_for_update(c, run.request_id).await? else {
                 return Ok(None);
             };
-            if request.status() != RequestStatus::Processing {
+            if request.status() != RequestStatus::Processing
+                || request.lease_owner != Some(run.owner)
+            {
                 return Ok(None);
             }
             if request.categories != report.categories {

@@ -87,6 +87,8 @@ pub struct Request {
     /// Keyed hash of what the request is about, where the person alone does not say it
     /// (a report: the account reported).
     pub matter_hash: Option<Vec<u8>>,
+    /// The token of the run holding the request's lease (see `lethe_jobs::lifecycle::Run`).
+    pub lease_owner: Option<Uuid>,
 }
 
 impl Request {
@@ -118,6 +120,24 @@ impl Request {
             .first(conn)
             .await
             .optional()
+    }
+
+    /// Loads and locks a request `run` still holds: processing, with the run's owner token.
+    /// Otherwise [`lethe_jobs::lifecycle::LeaseLost`] (another claim took it over, or it
+    /// was moved on).
+    pub async fn held_by(
+        conn: &mut AsyncPgConnection,
+        run: lethe_jobs::lifecycle::Run,
+    ) -> anyhow::Result<Self> {
+        match Self::find_for_update(conn, run.request_id).await? {
+            Some(request)
+                if request.status() == RequestStatus::Processing
+                    && request.lease_owner == Some(run.owner) =>
+            {
+                Ok(request)
+            }
+            _ => Err(lethe_jobs::lifecycle::LeaseLost.into()),
+        }
     }
 
     /// Loads a request and locks it for the rest of the transaction.

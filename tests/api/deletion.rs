@@ -550,6 +550,7 @@ async fn a_purge_killed_at_every_boundary_then_rerun_ends_exactly_like_an_uninte
     let purger = Purger {
         object_batch: 2,
         fault: Some(&counter),
+        stop: None,
         ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5)
     };
     run_all(&purger, &copy.plan, &target).await.unwrap();
@@ -579,6 +580,7 @@ async fn a_purge_killed_at_every_boundary_then_rerun_ends_exactly_like_an_uninte
         let killed = Purger {
             object_batch: 2,
             fault: Some(&fault),
+            stop: None,
             ..Purger::new(&copy.pool, &copy.map, &app.services.storage, 5)
         };
         let error = run_all(&killed, &copy.plan, &target)

@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod intake;
 mod large;
+mod leases;
 mod likeness;
 mod logs;
 mod maintenance;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::export::{ExportJobSpec, export_subject};
+use crate::lifecycle::LeaseLost;
 use crate::platform::locate;
 use crate::queue::JobContext;
 
@@ -41,7 +42,8 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
         };
         export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await
     };
-    let outcome = super::with_lease(&ctx, job.request_id, run).await;
+    let lost = std::sync::atomic::AtomicBool::new(false);
+    let outcome = super::with_lease(&ctx, claim.run, &lost, run).await;
     match outcome {
         Ok(report) => {
             tracing::info!(
@@ -50,16 +52,21 @@ pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<()
                 bytes = report.archive_bytes,
                 "export uploaded"
             );
-            ctx.lifecycle
-                .export_done(job.request_id, &report, &claim.destination)
-                .await?;
-            Ok(())
+            match ctx
+                .lifecycle
+                .export_done(claim.run, &report, &claim.destination)
+                .await
+            {
+                Err(error) if error.is::<LeaseLost>() => {
+                    tracing::warn!("another run holds the request now; this one stops");
+                    Ok(())
+                }
+                other => Ok(other?),
+            }
         }
         Err(error) => {
             tracing::warn!(error = crate::loggable(&error), "export failed");
-            ctx.lifecycle
-                .run_failed(job.request_id, "export_error")
-                .await?;
+            ctx.lifecycle.run_failed(claim.run, "export_error").await?;
             Err(error.into())
         }
     }

@@ -148,28 +148,45 @@ fn backoff() -> apalis::layers::retry::backoff::ExponentialBackoff<HasherRng> {
     .make_backoff()
 }
 
-/// Runs `work` while renewing the request's lease every third of its length, and gives up
+/// Runs `work` while renewing the run's lease every third of its length, and gives up
 /// after the job timeout. A crashed run stops renewing, so its request is free again
-/// within one lease period.
+/// within one lease period. When a renewal finds the lease taken over, `lost` is set:
+/// the work stops at its next boundary (a purge checks it before every statement), and
+/// every write it still tries is refused by the control plane.
 pub(crate) async fn with_lease<T>(
     ctx: &crate::queue::JobContext,
-    request_id: uuid::Uuid,
+    run: crate::lifecycle::Run,
+    lost: &std::sync::atomic::AtomicBool,
     work: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let heartbeat = async {
         loop {
             tokio::time::sleep(ctx.lease / 3).await;
-            if let Err(error) = ctx.lifecycle.renew_lease(request_id, ctx.lease).await {
-                tracing::warn!(error = crate::loggable(&error), "lease renewal failed");
+            match ctx.lifecycle.renew_lease(run, ctx.lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("the lease was taken over; this run stops");
+                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(error = crate::loggable(&error), "lease renewal failed");
+                }
             }
         }
     };
-    tokio::select! {
-        outcome = tokio::time::timeout(ctx.job_timeout, work) => match outcome {
-            Ok(outcome) => outcome,
-            Err(_) => Err(anyhow::anyhow!("the run timed out after {:?}", ctx.job_timeout)),
-        },
-        () = heartbeat => unreachable!("the heartbeat never ends"),
+    let work = tokio::time::timeout(ctx.job_timeout, work);
+    tokio::pin!(work);
+    let outcome = tokio::select! {
+        outcome = &mut work => outcome,
+        () = heartbeat => work.await,
+    };
+    match outcome {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow::anyhow!(
+            "the run timed out after {:?}",
+            ctx.job_timeout
+        )),
     }
 }
 

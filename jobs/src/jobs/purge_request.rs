@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::datamap::{Catalog, SubjectKey, freeze};
 use crate::export::{ExportJobSpec, export_subject};
-use crate::lifecycle::{FailureOutcome, PurgeClaim};
+use crate::lifecycle::{FailureOutcome, LeaseLost, PurgeClaim};
 use crate::platform::locate;
 use crate::purge::{Leftover, PartialStep, PurgeReport, Purger, StepFailure};
 use crate::queue::JobContext;
@@ -56,10 +56,12 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
             what,
             "the map or schema changed since the dry run; back to review"
         );
-        ctx.lifecycle.purge_stale(job.request_id, what).await?;
+        ctx.lifecycle.purge_stale(claim.run, what).await?;
         return Ok(());
     }
-    let outcome = super::with_lease(&ctx, job.request_id, purge(&ctx, job.request_id, claim)).await;
+    let run = claim.run;
+    let lost = std::sync::atomic::AtomicBool::new(false);
+    let outcome = super::with_lease(&ctx, run, &lost, purge(&ctx, claim, &lost)).await;
     match outcome {
         Ok(Outcome::Verified(report)) => {
             tracing::info!(
@@ -67,14 +69,18 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
                 objects = report.objects,
                 "purge verified"
             );
-            ctx.lifecycle.purge_done(job.request_id, &report).await?;
+            ctx.lifecycle.purge_done(run, &report).await?;
             Ok(())
         }
         Ok(Outcome::Leftovers(leftovers)) => {
             let detail = serde_json::json!({ "leftovers": leftovers });
             ctx.lifecycle
-                .fail(job.request_id, "verification_failed", detail)
+                .fail(run, "verification_failed", detail)
                 .await?;
+            Ok(())
+        }
+        Err(error) if error.is::<LeaseLost>() || lost.load(std::sync::atomic::Ordering::SeqCst) => {
+            tracing::warn!("stopped: another run holds the request now");
             Ok(())
         }
         Err(error) => {
@@ -85,7 +91,7 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
             tracing::warn!(error = %failure, "purge run failed");
             match ctx
                 .lifecycle
-                .purge_failed(job.request_id, &failure, ctx.purge_max_attempts)
+                .purge_failed(run, &failure, ctx.purge_max_attempts)
                 .await?
             {
                 FailureOutcome::Retry => Err(error.into()),
@@ -114,14 +120,20 @@ async fn stale(ctx: &JobContext, claim: &PurgeClaim) -> anyhow::Result<Option<&'
 }
 
 /// The purge proper.
-async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow::Result<Outcome> {
+async fn purge(
+    ctx: &JobContext,
+    claim: PurgeClaim,
+    lost: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let run = claim.run;
+    let request_id = run.request_id;
     let subject = match &claim.subject_key {
         Some(key) => Some(SubjectKey::new(key.clone())),
         None => {
             let mut conn = ctx.platform.get().await?;
             let found = locate(&mut conn, &ctx.map, &claim.lookup).await?;
             ctx.lifecycle
-                .record_subject(request_id, found.as_ref().map(SubjectKey::as_str))
+                .record_subject(run, found.as_ref().map(SubjectKey::as_str))
                 .await?;
             found
         }
@@ -135,7 +147,7 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
         let rows = freeze::freeze(&mut conn, &statements, subject.as_str()).await?;
         drop(conn);
         tracing::info!(rows, "account frozen");
-        ctx.lifecycle.frozen(request_id, rows).await?;
+        ctx.lifecycle.frozen(run, rows).await?;
     }
     if let Some(destination) = &claim.parent_copy {
         let spec = ExportJobSpec {
@@ -146,11 +158,12 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
         };
         let report = export_subject(&ctx.platform, &ctx.map, &ctx.storage, &spec).await?;
         ctx.lifecycle
-            .parent_copy_done(request_id, &report, destination)
+            .parent_copy_done(run, &report, destination)
             .await?;
     }
     let target = super::target(ctx, subject, claim.requester_email).await?;
-    let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
+    let mut purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
+    purger.stop = Some(lost);
     let mut checkpoint = claim.checkpoint.unwrap_or_default();
     let mut leftovers = Vec::new();
     while checkpoint.failed_verifications < MAX_PASSES {
@@ -171,7 +184,7 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
                     {
                         checkpoint.record_partial(&step.label(), partial);
                         ctx.lifecycle
-                            .purge_checkpoint(request_id, &checkpoint, &step.label(), Some(partial))
+                            .purge_checkpoint(run, &checkpoint, &step.label(), Some(partial))
                             .await?;
                     }
                     return Err(error);
@@ -184,7 +197,7 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
                 || saved.elapsed().as_secs() >= 1
             {
                 ctx.lifecycle
-                    .purge_checkpoint(request_id, &checkpoint, &step.label(), Some(&report))
+                    .purge_checkpoint(run, &checkpoint, &step.label(), Some(&report))
                     .await?;
                 saved = std::time::Instant::now();
             }
@@ -200,7 +213,7 @@ async fn purge(ctx: &JobContext, request_id: Uuid, claim: PurgeClaim) -> anyhow:
         checkpoint.done.clear();
         checkpoint.failed_verifications += 1;
         ctx.lifecycle
-            .purge_checkpoint(request_id, &checkpoint, "verification", None)
+            .purge_checkpoint(run, &checkpoint, "verification", None)
             .await?;
     }
     Ok(Outcome::Leftovers(leftovers))

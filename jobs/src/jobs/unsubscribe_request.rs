@@ -71,13 +71,10 @@ pub async fn handle(
             }
             anyhow::Ok(report)
         };
-        match super::with_lease(&ctx, job.request_id, run).await {
+        let lost = std::sync::atomic::AtomicBool::new(false);
+        match super::with_lease(&ctx, claim.run, &lost, run).await {
             Ok(report) => {
-                if ctx
-                    .lifecycle
-                    .unsubscribe_done(job.request_id, &report)
-                    .await?
-                {
+                if ctx.lifecycle.unsubscribe_done(claim.run, &report).await? {
                     tracing::info!(rows = report.rows, "unsubscribe applied");
                     return Ok(());
                 }
@@ -85,7 +82,7 @@ pub async fn handle(
             Err(error) => {
                 tracing::warn!(error = crate::loggable(&error), "unsubscribe failed");
                 ctx.lifecycle
-                    .run_failed(job.request_id, "unsubscribe_error")
+                    .run_failed(claim.run, "unsubscribe_error")
                     .await?;
                 return Err(error.into());
             }

@@ -121,6 +121,9 @@ pub struct Purger<'a> {
     /// each object-deletion call, between a batch's objects and its rows). `None` in
     /// production.
     pub fault: Option<&'a std::sync::atomic::AtomicI64>,
+    /// Set when the run lost its lease: the purge stops at the next operation boundary
+    /// with [`crate::lifecycle::LeaseLost`], before writing anything more.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 type Boxed<'q> =
@@ -141,11 +144,19 @@ impl Purger<'_> {
             batch_size: batch_size.max(1),
             object_batch: 1000,
             fault: None,
+            stop: None,
         }
     }
 
-    /// An operation boundary: where the fault hook may strike.
+    /// An operation boundary: where a run that lost its lease stops, and where the fault
+    /// hook may strike.
     fn boundary(&self) -> anyhow::Result<()> {
+        if self
+            .stop
+            .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Err(crate::lifecycle::LeaseLost.into());
+        }
         if let Some(fault) = self.fault
             && fault.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 1
         {
