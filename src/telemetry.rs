@@ -43,8 +43,10 @@ pub fn filter(directives: &str) -> EnvFilter {
 pub fn init(settings: &LogSettings) {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
     let filter = filter(&directives);
+    // Colours only on a terminal: logs written to files or pipes stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match settings.format {
         LogFormat::Json => builder.json().try_init(),

@@ -72,3 +72,40 @@ async fn audit_verify_reports_an_intact_chain() {
     assert!(out.contains("intact: 6 entries"), "{out}");
     app.teardown().await;
 }
+
+#[test]
+fn migrate_creates_a_missing_database_and_logs_off_a_terminal_carry_no_colour_codes() {
+    let name = format!("lethe_test_migrate_{}", uuid::Uuid::now_v7().simple());
+    let mut url = url::Url::parse(&crate::helpers::admin_url()).unwrap();
+    url.set_path(&format!("/{name}"));
+    let (ok, out) = run(lethe()
+        .args(["migrate"])
+        .env("LETHE__DATABASE__URL", url.as_str())
+        .env("LETHE__LOG__FILTER", "info"));
+    let (again, second) = run(lethe()
+        .args(["migrate"])
+        .env("LETHE__DATABASE__URL", url.as_str())
+        .env("LETHE__LOG__FILTER", "info"));
+    // Dropped before asserting, so that a failure leaves nothing behind.
+    let (dropped, drop_out) = run(std::process::Command::new("psql")
+        .arg(crate::helpers::admin_url())
+        .args([
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ]));
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("created database {name}")), "{out}");
+    assert!(out.contains("applied "), "{out}");
+    assert!(again, "{second}");
+    // The second run logs the queue setup's notices (at info): plain text in a pipe.
+    assert!(second.contains("INFO"), "a log line was written: {second}");
+    assert!(
+        !second.contains('\u{1b}') && !out.contains('\u{1b}'),
+        "no ANSI escape codes in piped logs: {second:?}"
+    );
+    assert!(
+        second.contains("service database is up to date") && !second.contains("created database"),
+        "{second}"
+    );
+    assert!(dropped, "{drop_out}");
+}
