@@ -591,25 +591,14 @@ pub fn object_key(value: &str, format: KeyFormat) -> Option<String> {
     }
 }
 
+/// Percent-decodes a URL path with the `percent-encoding` crate; `None` when the bytes are
+/// not UTF-8. Only `%` followed by two hex digits is an escape: `%+1` or `%zz` stay as
+/// they are.
 fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -643,6 +632,17 @@ mod tests {
             Some("images/1/x.png")
         );
         assert_eq!(object_key("not a url", KeyFormat::Url), None);
+        // Not escapes: a sign after `%` (which a hand-written hex parse takes as one),
+        // or no hex digits; and bytes that are not UTF-8 name no key.
+        assert_eq!(
+            object_key("https://cdn.x/a/%+1.png", KeyFormat::Url).as_deref(),
+            Some("a/%+1.png")
+        );
+        assert_eq!(
+            object_key("https://cdn.x/a/%zz.png", KeyFormat::Url).as_deref(),
+            Some("a/%zz.png")
+        );
+        assert_eq!(object_key("https://cdn.x/a/%FF.png", KeyFormat::Url), None);
     }
 
     #[test]
