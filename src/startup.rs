@@ -149,17 +149,18 @@ async fn start_storage(
             lethe_jobs::s3server::secret_for(&s.embedded_dir, s.secret_access_key.expose_secret())?
         }
     };
-    let s3 = |endpoint: Option<String>| S3Settings {
+    let s3 = |endpoint: Option<String>, versioning: bool| S3Settings {
         endpoint,
         region: s.region.clone(),
         path_style: s.path_style,
         access_key_id: s.access_key_id.clone(),
         secret_access_key: secret.clone(),
+        versioning,
     };
     match s.mode {
         StorageMode::External => {
             let endpoint = (!s.endpoint.is_empty()).then(|| s.endpoint.clone());
-            Ok((Storage::new(&s3(endpoint.clone())), None, endpoint))
+            Ok((Storage::new(&s3(endpoint.clone(), true)), None, endpoint))
         }
         StorageMode::Embedded => {
             match EmbeddedS3::start(
@@ -173,7 +174,7 @@ async fn start_storage(
                 Ok(server) => {
                     let endpoint = server.endpoint();
                     Ok((
-                        Storage::new(&s3(Some(endpoint.clone()))),
+                        Storage::new(&s3(Some(endpoint.clone()), false)),
                         Some(server),
                         Some(endpoint),
                     ))
@@ -189,7 +190,7 @@ async fn start_storage(
                     let endpoint = format!("http://{}", s.embedded_listen);
                     tracing::info!(%endpoint, "embedded S3 address in use; sharing the running server");
                     Ok((
-                        Storage::new(&s3(Some(endpoint.clone()))),
+                        Storage::new(&s3(Some(endpoint.clone()), false)),
                         None,
                         Some(endpoint),
                     ))

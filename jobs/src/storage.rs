@@ -26,6 +26,9 @@ pub struct S3Settings {
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
+    /// Whether the service can keep object versions at all. `false` for the embedded
+    /// server (it has no versioning): its buckets are then never asked.
+    pub versioning: bool,
 }
 
 /// A bucket name and key: one object.
@@ -43,6 +46,8 @@ pub struct Storage {
     client: Client,
     /// Whether each bucket keeps versions (asked once per bucket).
     versioned: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
+    /// Whether the service can keep versions at all.
+    versioning: bool,
 }
 
 /// The minimum part size S3 accepts for every part but the last.
@@ -72,6 +77,7 @@ impl Storage {
         Self {
             client: Client::from_conf(builder.build()),
             versioned: Default::default(),
+            versioning: settings.versioning,
         }
     }
 
@@ -191,9 +197,12 @@ impl Storage {
         Ok(keys)
     }
 
-    /// Whether the bucket keeps object versions. A server without versioning support (the
-    /// embedded one answers 501) counts as unversioned.
+    /// Whether the bucket keeps object versions. A service without versioning (the
+    /// embedded server) is not asked; one that answers 400 or 501 counts as unversioned.
     pub async fn is_versioned(&self, bucket: &str) -> anyhow::Result<bool> {
+        if !self.versioning {
+            return Ok(false);
+        }
         if let Some(known) = self.versioned.lock().expect("not poisoned").get(bucket) {
             return Ok(*known);
         }

@@ -131,6 +131,7 @@ pub(super) async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3
         path_style: true,
         access_key_id: "bench".into(),
         secret_access_key: "bench-secret".into(),
+        versioning: false,
     });
     Ok((server, storage))
 }

@@ -454,6 +454,8 @@ async fn a_likeness_request_removes_exactly_the_approved_resources_and_their_fil
         portrait_files.len() as u64
     );
     assert_eq!(view["resources"][2]["files_deleted"], 1);
+    // The embedded server has no versioning and is not asked (no error logged per probe).
+    assert!(!crate::helpers::captured_logs().contains("GetBucketVersioning"));
 
     // Listed again by others: the removed one is recognised; a resource two open requests
     // list is decided once for both.

@@ -263,6 +263,7 @@ async fn a_deletion_for_an_address_without_an_account_says_so_and_the_store_key_
         path_style: true,
         access_key_id: "lethe".into(),
         secret_access_key: "lethe-embedded-secret".into(),
+        versioning: false,
     });
     assert!(
         guess

@@ -60,6 +60,7 @@ async fn seeds_and_the_reference_purge_satisfies_the_answer_key() {
         path_style: true,
         access_key_id: "large".into(),
         secret_access_key: "large-secret".into(),
+        versioning: false,
     });
     let d = LargeOptions::default();
     let options = LargeOptions {
