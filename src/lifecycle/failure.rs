@@ -10,7 +10,8 @@ use lethe_jobs::lifecycle::{FailureOutcome, Run};
 use lethe_jobs::purge::StepFailure;
 use uuid::Uuid;
 
-use super::service::{ServiceLifecycle, fail};
+use super::claim::fail;
+use super::service::ServiceLifecycle;
 use crate::audit::{self, AuditEntry};
 use crate::domain::RequestStatus;
 use crate::mail;

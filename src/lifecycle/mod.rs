@@ -15,6 +15,7 @@
 //! A deletion is approved on a clean dry run (a rehearsal, [`rehearsal`]); if the map or
 //! the platform schema changed by the time the purge starts, it goes back to `verified`.
 
+mod claim;
 pub mod evidence;
 pub mod failure;
 pub mod intake;

@@ -13,7 +13,6 @@ use lethe_jobs::lifecycle::{
     ExportClaim, FailureOutcome, Lifecycle, LikenessWork, Pinned, PurgeClaim, RehearsalClaim,
     RehearsalOutcome, ResourceItem, Run, StrandedKind, UnsubscribeClaim, UnsubscribeReport,
 };
-use lethe_jobs::platform::SubjectLookup;
 use lethe_jobs::purge::{Checkpoint, PurgeReport, StepFailure, StepReport};
 use lethe_jobs::storage::{ObjectRef, Storage};
 use uuid::Uuid;
@@ -24,6 +23,8 @@ use crate::domain::{Email, RequestKind, RequestStatus};
 use crate::mail::{self, Mailer};
 use crate::models::request::Request;
 use crate::schema::requests;
+
+use super::claim::claim_run;
 
 /// Runs of one request after which Lethe stops retrying and marks it `failed` for staff.
 pub const MAX_RUNS: i32 = 10;
@@ -586,100 +587,4 @@ impl Lifecycle for ServiceLifecycle {
     async fn retention_sweep(&self) -> anyhow::Result<u64> {
         super::retention::sweep(&self.db, self.unverified_expiry, self.retention).await
     }
-}
-
-/// Locks the request and starts a run on it if it is of one of `kinds`, approved or processing,
-/// out of any grace period and not leased: the request and how to find its subject.
-async fn claim_run(
-    c: &mut diesel_async::AsyncPgConnection,
-    request_id: Uuid,
-    kinds: &[RequestKind],
-    lease: chrono::Duration,
-) -> anyhow::Result<Option<(Request, SubjectLookup, Run)>> {
-    let Some(request) = Request::find_for_update(c, request_id).await? else {
-        return Ok(None);
-    };
-    let now = Utc::now();
-    let runnable = kinds.contains(&request.kind())
-        && matches!(
-            request.status(),
-            RequestStatus::Approved | RequestStatus::Processing
-        )
-        && request.grace_until.is_none_or(|until| until <= now)
-        && request.lease_until.is_none_or(|until| until < now);
-    if !runnable {
-        return Ok(None);
-    }
-    Ok(start_run(c, &request, now + lease)
-        .await?
-        .map(|(lookup, run)| (request, lookup, run)))
-}
-
-/// Starts a run on a locked, runnable request: how to find its subject, the lease until
-/// `lease_until` under a fresh owner token (fencing off any earlier run), one more run
-/// counted and audited. `None` (and the request `failed`) when the identity is gone or
-/// the runs are exhausted.
-async fn start_run(
-    c: &mut diesel_async::AsyncPgConnection,
-    request: &Request,
-    lease_until: chrono::DateTime<Utc>,
-) -> anyhow::Result<Option<(SubjectLookup, Run)>> {
-    let Some(lookup) = super::subject::lookup(c, request).await? else {
-        fail(
-            c,
-            request.id,
-            "requester_identity_missing",
-            &serde_json::json!({}),
-        )
-        .await?;
-        return Ok(None);
-    };
-    if request.run_attempts >= MAX_RUNS {
-        fail(
-            c,
-            request.id,
-            "too_many_runs",
-            &serde_json::json!({ "runs": request.run_attempts }),
-        )
-        .await?;
-        return Ok(None);
-    }
-    let attempt = request.run_attempts + 1;
-    let run = Run {
-        request_id: request.id,
-        owner: Uuid::now_v7(),
-    };
-    diesel::update(requests::table.find(request.id))
-        .set((
-            requests::status.eq(RequestStatus::Processing.as_str()),
-            requests::lease_until.eq(lease_until),
-            requests::lease_owner.eq(run.owner),
-            requests::started_at.eq(request.started_at.unwrap_or_else(Utc::now)),
-            requests::run_attempts.eq(attempt),
-        ))
-        .execute(c)
-        .await?;
-    audit::append(c, &[AuditEntry::processing_started(request.id, attempt)]).await?;
-    Ok(Some((lookup, run)))
-}
-
-/// Marks a request `failed` with a code and a sanitised detail (one transaction with its
-/// audit entry; the caller holds the row lock or runs inside the claim).
-pub(crate) async fn fail(
-    c: &mut diesel_async::AsyncPgConnection,
-    request_id: Uuid,
-    code: &str,
-    detail: &serde_json::Value,
-) -> anyhow::Result<()> {
-    diesel::update(requests::table.find(request_id))
-        .set((
-            requests::status.eq(RequestStatus::Failed.as_str()),
-            requests::failure.eq(code),
-            requests::failure_detail.eq(detail),
-            requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
-        ))
-        .execute(c)
-        .await?;
-    audit::append(c, &[AuditEntry::failed(request_id, code, detail)]).await?;
-    Ok(())
 }
