@@ -32,6 +32,23 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The audit log's chain and checkpoints.
+    pub audit: AuditSettings,
+}
+
+/// Audit chain settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The key the chain is MACed under and the checkpoint signing key is derived from;
+    /// empty: derived from `security.secret_key`.
+    pub key: SecretString,
+    /// Milliseconds between sealer passes.
+    pub seal_interval_ms: u64,
+    /// Sign a checkpoint once this many entries were sealed since the last one.
+    pub checkpoint_every_entries: u32,
+    /// Sign a checkpoint of new entries at least this often, in minutes.
+    pub checkpoint_every_minutes: u32,
 }
 
 /// HTTP server settings.
@@ -122,6 +139,8 @@ pub struct MailSettings {
     pub mailbox_dir: PathBuf,
     /// SMTP URL, e.g. `smtps://user:pass@smtp.example.com:465` or `smtp://127.0.0.1:2525`.
     pub smtp_url: SecretString,
+    /// Hours a message that cannot be delivered is retried before it is given up.
+    pub outbox_max_age_hours: u32,
 }
 
 /// Mail transports.
@@ -229,6 +248,9 @@ pub struct WorkerSettings {
     pub purge_batch_size: usize,
     /// Failed purge runs after which the request is `failed` for staff.
     pub purge_max_attempts: u32,
+    /// Runs of one request (claims, including those of crashed workers) after which it is
+    /// `failed` for staff.
+    pub max_runs: u32,
     /// Longest a dry run (rehearsal) may take, in seconds.
     pub rehearsal_time_budget_seconds: u64,
     /// Most rows a dry run may touch before it stops (incomplete, not approvable).
@@ -301,14 +323,32 @@ impl Settings {
         if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
             anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
         }
-        // Below the cap on runs of one request (lifecycle::service::MAX_RUNS), so that the
-        // failure is the one staff see.
-        if self.worker.purge_max_attempts == 0 || self.worker.purge_max_attempts > 9 {
-            anyhow::bail!("configuration: worker.purge_max_attempts must be between 1 and 9");
+        // Below the cap on runs of one request, so that the failure is the one staff see.
+        if self.worker.purge_max_attempts == 0
+            || self.worker.purge_max_attempts >= self.worker.max_runs
+        {
+            anyhow::bail!(
+                "configuration: worker.purge_max_attempts must be at least 1 and below worker.max_runs"
+            );
+        }
+        if self.worker.max_runs > 1000 {
+            anyhow::bail!("configuration: worker.max_runs must be at most 1000");
         }
         if self.worker.rehearsal_time_budget_seconds == 0 || self.worker.rehearsal_row_budget == 0 {
             anyhow::bail!(
                 "configuration: worker.rehearsal_time_budget_seconds and worker.rehearsal_row_budget must be at least 1"
+            );
+        }
+        let audit_key = self.audit.key.expose_secret();
+        if !audit_key.is_empty() && audit_key.len() < 32 {
+            anyhow::bail!("configuration: audit.key must be at least 32 characters");
+        }
+        if !(10..=60_000).contains(&self.audit.seal_interval_ms) {
+            anyhow::bail!("configuration: audit.seal_interval_ms must be 10 to 60000");
+        }
+        if self.audit.checkpoint_every_entries == 0 || self.audit.checkpoint_every_minutes == 0 {
+            anyhow::bail!(
+                "configuration: audit.checkpoint_every_entries and audit.checkpoint_every_minutes must be at least 1"
             );
         }
         if self.worker.lease_seconds < 3 {

@@ -6,6 +6,7 @@
 
 pub mod assertion;
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod mail;
 pub mod models;
+pub mod outbox;
 pub mod ratelimit;
 pub mod routes;
 pub mod schema;

@@ -57,23 +57,6 @@ impl Mailer {
         Ok(Self { from, transport })
     }
 
-    /// Tells a requester after commit, if Lethe still holds their address (`email`): the
-    /// state change is already recorded, so a failure is only logged, by `what`.
-    pub async fn tell(
-        &self,
-        request_id: uuid::Uuid,
-        email: Option<&str>,
-        mail: Mail,
-        what: &'static str,
-    ) {
-        let Some(to) = email.and_then(|e| Email::try_from(e).ok()) else {
-            return;
-        };
-        if let Err(error) = self.send(&to, mail).await {
-            tracing::error!(%request_id, mail = what, error = crate::telemetry::loggable(&error), "mail failed");
-        }
-    }
-
     /// Sends one message to one address.
     pub async fn send(&self, to: &Email, mail: Mail) -> anyhow::Result<()> {
         let to: Mailbox = to.as_str().parse().context("recipient address")?;

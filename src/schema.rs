@@ -44,6 +44,7 @@ diesel::table! {
         categories -> Nullable<Array<Text>>,
         matter_hash -> Nullable<Bytea>,
         lease_owner -> Nullable<Uuid>,
+        purge_identities -> Nullable<Bytea>,
     }
 }
 
@@ -63,6 +64,8 @@ diesel::table! {
         schema_fingerprint -> Nullable<Text>,
         report -> Nullable<Jsonb>,
         error -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        lease_owner -> Nullable<Uuid>,
     }
 }
 
@@ -123,8 +126,47 @@ diesel::table! {
         actor -> Text,
         action -> Text,
         details -> Jsonb,
+    }
+}
+
+diesel::table! {
+    audit_pending (seq) {
+        seq -> Int8,
+    }
+}
+
+diesel::table! {
+    audit_chain (pos) {
+        pos -> Int8,
+        seq -> Int8,
         prev_hash -> Bytea,
         hash -> Bytea,
+        mac -> Bytea,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (pos) {
+        pos -> Int8,
+        hash -> Bytea,
+        at -> Timestamptz,
+        signature -> Bytea,
+    }
+}
+
+diesel::joinable!(audit_chain -> audit_log (seq));
+
+diesel::table! {
+    /// Mail waiting to go out (sealed).
+    outbox (id) {
+        id -> Int8,
+        request_id -> Nullable<Uuid>,
+        what -> Text,
+        sealed -> Bytea,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
     }
 }
 
@@ -218,6 +260,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     requests,
     verification_codes,
     audit_log,
+    audit_pending,
+    audit_chain,
+    audit_checkpoints,
+    outbox,
     staff,
     staff_tokens,
     decisions,

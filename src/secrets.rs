@@ -62,6 +62,74 @@ pub mod label {
     pub const ASSERTION: &str = "lethe/assertion/v1";
     /// What a request is about, beyond the person (a reported account).
     pub const MATTER: &str = "lethe/matter/v1";
+    /// The audit chain's key, when `audit.key` is not set.
+    pub const AUDIT: &str = "lethe/audit/v1";
+    /// The key sealing queued mail.
+    pub const OUTBOX: &str = "lethe/outbox/v1";
+    /// The key sealing a purge's identity strings for its life.
+    pub const PURGE_IDENTITIES: &str = "lethe/purge-identities/v1";
+}
+
+/// Authenticated encryption (ChaCha20-Poly1305) under a key derived from the deployment
+/// secret for one purpose: what Lethe must be able to read back later, but no one reading
+/// the database should.
+pub struct SealKey {
+    key: ring::aead::LessSafeKey,
+    aad: &'static [u8],
+}
+
+impl SealKey {
+    /// The key for `label` (its own derivation and associated data).
+    pub fn new(keyed: &Keyed, label: &'static str) -> Self {
+        use ring::aead::{CHACHA20_POLY1305, LessSafeKey, UnboundKey};
+        let bytes = keyed.hash(label, "seal key");
+        Self {
+            key: LessSafeKey::new(
+                UnboundKey::new(&CHACHA20_POLY1305, &bytes).expect("a 32-byte key"),
+            ),
+            aad: label.as_bytes(),
+        }
+    }
+
+    /// A random nonce followed by the ciphertext and tag.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        use ring::aead::{Aad, NONCE_LEN, Nonce};
+        use ring::rand::{SecureRandom, SystemRandom};
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the system's random source");
+        let mut data = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.aad),
+                &mut data,
+            )
+            .expect("sealing cannot fail for these sizes");
+        let mut sealed = nonce.to_vec();
+        sealed.extend(data);
+        sealed
+    }
+
+    /// The plain text, if `sealed` was sealed by this key and is unaltered.
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        use ring::aead::{Aad, NONCE_LEN, Nonce};
+        if sealed.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, data) = sealed.split_at(NONCE_LEN);
+        let mut data = data.to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).ok()?,
+                Aad::from(self.aad),
+                &mut data,
+            )
+            .ok()?;
+        Some(plain.to_vec())
+    }
 }
 
 /// A fresh 8-digit one-time code.

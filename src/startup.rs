@@ -16,11 +16,14 @@ use lethe_jobs::storage::{S3Settings, Storage};
 use secrecy::ExposeSecret;
 
 use crate::assertion::AssertionVerifier;
+use crate::audit::AuditKeys;
+use crate::background::Background;
 use crate::config::{Settings, StorageMode};
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, json_error};
 use crate::lifecycle::service::ServiceLifecycle;
 use crate::mail::Mailer;
+use crate::outbox::Outbox;
 use crate::ratelimit::Limits;
 use crate::secrets::Keyed;
 use crate::state::AppState;
@@ -35,8 +38,10 @@ pub struct Services {
     pub queue: Queue,
     /// Object storage.
     pub storage: Storage,
-    /// Mail.
-    pub mailer: Mailer,
+    /// Mail, queued in transactions and sent by the background loops.
+    pub outbox: Outbox,
+    /// The audit chain's keys.
+    pub audit_keys: Arc<AuditKeys>,
     /// The embedded S3 server, when this process runs it.
     pub embedded_s3: Option<EmbeddedS3>,
     /// The object-storage endpoint in use.
@@ -65,15 +70,34 @@ impl Services {
         let queue =
             Queue::connect(&db_url, (settings.worker.concurrency as u32).max(2) + 4).await?;
         let mailer = Mailer::new(&settings.mail)?;
+        let outbox = Outbox::new(
+            db.clone(),
+            mailer,
+            &Keyed::new(settings.security.secret_key.clone()),
+            settings.mail.outbox_max_age_hours,
+        );
+        let audit_keys = Arc::new(AuditKeys::from_settings(&settings));
         Ok(Self {
             settings,
             db,
             queue,
             storage,
-            mailer,
+            outbox,
+            audit_keys,
             embedded_s3,
             s3_endpoint,
         })
+    }
+
+    /// Starts the audit sealer and the outbox sender of this process.
+    pub fn background(&self) -> Background {
+        Background::spawn(
+            self.db.clone(),
+            self.audit_keys.clone(),
+            crate::audit::chain::CheckpointPolicy::from_settings(&self.settings),
+            Duration::from_millis(self.settings.audit.seal_interval_ms),
+            self.outbox.clone(),
+        )
     }
 
     /// The HTTP handlers' shared state (reads the data map for its marketing categories
@@ -89,7 +113,7 @@ impl Services {
             settings: s.clone(),
             db: self.db.clone(),
             keyed: Keyed::new(s.security.secret_key.clone()),
-            mailer: self.mailer.clone(),
+            outbox: self.outbox.clone(),
             queue: self.queue.clone(),
             storage: self.storage.clone(),
             limits: Limits::new(&s.rate_limit),
@@ -115,7 +139,7 @@ impl Services {
         );
         let lifecycle = ServiceLifecycle::from_parts(
             self.db.clone(),
-            self.mailer.clone(),
+            self.outbox.clone(),
             self.storage.clone(),
             &self.settings,
         );

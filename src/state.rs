@@ -6,7 +6,7 @@ use lethe_jobs::storage::Storage;
 use crate::assertion::AssertionVerifier;
 use crate::config::Settings;
 use crate::db::DbPool;
-use crate::mail::Mailer;
+use crate::outbox::Outbox;
 use crate::ratelimit::Limits;
 use crate::secrets::Keyed;
 
@@ -18,8 +18,8 @@ pub struct AppState {
     pub db: DbPool,
     /// Keyed hashing under the deployment secret.
     pub keyed: Keyed,
-    /// Outgoing mail.
-    pub mailer: Mailer,
+    /// Outgoing mail (queued in transactions).
+    pub outbox: Outbox,
     /// The job queue.
     pub queue: Queue,
     /// Object storage.

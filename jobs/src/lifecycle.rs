@@ -110,6 +110,9 @@ pub struct Pinned {
 pub struct RehearsalClaim {
     /// The deletion request it rehearses.
     pub request_id: Uuid,
+    /// The token of this claim: renewals and the result apply only while the rehearsal
+    /// carries it.
+    pub owner: Uuid,
     /// How to find the subject.
     pub lookup: SubjectLookup,
     /// The subject's key, if already located.
@@ -153,6 +156,10 @@ pub struct PurgeClaim {
     pub checkpoint: Option<Checkpoint>,
     /// The requester's email, if still held (one of the identity strings to redact).
     pub requester_email: Option<String>,
+    /// The identity strings an earlier run of this purge recorded (see
+    /// [`Lifecycle::record_identities`]): a re-run after the subject's row is gone still
+    /// redacts them.
+    pub identities: Vec<String>,
     /// The map and schema the approved rehearsal ran on.
     pub pinned: Option<Pinned>,
     /// A confirmed child report not yet frozen: freeze the account first.
@@ -196,6 +203,10 @@ pub trait Lifecycle: Send + Sync + 'static {
     /// Remembers the located subject (or that none matched).
     async fn record_subject(&self, run: Run, subject_key: Option<&str>) -> anyhow::Result<()>;
 
+    /// Keeps the identity strings the purge redacts, sealed, until the purge completes
+    /// (or the request is aborted or scrubbed).
+    async fn record_identities(&self, run: Run, identities: &[String]) -> anyhow::Result<()>;
+
     /// Saves purge progress and audits what the step did (when it did anything).
     async fn purge_checkpoint(
         &self,
@@ -238,12 +249,26 @@ pub trait Lifecycle: Send + Sync + 'static {
     async fn purge_stale(&self, run: Run, what: &str) -> anyhow::Result<()>;
 
     /// Starts a queued rehearsal. `None` when it is finished or running elsewhere.
-    async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>>;
+    async fn claim_rehearsal(
+        &self,
+        rehearsal_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<RehearsalClaim>>;
 
-    /// Records a finished rehearsal.
+    /// Extends the claim `owner` holds on a running rehearsal; `false` once another claim
+    /// took it over (this run then stops).
+    async fn renew_rehearsal(
+        &self,
+        rehearsal_id: Uuid,
+        owner: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<bool>;
+
+    /// Records a finished rehearsal, if `owner` still holds it.
     async fn rehearsal_done(
         &self,
         rehearsal_id: Uuid,
+        owner: Uuid,
         outcome: &RehearsalOutcome,
     ) -> anyhow::Result<()>;
 

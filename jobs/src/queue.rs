@@ -64,28 +64,23 @@ impl Queue {
     }
 
     pub(crate) fn export_storage(&self) -> PostgresStorage<ExportRequest> {
-        PostgresStorage::new(&self.pool)
-            .with_config(Config::default().queue(EXPORT_QUEUE).batch_size(4))
+        PostgresStorage::new(&self.pool).with_config(config(EXPORT_QUEUE, 4))
     }
 
     pub(crate) fn purge_storage(&self) -> PostgresStorage<PurgeRequest> {
-        PostgresStorage::new(&self.pool)
-            .with_config(Config::default().queue(PURGE_QUEUE).batch_size(2))
+        PostgresStorage::new(&self.pool).with_config(config(PURGE_QUEUE, 2))
     }
 
     pub(crate) fn rehearse_storage(&self) -> PostgresStorage<RehearseRequest> {
-        PostgresStorage::new(&self.pool)
-            .with_config(Config::default().queue(REHEARSE_QUEUE).batch_size(2))
+        PostgresStorage::new(&self.pool).with_config(config(REHEARSE_QUEUE, 2))
     }
 
     pub(crate) fn unsubscribe_storage(&self) -> PostgresStorage<UnsubscribeRequest> {
-        PostgresStorage::new(&self.pool)
-            .with_config(Config::default().queue(UNSUBSCRIBE_QUEUE).batch_size(16))
+        PostgresStorage::new(&self.pool).with_config(config(UNSUBSCRIBE_QUEUE, 16))
     }
 
     pub(crate) fn likeness_storage(&self) -> PostgresStorage<LikenessRequest> {
-        PostgresStorage::new(&self.pool)
-            .with_config(Config::default().queue(LIKENESS_QUEUE).batch_size(4))
+        PostgresStorage::new(&self.pool).with_config(config(LIKENESS_QUEUE, 4))
     }
 
     /// Enqueues the pending work of a likeness request. Safe to call more than once: the
@@ -176,6 +171,16 @@ impl Queue {
         .await?;
         Ok(row)
     }
+}
+
+/// A queue's settings. Workers beat every 5 s; a job whose worker missed three beats
+/// (it was killed) goes back to the queue after 15 s (apalis' default is 5 minutes).
+fn config(queue: &str, batch_size: usize) -> Config {
+    Config::default()
+        .queue(queue)
+        .batch_size(batch_size)
+        .heartbeat_interval(std::time::Duration::from_secs(5))
+        .missed_heartbeats(3)
 }
 
 /// Everything a job handler needs, shared by all workers of a process.

@@ -83,6 +83,20 @@ pub enum Command {
         #[arg(long, default_value = "var/bench-large")]
         dir: PathBuf,
     },
+    /// `POST /v1/requests` through the HTTP API (request, code, audit entries, queued mail)
+    /// beside pgbench inserting a request row, alternating; then the time the background
+    /// takes to send the mail and seal the audit entries.
+    Intake {
+        /// Requests per round (each for another address).
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Concurrent connections (and pgbench clients).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
     /// One-click unsubscribe through the HTTP API and the job beside pgbench inserting a
     /// suppression row, alternating; then POST-to-effect time and the 10,000-address check.
     Unsubscribe {
@@ -152,6 +166,19 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             users,
             dir,
         } => super::bench_large::prepare(&settings, heavy_rows, users, dir).await,
+        Command::Intake {
+            requests,
+            connections,
+            rounds,
+        } => {
+            super::bench_intake::run(
+                &settings,
+                requests.max(1),
+                connections.max(1),
+                rounds.max(1),
+            )
+            .await
+        }
         Command::Unsubscribe {
             clicks,
             connections,

@@ -6,29 +6,22 @@
 //! addresses.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
-use secrecy::{ExposeSecret, SecretString};
 
+use super::bench_app::{BenchApp, drive, percentile, pgbench};
 use crate::config::Settings;
-use crate::startup::{Application, Services, spawn_workers, worker_settings};
 use crate::unsubscribe::token::{Link, LinkKey};
 
 const SERVICE_DB: &str = "lethe_bench_unsub";
-const PLATFORM_DB: &str = "lethe_bench_unsub_platform";
 
 #[derive(diesel::QueryableByName)]
 struct EmailRow {
     #[diesel(sql_type = Text)]
     email: String,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// Runs the benchmark.
@@ -38,36 +31,10 @@ pub async fn run(
     connections: usize,
     rounds: u32,
 ) -> anyhow::Result<()> {
-    let dir = std::path::PathBuf::from("var/bench-unsubscribe");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let base = settings.platform.database_url.expose_secret().to_owned();
-    let service_url = super::bench::recreate_database(&base, SERVICE_DB, None).await?;
-    let platform_url = super::bench::recreate_database(&base, PLATFORM_DB, None).await?;
-    let mut settings = settings.clone();
-    settings.database.url = SecretString::from(service_url.clone());
-    settings.platform.database_url = SecretString::from(platform_url.clone());
-    settings.security.secret_key = SecretString::from(crate::secrets::new_secret_key());
-    settings.storage.embedded_dir = dir.join("s3");
-    settings.storage.embedded_listen = "127.0.0.1:0".parse()?;
-    settings.mail.mailbox_dir = dir.join("mailbox");
-    settings.server.listen = "127.0.0.1:0".parse()?;
-    settings.rate_limit.intake_per_ip_per_minute = 1_000_000;
-    settings.rate_limit.intake_per_client_email_per_hour = 1_000_000;
-    settings.rate_limit.verify_per_ip_per_minute = 1_000_000;
-    let map_path = dir.join("datamap.toml");
-    std::fs::write(&map_path, crate::demo::DATA_MAP)?;
-    settings.platform.data_map = map_path;
-    crate::cli::migrate::run(&settings).await?;
-    let services = Services::start(settings).await?;
-
-    let users = clicks * rounds as usize + 50;
-    println!("seeding {users} users …");
-    let platform = lethe_jobs::platform::pool(&platform_url, 2)?;
+    let app = BenchApp::start(settings, SERVICE_DB, (clicks * rounds as usize + 50) as u32).await?;
+    let (services, address, service_url) = (&app.services, &app.address, &app.service_url);
+    let platform = lethe_jobs::platform::pool(&app.platform_url, 2)?;
     let mut conn = platform.get().await?;
-    crate::demo::install_and_seed(&mut conn, &services.storage, users as u32, 0.42).await?;
     diesel::sql_query("UPDATE marketing_preferences SET newsletter = true")
         .execute(&mut *conn)
         .await?;
@@ -77,16 +44,8 @@ pub async fn run(
             .await?;
     drop(conn);
     let mut emails: VecDeque<String> = emails.into_iter().map(|r| r.email).collect();
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let address = format!("http://{}", listener.local_addr()?);
-    let data = services.job_context().await?;
-    let state = services.app_state()?;
-    let keyed = state.keyed.clone();
-    let app = Application::build(state, listener)?;
-    let handle = app.handle();
-    let server = tokio::spawn(app.run());
-    let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));
+    let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
+    let dir = std::path::PathBuf::from(format!("var/bench-{SERVICE_DB}"));
     let links = LinkKey::new(&keyed);
     let url_of = |email: &str| {
         let link = Link {
@@ -128,9 +87,16 @@ pub async fn run(
         let mut raw = None;
         for side in if lethe_first { [0, 1] } else { [1, 0] } {
             if side == 0 {
-                lethe = Some(clicks_at(&client, urls.clone(), connections).await?);
+                lethe = Some(
+                    drive(&client, urls.clone(), connections, |c, url: String| {
+                        c.post(url)
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body("List-Unsubscribe=One-Click")
+                    })
+                    .await?,
+                );
             } else {
-                raw = Some(pgbench(&service_url, &script, clicks, connections)?);
+                raw = Some(pgbench(service_url, &script, clicks, connections)?);
             }
         }
         let (rps, mut latencies) = lethe.expect("ran");
@@ -255,80 +221,6 @@ pub async fn run(
         checks[checks.len() - 1].as_secs_f64() * 1e3
     );
 
-    let _ = stop.send(());
-    workers.await??;
-    handle.stop(true).await;
-    server.await??;
-    if let Some(s3) = services.embedded_s3 {
-        s3.shutdown().await;
-    }
     drop(platform);
-    super::bench::drop_database(&base, SERVICE_DB).await?;
-    super::bench::drop_database(&base, PLATFORM_DB).await?;
-    Ok(())
-}
-
-/// POSTs every URL once, `connections` at a time; the rate per second and each latency.
-async fn clicks_at(
-    client: &reqwest::Client,
-    urls: VecDeque<String>,
-    connections: usize,
-) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let total = urls.len();
-    let queue = Arc::new(Mutex::new(urls));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (queue, client) = (queue.clone(), client.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let Some(url) = queue.lock().expect("not poisoned").pop_front() else {
-                    return anyhow::Ok(latencies);
-                };
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body("List-Unsubscribe=One-Click")
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "one-click answered {}",
-                    response.status()
-                );
-                response.bytes().await?;
-                latencies.push(sent.elapsed());
-            }
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok((total as f64 / started.elapsed().as_secs_f64(), latencies))
-}
-
-/// pgbench inserting `total` suppression rows over `connections` clients; its rate.
-fn pgbench(
-    url: &str,
-    script: &std::path::Path,
-    total: usize,
-    connections: usize,
-) -> anyhow::Result<f64> {
-    let output = std::process::Command::new("pgbench")
-        .args(["-n", "-c", &connections.to_string(), "-j", "2"])
-        .args(["-t", &(total / connections).max(1).to_string(), "-f"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running pgbench")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(output.status.success(), "pgbench failed: {text}");
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse().ok())
-        .context("pgbench printed no tps")
+    app.finish().await
 }

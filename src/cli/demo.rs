@@ -177,6 +177,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));
+    let background = services.background();
 
     let base = format!("http://{listen}");
     let s = &services.settings;
@@ -209,6 +210,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     workers.await??;
     handle.stop(true).await;
     server.await??;
+    background.stop().await;
     if let Some(s3) = services.embedded_s3 {
         s3.shutdown().await;
     }

@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod bench;
+mod bench_app;
+mod bench_intake;
 mod bench_large;
 mod bench_unsubscribe;
 pub mod datamap;

@@ -1,4 +1,5 @@
-//! `lethe serve`: the HTTP API (optionally with job workers in the same process).
+//! `lethe serve`: the HTTP API (optionally with job workers in the same process), with the
+//! audit sealer and the mail sender in the background.
 
 use std::net::TcpListener;
 
@@ -28,6 +29,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     let app = Application::build(services.app_state()?, listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
+    let background = services.background();
     tracing::info!(%listen, "HTTP API listening");
     let workers = if args.with_workers {
         Some(spawn_workers(data, worker_settings(&services.settings)))
@@ -42,5 +44,6 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     handle.stop(true).await;
     server.await??;
+    background.stop().await;
     Ok(())
 }

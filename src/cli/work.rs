@@ -1,4 +1,5 @@
-//! `lethe work`: job workers. Run as many as needed against one service database.
+//! `lethe work`: job workers, with the audit sealer and the mail sender in the background.
+//! Run as many as needed against one service database.
 
 use crate::config::Settings;
 use crate::startup::{Services, worker_settings};
@@ -23,10 +24,13 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         concurrency = services.settings.worker.concurrency,
         "workers running"
     );
-    lethe_jobs::jobs::run(
+    let background = services.background();
+    let outcome = lethe_jobs::jobs::run(
         ctx,
         worker_settings(&services.settings),
         crate::cli::shutdown_signal(),
     )
-    .await
+    .await;
+    background.stop().await;
+    outcome
 }

@@ -8,7 +8,6 @@ use lethe_jobs::lifecycle::Run;
 use lethe_jobs::platform::SubjectLookup;
 use uuid::Uuid;
 
-use super::service::MAX_RUNS;
 use crate::audit::{self, AuditEntry};
 use crate::domain::{RequestKind, RequestStatus};
 use crate::models::request::Request;
@@ -21,6 +20,7 @@ pub(super) async fn claim_run(
     request_id: Uuid,
     kinds: &[RequestKind],
     lease: chrono::Duration,
+    max_runs: i32,
 ) -> anyhow::Result<Option<(Request, SubjectLookup, Run)>> {
     let Some(request) = Request::find_for_update(c, request_id).await? else {
         return Ok(None);
@@ -36,7 +36,7 @@ pub(super) async fn claim_run(
     if !runnable {
         return Ok(None);
     }
-    Ok(start_run(c, &request, now + lease)
+    Ok(start_run(c, &request, now + lease, max_runs)
         .await?
         .map(|(lookup, run)| (request, lookup, run)))
 }
@@ -44,11 +44,12 @@ pub(super) async fn claim_run(
 /// Starts a run on a locked, runnable request: how to find its subject, the lease until
 /// `lease_until` under a fresh owner token (fencing off any earlier run), one more run
 /// counted and audited. `None` (and the request `failed`) when the identity is gone or
-/// the runs are exhausted.
+/// `max_runs` runs were started already (`worker.max_runs`).
 async fn start_run(
     c: &mut diesel_async::AsyncPgConnection,
     request: &Request,
     lease_until: chrono::DateTime<Utc>,
+    max_runs: i32,
 ) -> anyhow::Result<Option<(SubjectLookup, Run)>> {
     let Some(lookup) = super::subject::lookup(c, request).await? else {
         fail(
@@ -60,7 +61,7 @@ async fn start_run(
         .await?;
         return Ok(None);
     };
-    if request.run_attempts >= MAX_RUNS {
+    if request.run_attempts >= max_runs {
         fail(
             c,
             request.id,

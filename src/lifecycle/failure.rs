@@ -27,35 +27,39 @@ pub(crate) async fn fail_and_tell(
 ) -> anyhow::Result<()> {
     let request_id = run.request_id;
     let mut conn = svc.db.get().await?;
-    let email = conn
-        .transaction::<_, anyhow::Error, _>(async |c| {
-            let Some(request) = Request::find_for_update(c, run.request_id).await? else {
-                return Ok(None);
-            };
-            if request.status() != RequestStatus::Processing
-                || request.lease_owner != Some(run.owner)
-            {
-                return Ok(None);
-            }
-            fail(c, request_id, code, &detail).await?;
-            // A reporter is not the person whose erasure is delayed: staff follow it up.
-            Ok(super::subject::own_email(&request))
-        })
-        .await?;
+    conn.transaction::<_, anyhow::Error, _>(async |c| {
+        let Some(request) = Request::find_for_update(c, run.request_id).await? else {
+            return Ok(());
+        };
+        if request.status() != RequestStatus::Processing || request.lease_owner != Some(run.owner) {
+            return Ok(());
+        }
+        fail(c, request_id, code, &detail).await?;
+        tell_delayed(c, svc, &request).await?;
+        Ok(())
+    })
+    .await?;
     drop(conn);
-    tell_delayed(svc, request_id, email).await;
+    svc.outbox.wake();
     Ok(())
 }
 
-async fn tell_delayed(svc: &ServiceLifecycle, request_id: Uuid, email: Option<String>) {
-    svc.mailer
-        .tell(
-            request_id,
-            email.as_deref(),
-            mail::erasure_delayed(request_id),
-            "erasure-delayed",
+/// Queues "your deletion is delayed" to the person whose data it is; a reporter is not
+/// that person: staff follow their report up.
+async fn tell_delayed(
+    c: &mut diesel_async::AsyncPgConnection,
+    svc: &ServiceLifecycle,
+    request: &Request,
+) -> diesel::QueryResult<()> {
+    svc.outbox
+        .put_to_requester(
+            c,
+            request.id,
+            super::subject::own_email(request).as_deref(),
+            "erasure_delayed",
+            mail::erasure_delayed(request.id),
         )
-        .await;
+        .await
 }
 
 /// Records a failed purge run; at `max_attempts` failures the request is `failed`.
@@ -68,16 +72,16 @@ pub(crate) async fn purge_failed(
     let request_id = run.request_id;
     let detail = serde_json::to_value(failure)?;
     let mut conn = svc.db.get().await?;
-    let (outcome, email) = conn
+    let outcome = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
             let Some(request) = Request::find_for_update(c, run.request_id).await? else {
-                return Ok((FailureOutcome::Failed, None));
+                return Ok(FailureOutcome::Failed);
             };
             if request.status() != RequestStatus::Processing
                 || request.lease_owner != Some(run.owner)
             {
                 // Someone else moved it on; nothing to retry.
-                return Ok((FailureOutcome::Failed, None));
+                return Ok(FailureOutcome::Failed);
             }
             let failures = request.purge_failures + 1;
             if failures >= max_attempts.max(1) as i32 {
@@ -86,7 +90,8 @@ pub(crate) async fn purge_failed(
                     .execute(c)
                     .await?;
                 fail(c, request_id, "purge_failed", &detail).await?;
-                return Ok((FailureOutcome::Failed, super::subject::own_email(&request)));
+                tell_delayed(c, svc, &request).await?;
+                return Ok(FailureOutcome::Failed);
             }
             diesel::update(requests::table.find(request_id))
                 .set((
@@ -102,12 +107,12 @@ pub(crate) async fn purge_failed(
                 &[AuditEntry::run_failed(request_id, "purge_error", &detail)],
             )
             .await?;
-            Ok((FailureOutcome::Retry, None))
+            Ok(FailureOutcome::Retry)
         })
         .await?;
     drop(conn);
-    if outcome == FailureOutcome::Failed && email.is_some() {
-        tell_delayed(svc, request_id, email).await;
+    if outcome == FailureOutcome::Failed {
+        svc.outbox.wake();
     }
     Ok(outcome)
 }

@@ -150,6 +150,20 @@ pub async fn file(
                     let request = new.insert(c).await?;
                     details.insert(c, request.id).await?;
                     VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts).await?;
+                    state
+                        .outbox
+                        .put(
+                            c,
+                            Some(request.id),
+                            "verification_code",
+                            &email,
+                            mail::verification_code(
+                                &code,
+                                security.code_ttl_minutes,
+                                kind.as_str(),
+                            ),
+                        )
+                        .await?;
                     let mut entries = vec![AuditEntry::request_filed(
                         request.id,
                         kind.as_str(),
@@ -163,14 +177,7 @@ pub async fn file(
                 })
                 .await?;
             drop(conn);
-            state
-                .mailer
-                .send(
-                    &email,
-                    mail::verification_code(&code, security.code_ttl_minutes, kind.as_str()),
-                )
-                .await
-                .map_err(ApiError::Internal)?;
+            state.outbox.wake();
             Ok(Filed {
                 request,
                 created: true,

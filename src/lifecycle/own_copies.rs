@@ -181,6 +181,7 @@ pub async fn scrub_others(
         requests::subject_ref.eq(None::<String>),
         requests::subject_key.eq(None::<String>),
         requests::pii_scrubbed_at.eq(now),
+        requests::purge_identities.eq(None::<Vec<u8>>),
     ))
     .returning(requests::id)
     .get_results(c)

@@ -53,7 +53,7 @@ pub async fn abort(
     reason: &str,
 ) -> Result<Request, ApiError> {
     let mut conn = state.db.get().await?;
-    let (request, applied) = conn
+    let request = conn
         .transaction::<_, ApiError, _>(async |c| {
             let request = Request::find_for_update(c, request_id)
                 .await?
@@ -75,6 +75,7 @@ pub async fn abort(
                     requests::decision_reason.eq(reason),
                     requests::completed_at.eq(Utc::now()),
                     requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                    requests::purge_identities.eq(None::<Vec<u8>>),
                     requests::result
                         .eq(serde_json::to_value(&applied)
                             .map_err(|e| ApiError::Internal(e.into()))?),
@@ -85,18 +86,20 @@ pub async fn abort(
             let request = Request::find(c, request_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            Ok((request, applied))
+            state
+                .outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "erasure_aborted",
+                    mail::erasure_aborted(request_id, &applied),
+                )
+                .await?;
+            Ok(request)
         })
         .await?;
     drop(conn);
-    state
-        .mailer
-        .tell(
-            request_id,
-            request.email.as_deref(),
-            mail::erasure_aborted(request_id, &applied),
-            "erasure-aborted",
-        )
-        .await;
+    state.outbox.wake();
     Ok(request)
 }

@@ -108,16 +108,23 @@ pub async fn request(
 pub(crate) async fn claim(
     svc: &ServiceLifecycle,
     rehearsal_id: Uuid,
+    lease: chrono::Duration,
 ) -> anyhow::Result<Option<RehearsalClaim>> {
     let mut conn = svc.db.get().await?;
-    let stale = Utc::now() - chrono::Duration::minutes(30);
+    let now = Utc::now();
     conn.transaction::<_, anyhow::Error, _>(async |c| {
         let Some(rehearsal) = Rehearsal::find_for_update(c, rehearsal_id).await? else {
             return Ok(None);
         };
+        let lease_until: Option<chrono::DateTime<Utc>> = rehearsals::table
+            .find(rehearsal_id)
+            .select(rehearsals::lease_until)
+            .first(c)
+            .await?;
+        // Running elsewhere until its lease lapses (its worker died, or lost it).
         let claimable = rehearsal.status == RehearsalStatus::Queued
             || (rehearsal.status == RehearsalStatus::Running
-                && rehearsal.started_at.is_none_or(|t| t < stale));
+                && lease_until.is_none_or(|t| t < now));
         if !claimable {
             return Ok(None);
         }
@@ -135,15 +142,19 @@ pub(crate) async fn claim(
             .await?;
             return Ok(None);
         };
+        let owner = Uuid::now_v7();
         diesel::update(rehearsals::table.find(rehearsal_id))
             .set((
                 rehearsals::status.eq(RehearsalStatus::Running),
-                rehearsals::started_at.eq(Utc::now()),
+                rehearsals::started_at.eq(now),
+                rehearsals::lease_until.eq(now + lease),
+                rehearsals::lease_owner.eq(owner),
             ))
             .execute(c)
             .await?;
         Ok(Some(RehearsalClaim {
             request_id: request.id,
+            owner,
             lookup,
             subject_key: request.subject_key.clone(),
             requester_email: super::subject::own_email(&request),
@@ -166,16 +177,39 @@ async fn finish(
             rehearsals::finished_at.eq(Utc::now()),
             rehearsals::report.eq(report),
             rehearsals::error.eq(error),
+            rehearsals::lease_until.eq(None::<chrono::DateTime<Utc>>),
         ))
         .execute(c)
         .await?;
     Ok(())
 }
 
-/// Records a finished rehearsal with what it ran on, and the located subject.
+/// Extends a running rehearsal's lease while `owner` holds it.
+pub(crate) async fn renew(
+    svc: &ServiceLifecycle,
+    rehearsal_id: Uuid,
+    owner: Uuid,
+    lease: chrono::Duration,
+) -> anyhow::Result<bool> {
+    let mut conn = svc.db.get().await?;
+    let renewed = diesel::update(
+        rehearsals::table
+            .find(rehearsal_id)
+            .filter(rehearsals::status.eq(RehearsalStatus::Running))
+            .filter(rehearsals::lease_owner.eq(owner)),
+    )
+    .set(rehearsals::lease_until.eq(Utc::now() + lease))
+    .execute(&mut conn)
+    .await?;
+    Ok(renewed == 1)
+}
+
+/// Records a finished rehearsal with what it ran on, and the located subject, if `owner`
+/// still holds it.
 pub(crate) async fn done(
     svc: &ServiceLifecycle,
     rehearsal_id: Uuid,
+    owner: Uuid,
     outcome: &RehearsalOutcome,
 ) -> anyhow::Result<()> {
     let report = outcome
@@ -189,7 +223,12 @@ pub(crate) async fn done(
         let Some(rehearsal) = Rehearsal::find_for_update(c, rehearsal_id).await? else {
             return Ok(());
         };
-        if rehearsal.status != RehearsalStatus::Running {
+        let holder: Option<Uuid> = rehearsals::table
+            .find(rehearsal_id)
+            .select(rehearsals::lease_owner)
+            .first(c)
+            .await?;
+        if rehearsal.status != RehearsalStatus::Running || holder != Some(owner) {
             return Ok(());
         }
         let (status, error) = match &outcome.result {
@@ -229,7 +268,8 @@ pub(crate) async fn done(
     .await
 }
 
-/// Rehearsals queued (or running) with no recent enqueue: a crash or a lost job.
+/// Rehearsals queued with no recent enqueue (a crash or a lost job), and running ones whose
+/// lease lapsed (their worker died): at once.
 pub(crate) async fn stranded(
     conn: &mut AsyncPgConnection,
     after: chrono::Duration,
@@ -243,10 +283,12 @@ pub(crate) async fn stranded(
     let ids: Vec<Id> = diesel::sql_query(
         "SELECT id FROM rehearsals \
          WHERE (status = 'queued' AND (enqueued_at IS NULL OR enqueued_at < now() - $1)) \
-            OR (status = 'running' AND started_at < now() - interval '30 minutes' AND (enqueued_at IS NULL OR enqueued_at < now() - $1)) \
+            OR (status = 'running' AND (lease_until IS NULL OR lease_until < now())) \
          ORDER BY requested_at LIMIT 1000",
     )
-    .bind::<Interval, _>(diesel::pg::data_types::PgInterval::from_microseconds(micros))
+    .bind::<Interval, _>(diesel::pg::data_types::PgInterval::from_microseconds(
+        micros,
+    ))
     .load(conn)
     .await?;
     Ok(ids.into_iter().map(|r| r.id).collect())

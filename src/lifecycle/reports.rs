@@ -166,21 +166,23 @@ pub async fn dismiss(
                 .await?;
             ChildReport::scrub(c, &[request_id]).await?;
             audit::append(c, &[AuditEntry::report_dismissed(request_id, staff.id)]).await?;
+            state
+                .outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "report_dismissed",
+                    mail::report_dismissed(request_id),
+                )
+                .await?;
             Request::find(c, request_id)
                 .await?
                 .ok_or(ApiError::NotFound)
         })
         .await?;
     drop(conn);
-    state
-        .mailer
-        .tell(
-            request_id,
-            request.email.as_deref(),
-            mail::report_dismissed(request_id),
-            "report-dismissed",
-        )
-        .await;
+    state.outbox.wake();
     Ok(request)
 }
 
@@ -220,11 +222,13 @@ pub(crate) async fn parent_copy_done(
     let request_id = run.request_id;
     let mut conn = svc.db.get().await?;
     let expires = Utc::now() + svc.export_ttl;
+    let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
+    let link = svc.storage.presign_get(archive, ttl).await?;
     let recorded = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
             let request = Request::held_by(c, run).await?;
             if request.export_key.is_some() {
-                return Ok(None);
+                return Ok(false);
             }
             diesel::update(requests::table.find(request_id))
                 .set((
@@ -235,22 +239,21 @@ pub(crate) async fn parent_copy_done(
                 .execute(c)
                 .await?;
             audit::append(c, &[AuditEntry::parent_copy_made(request_id, report)]).await?;
-            Ok(Some(request))
+            svc.outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "parent_copy",
+                    mail::parent_copy_ready(&link, expires, request_id),
+                )
+                .await?;
+            Ok(true)
         })
         .await?;
     drop(conn);
-    let Some(email) = recorded.and_then(|r| r.email) else {
-        return Ok(());
-    };
-    let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
-    let link = svc.storage.presign_get(archive, ttl).await?;
-    svc.mailer
-        .tell(
-            request_id,
-            Some(&email),
-            mail::parent_copy_ready(&link, expires, request_id),
-            "parent-copy",
-        )
-        .await;
+    if recorded {
+        svc.outbox.wake();
+    }
     Ok(())
 }

@@ -80,6 +80,7 @@ pub(crate) async fn sweep(
             requests::email.eq(None::<String>),
             requests::subject_ref.eq(None::<String>),
             requests::pii_scrubbed_at.eq(now),
+            requests::purge_identities.eq(None::<Vec<u8>>),
         ))
         .returning(requests::id)
         .get_results(c)

@@ -209,20 +209,23 @@ pub async fn deny(
                 .execute(c)
                 .await?;
             audit::append(c, &[AuditEntry::denied(request_id, staff.id)]).await?;
-            Request::find(c, request_id)
+            let request = Request::find(c, request_id)
                 .await?
-                .ok_or(ApiError::NotFound)
+                .ok_or(ApiError::NotFound)?;
+            state
+                .outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "denial",
+                    mail::request_denied(request_id),
+                )
+                .await?;
+            Ok(request)
         })
         .await?;
-    state
-        .mailer
-        .tell(
-            request_id,
-            request.email.as_deref(),
-            mail::request_denied(request_id),
-            "denial",
-        )
-        .await;
+    state.outbox.wake();
     Ok(request)
 }
 

@@ -19,21 +19,19 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::db::DbPool;
-use crate::domain::{Email, RequestKind, RequestStatus};
-use crate::mail::{self, Mailer};
+use crate::domain::{RequestKind, RequestStatus};
+use crate::mail;
 use crate::models::request::Request;
+use crate::outbox::Outbox;
 use crate::schema::requests;
 
 use super::claim::claim_run;
-
-/// Runs of one request after which Lethe stops retrying and marks it `failed` for staff.
-pub const MAX_RUNS: i32 = 10;
 
 /// The lifecycle over the service database.
 #[derive(Clone)]
 pub struct ServiceLifecycle {
     pub(crate) db: DbPool,
-    pub(crate) mailer: Mailer,
+    pub(crate) outbox: Outbox,
     keyed: crate::secrets::Keyed,
     pub(crate) storage: Storage,
     exports_bucket: String,
@@ -43,20 +41,22 @@ pub struct ServiceLifecycle {
     reenqueue_after: chrono::Duration,
     pub(crate) likeness_hold: chrono::Duration,
     pub(crate) evidence_bucket: String,
+    identity_key: std::sync::Arc<crate::secrets::SealKey>,
+    max_runs: i32,
 }
 
 impl ServiceLifecycle {
     /// Builds it from its parts (worker processes have no HTTP state).
     pub fn from_parts(
         db: DbPool,
-        mailer: Mailer,
+        outbox: Outbox,
         storage: Storage,
         settings: &crate::config::Settings,
     ) -> Self {
         let r = &settings.requests;
         Self {
             db,
-            mailer,
+            outbox,
             keyed: crate::secrets::Keyed::new(settings.security.secret_key.clone()),
             storage,
             exports_bucket: settings.storage.exports_bucket.clone(),
@@ -68,6 +68,11 @@ impl ServiceLifecycle {
             )),
             likeness_hold: chrono::Duration::days(i64::from(r.likeness_file_hold_days)),
             evidence_bucket: settings.storage.evidence_bucket.clone(),
+            identity_key: std::sync::Arc::new(crate::secrets::SealKey::new(
+                &crate::secrets::Keyed::new(settings.security.secret_key.clone()),
+                crate::secrets::label::PURGE_IDENTITIES,
+            )),
+            max_runs: i32::try_from(settings.worker.max_runs).unwrap_or(i32::MAX),
         }
     }
 
@@ -97,7 +102,7 @@ impl Lifecycle for ServiceLifecycle {
         let claim = conn
             .transaction::<_, anyhow::Error, _>(async |c| {
                 let Some((_, lookup, run)) =
-                    claim_run(c, request_id, &[RequestKind::Access], lease).await?
+                    claim_run(c, request_id, &[RequestKind::Access], lease, self.max_runs).await?
                 else {
                     return Ok(None);
                 };
@@ -124,6 +129,7 @@ impl Lifecycle for ServiceLifecycle {
                 request_id,
                 &[RequestKind::Deletion, RequestKind::ChildReport],
                 lease,
+                self.max_runs,
             )
             .await?
             else {
@@ -152,12 +158,25 @@ impl Lifecycle for ServiceLifecycle {
                     ),
                     None => (false, None),
                 };
+            let identities = match &request.purge_identities {
+                Some(sealed) => self
+                    .identity_key
+                    .open(sealed)
+                    .and_then(|plain| serde_json::from_slice(&plain).ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "the purge's recorded identities cannot be opened (another secret key?)"
+                        )
+                    })?,
+                None => Vec::new(),
+            };
             Ok(Some(PurgeClaim {
                 run,
                 lookup,
                 subject_key: request.subject_key.clone(),
                 checkpoint,
                 requester_email: super::subject::own_email(&request),
+                identities,
                 pinned,
                 freeze,
                 parent_copy,
@@ -183,6 +202,20 @@ impl Lifecycle for ServiceLifecycle {
                 )],
             )
             .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_identities(&self, run: Run, identities: &[String]) -> anyhow::Result<()> {
+        let sealed = self.identity_key.seal(&serde_json::to_vec(identities)?);
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            Request::held_by(c, run).await?;
+            diesel::update(requests::table.find(run.request_id))
+                .set(requests::purge_identities.eq(sealed))
+                .execute(c)
+                .await?;
             Ok(())
         })
         .await
@@ -247,39 +280,40 @@ impl Lifecycle for ServiceLifecycle {
         .await?;
         let result = serde_json::to_value(report)?;
         let keyed = self.keyed.clone();
-        let completed = conn
-            .transaction::<_, anyhow::Error, _>(async |c| {
-                let request = Request::held_by(c, run).await?;
-                diesel::update(requests::table.find(request_id))
-                    .set((
-                        requests::status.eq(RequestStatus::Completed.as_str()),
-                        requests::completed_at.eq(Utc::now()),
-                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
-                        requests::result.eq(&result),
-                        requests::failure.eq(None::<String>),
-                    ))
-                    .execute(c)
-                    .await?;
-                let mut entries = vec![AuditEntry::purge_completed(request_id, report)];
-                super::own_copies::scrub_others(c, &keyed, &request, &mut entries).await?;
-                audit::append(c, &entries).await?;
-                Ok(request)
-            })
-            .await?;
-        let request = completed;
-        let message = match (request.kind(), report.subject_found) {
-            (RequestKind::ChildReport, acted) => mail::report_concluded(request_id, acted),
-            (_, true) => mail::erasure_completed(request_id),
-            (_, false) => mail::erasure_no_account(request_id),
-        };
-        self.mailer
-            .tell(
-                request_id,
-                request.email.as_deref(),
-                message,
-                "erasure-completed",
-            )
-            .await;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let request = Request::held_by(c, run).await?;
+            diesel::update(requests::table.find(request_id))
+                .set((
+                    requests::status.eq(RequestStatus::Completed.as_str()),
+                    requests::completed_at.eq(Utc::now()),
+                    requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                    requests::result.eq(&result),
+                    requests::failure.eq(None::<String>),
+                    requests::purge_identities.eq(None::<Vec<u8>>),
+                ))
+                .execute(c)
+                .await?;
+            let mut entries = vec![AuditEntry::purge_completed(request_id, report)];
+            super::own_copies::scrub_others(c, &keyed, &request, &mut entries).await?;
+            audit::append(c, &entries).await?;
+            let message = match (request.kind(), report.subject_found) {
+                (RequestKind::ChildReport, acted) => mail::report_concluded(request_id, acted),
+                (_, true) => mail::erasure_completed(request_id),
+                (_, false) => mail::erasure_no_account(request_id),
+            };
+            self.outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "erasure_completed",
+                    message,
+                )
+                .await?;
+            Ok(request)
+        })
+        .await?;
+        self.outbox.wake();
         // Keep only a receipt: id, dates, counts and the keyed hash of the identity.
         conn.transaction::<_, anyhow::Error, _>(async |c| {
             diesel::update(requests::table.find(request_id))
@@ -315,16 +349,36 @@ impl Lifecycle for ServiceLifecycle {
         super::failure::purge_stale(self, run, what).await
     }
 
-    async fn claim_rehearsal(&self, rehearsal_id: Uuid) -> anyhow::Result<Option<RehearsalClaim>> {
-        super::rehearsal::claim(self, rehearsal_id).await
+    async fn claim_rehearsal(
+        &self,
+        rehearsal_id: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<Option<RehearsalClaim>> {
+        super::rehearsal::claim(self, rehearsal_id, chrono::Duration::from_std(lease)?).await
+    }
+
+    async fn renew_rehearsal(
+        &self,
+        rehearsal_id: Uuid,
+        owner: Uuid,
+        lease: Duration,
+    ) -> anyhow::Result<bool> {
+        super::rehearsal::renew(
+            self,
+            rehearsal_id,
+            owner,
+            chrono::Duration::from_std(lease)?,
+        )
+        .await
     }
 
     async fn rehearsal_done(
         &self,
         rehearsal_id: Uuid,
+        owner: Uuid,
         outcome: &RehearsalOutcome,
     ) -> anyhow::Result<()> {
-        super::rehearsal::done(self, rehearsal_id, outcome).await
+        super::rehearsal::done(self, rehearsal_id, owner, outcome).await
     }
 
     async fn renew_lease(&self, run: Run, lease: Duration) -> anyhow::Result<bool> {
@@ -351,44 +405,38 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let expires = Utc::now() + self.export_ttl;
         let result = serde_json::to_value(report)?;
-        let completed = conn
-            .transaction::<_, anyhow::Error, _>(async |c| {
-                let request = Request::held_by(c, run).await?;
-                diesel::update(requests::table.find(request_id))
-                    .set((
-                        requests::status.eq(RequestStatus::Completed.as_str()),
-                        requests::completed_at.eq(Utc::now()),
-                        requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
-                        requests::export_key.eq(&archive.key),
-                        requests::export_bytes.eq(i64::try_from(report.archive_bytes).ok()),
-                        requests::export_expires_at.eq(expires),
-                        requests::result.eq(&result),
-                        requests::failure.eq(None::<String>),
-                    ))
-                    .execute(c)
-                    .await?;
-                audit::append(c, &[AuditEntry::export_completed(request_id, report)]).await?;
-                Ok(request)
-            })
-            .await?;
+        let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
+        let link = self.storage.presign_get(archive, ttl).await?;
+        conn.transaction::<_, anyhow::Error, _>(async |c| {
+            let request = Request::held_by(c, run).await?;
+            diesel::update(requests::table.find(request_id))
+                .set((
+                    requests::status.eq(RequestStatus::Completed.as_str()),
+                    requests::completed_at.eq(Utc::now()),
+                    requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
+                    requests::export_key.eq(&archive.key),
+                    requests::export_bytes.eq(i64::try_from(report.archive_bytes).ok()),
+                    requests::export_expires_at.eq(expires),
+                    requests::result.eq(&result),
+                    requests::failure.eq(None::<String>),
+                ))
+                .execute(c)
+                .await?;
+            audit::append(c, &[AuditEntry::export_completed(request_id, report)]).await?;
+            self.outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "export_ready",
+                    mail::export_ready(&link, expires, request_id),
+                )
+                .await?;
+            anyhow::Ok(())
+        })
+        .await?;
         drop(conn);
-        let request = completed;
-        if let Some(email) = request
-            .email
-            .as_deref()
-            .and_then(|e| Email::try_from(e).ok())
-        {
-            let ttl = (expires - Utc::now()).to_std().unwrap_or_default();
-            let link = self.storage.presign_get(archive, ttl).await?;
-            if let Err(error) = self
-                .mailer
-                .send(&email, mail::export_ready(&link, expires, request_id))
-                .await
-            {
-                // The requester can still fetch the link with their token; do not re-run the export.
-                tracing::error!(%request_id, error = crate::telemetry::loggable(&error), "export-ready mail failed");
-            }
-        }
+        self.outbox.wake();
         Ok(())
     }
 
@@ -534,8 +582,14 @@ impl Lifecycle for ServiceLifecycle {
         let mut conn = self.db.get().await?;
         let lease = chrono::Duration::from_std(lease)?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let Some((request, lookup, run)) =
-                claim_run(c, request_id, &[RequestKind::Unsubscribe], lease).await?
+            let Some((request, lookup, run)) = claim_run(
+                c,
+                request_id,
+                &[RequestKind::Unsubscribe],
+                lease,
+                self.max_runs,
+            )
+            .await?
             else {
                 return Ok(None);
             };

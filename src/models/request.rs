@@ -89,6 +89,8 @@ pub struct Request {
     pub matter_hash: Option<Vec<u8>>,
     /// The token of the run holding the request's lease (see `lethe_jobs::lifecycle::Run`).
     pub lease_owner: Option<Uuid>,
+    /// A purge's identity strings, sealed (see `lifecycle::service`), for its life.
+    pub purge_identities: Option<Vec<u8>>,
 }
 
 impl Request {

@@ -141,7 +141,7 @@ async fn an_access_export_holds_every_row_and_object_of_the_subject_and_nothing_
     assert!(view["export"]["download_url"].is_string(), "{view}");
 
     // Download through the link in the mail, as the person would.
-    let link = app.export_link_from_mail(&subject.email);
+    let link = app.export_link_from_mail(&subject.email).await;
     let response = app.client.get(&link).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let files = unzip(&response.bytes().await.unwrap());
@@ -269,9 +269,13 @@ async fn an_email_without_an_account_gets_the_same_answer_and_an_archive_saying_
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&a), keys(&b));
     assert_eq!(a["status"], b["status"]);
-    assert_eq!(app.mails_to(unknown).len(), 1, "a code goes out either way");
+    assert_eq!(
+        app.mails_to(unknown).await.len(),
+        1,
+        "a code goes out either way"
+    );
 
-    let code = app.latest_code(unknown);
+    let code = app.latest_code(unknown).await;
     let verified: Value = app
         .verify(b["id"].as_str().unwrap(), &code)
         .await
@@ -317,7 +321,7 @@ async fn filing_again_is_a_new_filing_with_its_own_code_and_proof_joins_the_open
         .json()
         .await
         .unwrap();
-    let first_code = app.latest_code(email);
+    let first_code = app.latest_code(email).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let second: Value = app
         .file(serde_json::json!({ "kind": "access", "email": "Twice@Example.com" }))
@@ -327,7 +331,7 @@ async fn filing_again_is_a_new_filing_with_its_own_code_and_proof_joins_the_open
         .unwrap();
     assert_ne!(first["id"], second["id"], "each filing is its own request");
     assert_eq!(second["status"], "pending_verification");
-    let second_code = app.latest_code(email);
+    let second_code = app.latest_code(email).await;
     let (first_id, second_id) = (
         first["id"].as_str().unwrap(),
         second["id"].as_str().unwrap(),
@@ -419,7 +423,7 @@ async fn export_control_leaves_out_omitted_columns_and_pseudonymises_masked_ones
     let request = app.file_and_verify(&subject.email).await;
     app.wait_for_status(&request.id, &request.token, "completed")
         .await;
-    let link = app.export_link_from_mail(&subject.email);
+    let link = app.export_link_from_mail(&subject.email).await;
     let files = unzip(
         &app.client
             .get(&link)

@@ -62,7 +62,9 @@ async fn a_valid_platform_assertion_skips_the_code_and_exports_that_user() {
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["id"], 7);
     assert!(
-        app.mails_to(users[0]["email"].as_str().unwrap()).is_empty(),
+        app.mails_to(users[0]["email"].as_str().unwrap())
+            .await
+            .is_empty(),
         "no code was mailed"
     );
     app.teardown().await;

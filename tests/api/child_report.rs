@@ -39,7 +39,7 @@ async fn report(app: &TestApp, reporter: &str, report: Value) -> (String, String
     assert_eq!(status, 202, "{filed}");
     assert_eq!(filed["verification"], "email_code");
     let id = filed["id"].as_str().unwrap().to_owned();
-    let response = app.verify(&id, &app.latest_code(reporter)).await;
+    let response = app.verify(&id, &app.latest_code(reporter).await).await;
     assert_eq!(response.status(), 200);
     let verified: Value = response.json().await.unwrap();
     let token = verified["token"].as_str().unwrap().to_owned();
@@ -224,7 +224,7 @@ async fn a_confirmed_report_freezes_copies_for_the_parent_then_purges_and_tells_
         "the copy was made after the freeze"
     );
     // Only the parent was written to; the outcome names nothing about the account.
-    assert!(app.mails_to(KID_EMAIL).is_empty());
+    assert!(app.mails_to(KID_EMAIL).await.is_empty());
     let outcome = app.mail_containing(parent, "We confirmed the report").await;
     assert!(
         !outcome.contains(KID) && !outcome.contains(KID_EMAIL),

@@ -68,6 +68,18 @@ async fn audit_verify_reports_an_intact_chain() {
     let (ok, out) = run(lethe()
         .args(["audit", "verify"])
         .env("LETHE__DATABASE__URL", &app.service_url));
+    assert!(!ok, "the chain's key is needed: {out}");
+    assert!(
+        out.contains("security.secret_key") && out.contains("audit.key"),
+        "{out}"
+    );
+    let (ok, out) = run(lethe()
+        .args(["audit", "verify"])
+        .env("LETHE__DATABASE__URL", &app.service_url)
+        .env(
+            "LETHE__SECURITY__SECRET_KEY",
+            "test-secret-key-test-secret-key-0123456789",
+        ));
     assert!(ok, "{out}");
     assert!(out.contains("intact: 6 entries"), "{out}");
     app.teardown().await;

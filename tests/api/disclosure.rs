@@ -61,7 +61,7 @@ async fn a_refiling_discloses_nothing_and_a_stranger_cannot_lock_the_person_out(
         .unwrap();
     let own_id = filed["id"].as_str().unwrap().to_owned();
     let verified: Value = app
-        .verify(&own_id, &app.latest_code(email))
+        .verify(&own_id, &app.latest_code(email).await)
         .await
         .json()
         .await
@@ -140,7 +140,7 @@ async fn a_refiling_discloses_nothing_and_a_stranger_cannot_lock_the_person_out(
     assert_eq!(again.status(), 202);
     let again: Value = again.json().await.unwrap();
     let joined: Value = app
-        .verify(again["id"].as_str().unwrap(), &app.latest_code(email))
+        .verify(again["id"].as_str().unwrap(), &app.latest_code(email).await)
         .await
         .json()
         .await

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use lethe::config::Settings;
 use lethe::startup::{Application, Services, spawn_workers, worker_settings};
 use lethe_jobs::queue::JobContext;
@@ -119,6 +120,7 @@ pub struct TestApp {
         tokio::sync::oneshot::Sender<()>,
     )>,
     server: actix_web::dev::ServerHandle,
+    background: Option<lethe::background::Background>,
     _dir: tempfile::TempDir,
     torn_down: bool,
     /// Tokens and other secrets the test handled: no log may contain them.
@@ -206,6 +208,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let workers = options
         .workers
         .then(|| spawn_workers(ctx.clone(), worker_settings(&services.settings)));
+    let background = Some(services.background());
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -221,6 +224,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         databases: vec![service_db, platform_db],
         workers,
         server,
+        background,
         _dir: dir,
         torn_down: false,
         seen: Default::default(),
@@ -266,8 +270,37 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Every message in the mailbox addressed to `to`, oldest first.
-    pub fn mails_to(&self, to: &str) -> Vec<String> {
+    /// Waits (up to 20 s) until the outbox holds no message due for sending: every mail
+    /// committed so far is in the mailbox.
+    pub async fn mail_settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut db = self.service_db().await;
+        loop {
+            let due: i64 = lethe::schema::outbox::table
+                .filter(lethe::schema::outbox::next_attempt_at.le(chrono::Utc::now()))
+                .count()
+                .get_result(&mut db)
+                .await
+                .unwrap();
+            if due == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{due} messages stay in the outbox"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every message in the mailbox addressed to `to`, oldest first, once the outbox has
+    /// sent what was committed.
+    pub async fn mails_to(&self, to: &str) -> Vec<String> {
+        self.mail_settled().await;
+        self.mailbox_to(to)
+    }
+
+    fn mailbox_to(&self, to: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mailbox) else {
             return vec![];
         };
@@ -293,7 +326,7 @@ impl TestApp {
     pub async fn mail_containing(&self, to: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(mail) = self.mails_to(to).into_iter().find(|m| m.contains(needle)) {
+            if let Some(mail) = self.mailbox_to(to).into_iter().find(|m| m.contains(needle)) {
                 return mail_body(&mail);
             }
             assert!(Instant::now() < deadline, "no mail to {to} with {needle:?}");
@@ -302,8 +335,8 @@ impl TestApp {
     }
 
     /// The latest verification code mailed to `to`.
-    pub fn latest_code(&self, to: &str) -> String {
-        let mails = self.mails_to(to);
+    pub async fn latest_code(&self, to: &str) -> String {
+        let mails = self.mails_to(to).await;
         let mail = mails
             .iter()
             .rev()
@@ -328,7 +361,7 @@ impl TestApp {
         assert_eq!(response.status(), 202);
         let filed: Value = response.json().await.unwrap();
         let id = filed["id"].as_str().unwrap().to_owned();
-        let code = self.latest_code(email);
+        let code = self.latest_code(email).await;
         let response = self.verify(&id, &code).await;
         assert_eq!(response.status(), 200);
         let verified: Value = response.json().await.unwrap();
@@ -389,6 +422,14 @@ impl TestApp {
         ));
     }
 
+    /// Seals every pending audit entry, then verifies the whole chain with the app's keys.
+    pub async fn audit_check(&self) -> lethe::audit::ChainCheck {
+        let mut db = self.service_db().await;
+        let keys = &self.services.audit_keys;
+        lethe::audit::chain::seal_all(&mut db, keys).await.unwrap();
+        lethe::audit::verify_chain(&mut db, keys).await.unwrap()
+    }
+
     /// Runs one maintenance sweep now (re-enqueues stranded requests and dry runs).
     pub async fn sweep(&self) {
         lethe_jobs::jobs::maintenance::sweep(&self.ctx)
@@ -416,6 +457,9 @@ impl TestApp {
             join.await.unwrap().unwrap();
         }
         self.server.stop(false).await;
+        if let Some(background) = self.background.take() {
+            background.stop().await;
+        }
         self.assert_logs_clean().await;
         drop_databases(&self.databases);
         self.torn_down = true;
@@ -556,18 +600,19 @@ pub fn mail_body(mail: &str) -> String {
 impl TestApp {
     /// The download link from the latest "export is ready" mail to `to` (the mail goes
     /// out just after the request completes: waits up to 10 s for it).
-    pub fn export_link_from_mail(&self, to: &str) -> String {
+    pub async fn export_link_from_mail(&self, to: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mail = loop {
             let found = self
                 .mails_to(to)
+                .await
                 .into_iter()
                 .rev()
                 .find(|m| m.contains("export is ready"));
             match found {
                 Some(mail) => break mail,
                 None if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 None => panic!("an export-ready mail"),
             }

@@ -119,7 +119,7 @@ async fn malformed_or_invalid_intake_gets_a_clear_error_and_writes_nothing() {
         "nothing was audited"
     );
     assert!(
-        app.mails_to("a@example.com").is_empty(),
+        app.mails_to("a@example.com").await.is_empty(),
         "nothing was mailed"
     );
     app.teardown().await;
@@ -186,7 +186,7 @@ async fn wrong_codes_count_down_then_lock_and_expired_codes_are_refused() {
         .await
         .unwrap();
     let id = filed["id"].as_str().unwrap();
-    let code = app.latest_code(email);
+    let code = app.latest_code(email).await;
     let wrong = if code == "00000000" {
         "11111111"
     } else {
@@ -230,7 +230,7 @@ async fn wrong_codes_count_down_then_lock_and_expired_codes_are_refused() {
         .unwrap();
     let again_id = again["id"].as_str().unwrap();
     assert_ne!(again_id, id);
-    let code = app.latest_code(email);
+    let code = app.latest_code(email).await;
     app.service_db()
         .await
         .batch_execute("UPDATE verification_codes SET expires_at = now() - interval '1 second'")

@@ -110,7 +110,7 @@ async fn file(app: &TestApp, email: &str, resources: Value) -> (String, String) 
     let filed: Value = response.json().await.unwrap();
     assert_eq!(status, 202, "{filed}");
     let id = filed["id"].as_str().unwrap().to_owned();
-    let response = app.verify(&id, &app.latest_code(email)).await;
+    let response = app.verify(&id, &app.latest_code(email).await).await;
     assert_eq!(response.status(), 200);
     let verified: Value = response.json().await.unwrap();
     assert_eq!(verified["request"]["status"], "verified");

@@ -23,3 +23,4 @@ mod rehearsal;
 mod routes;
 mod security;
 mod unsubscribe;
+mod workers;

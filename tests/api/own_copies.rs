@@ -226,7 +226,7 @@ async fn a_deletion_for_an_address_without_an_account_says_so_and_the_store_key_
     let app = spawn_app_with(no_grace()).await;
     let done = delete_account(&app, "ghost.of.nobody@example.com").await;
     assert_eq!(done["status"], "completed");
-    let mails = app.mails_to("ghost.of.nobody@example.com");
+    let mails = app.mails_to("ghost.of.nobody@example.com").await;
     let last = crate::helpers::mail_body(mails.last().unwrap());
     assert!(last.contains("found no account"), "{last}");
     assert!(!last.contains("We have deleted your account"), "{last}");

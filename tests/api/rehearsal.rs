@@ -267,6 +267,7 @@ async fn a_purge_failing_at_a_constraint_ends_failed_and_is_aborted_or_retried_a
     );
     assert!(
         app.mails_to(&a.email)
+            .await
             .iter()
             .any(|m| m.contains("is delayed")),
         "the requester is told"
@@ -308,6 +309,7 @@ async fn a_purge_failing_at_a_constraint_ends_failed_and_is_aborted_or_retried_a
     assert!(entry["details"]["applied"]["rows"].is_u64(), "{entry}");
     assert!(
         app.mails_to(&a.email)
+            .await
             .iter()
             .any(|m| m.contains("could not be completed"))
     );
@@ -392,9 +394,7 @@ async fn a_purge_failing_at_a_constraint_ends_failed_and_is_aborted_or_retried_a
         "A's stay (aborted), B's and C's point at the placeholder"
     );
     assert!(matches!(
-        lethe::audit::verify_chain(&mut app.service_db().await)
-            .await
-            .unwrap(),
+        app.audit_check().await,
         lethe::audit::ChainCheck::Intact { .. }
     ));
     app.teardown().await;

@@ -179,7 +179,7 @@ async fn staff_text_refuses_control_characters_and_answers_are_never_cached() {
     let verified = app
         .verify(
             filed["id"].as_str().unwrap(),
-            &app.latest_code("cache@example.com"),
+            &app.latest_code("cache@example.com").await,
         )
         .await;
     assert!(no_store(&verified));
@@ -287,7 +287,7 @@ async fn a_client_that_stalls_mid_body_gets_408_and_is_disconnected() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
     assert!(
-        app.mails_to("slow@example.com").is_empty(),
+        app.mails_to("slow@example.com").await.is_empty(),
         "nothing was filed"
     );
     app.teardown().await;

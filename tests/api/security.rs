@@ -20,7 +20,7 @@ struct Count {
 
 /// The manifest of the export the link in the latest mail to `to` points at.
 async fn manifest(app: &crate::helpers::TestApp, to: &str) -> Value {
-    let link = app.export_link_from_mail(to);
+    let link = app.export_link_from_mail(to).await;
     let bytes = app
         .client
         .get(&link)

@@ -161,7 +161,17 @@ async fn purge(
             .parent_copy_done(run, &report, destination)
             .await?;
     }
-    let target = super::target(ctx, subject, claim.requester_email).await?;
+    let mut target = super::target(ctx, subject, claim.requester_email).await?;
+    // Once the subject's row is deleted it can no longer say who they were: keep what
+    // redaction needs before the first step, and use what an earlier run kept.
+    target.identities.extend(claim.identities.iter().cloned());
+    target.identities.sort();
+    target.identities.dedup();
+    if target.identities.len() > claim.identities.len() {
+        ctx.lifecycle
+            .record_identities(run, &target.identities)
+            .await?;
+    }
     let mut purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
     purger.stop = Some(lost);
     let mut checkpoint = claim.checkpoint.unwrap_or_default();

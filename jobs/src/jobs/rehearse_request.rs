@@ -30,7 +30,11 @@ struct SchemaChanged;
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(rehearsal_id = %job.rehearsal_id))]
 pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let Some(claim) = ctx.lifecycle.claim_rehearsal(job.rehearsal_id).await? else {
+    let Some(claim) = ctx
+        .lifecycle
+        .claim_rehearsal(job.rehearsal_id, ctx.lease)
+        .await?
+    else {
         tracing::info!("nothing to do: rehearsal finished or running elsewhere");
         return Ok(());
     };
@@ -67,12 +71,36 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
             .await?;
         anyhow::Ok((rehearsal, subject))
     };
-    let outcome = match tokio::time::timeout(
+    // The lease is renewed while the run lasts; once another claim took the rehearsal
+    // over, this run is dropped (its transaction rolls back) and records nothing.
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(ctx.lease / 3).await;
+            match ctx
+                .lifecycle
+                .renew_rehearsal(job.rehearsal_id, claim.owner, ctx.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(error = crate::loggable(&error), "lease renewal failed");
+                }
+            }
+        }
+    };
+    let timed = tokio::time::timeout(
         ctx.rehearsal_budget.time * 2 + std::time::Duration::from_secs(30),
         run,
-    )
-    .await
-    {
+    );
+    let finished = tokio::select! {
+        finished = timed => finished,
+        () = heartbeat => {
+            tracing::warn!("the dry run was taken over; this run stops");
+            return Ok(());
+        }
+    };
+    let outcome = match finished {
         Ok(Ok((rehearsal, subject))) => RehearsalOutcome {
             result: Ok(rehearsal),
             pinned,
@@ -103,7 +131,7 @@ pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<
         },
     };
     ctx.lifecycle
-        .rehearsal_done(job.rehearsal_id, &outcome)
+        .rehearsal_done(job.rehearsal_id, claim.owner, &outcome)
         .await?;
     Ok(())
 }

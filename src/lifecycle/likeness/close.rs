@@ -43,14 +43,14 @@ pub(crate) async fn settle(svc: &ServiceLifecycle, request_id: Uuid) -> anyhow::
     let closed = conn
         .transaction::<_, anyhow::Error, _>(async |c| {
             let Some(request) = Request::find_for_update(c, request_id).await? else {
-                return Ok(None);
+                return Ok(false);
             };
             if request.status() != RequestStatus::Verified {
-                return Ok(None);
+                return Ok(false);
             }
             let listings = Listing::of_request(c, request_id).await?;
             if !listings.iter().all(Listing::settled) {
-                return Ok(None);
+                return Ok(false);
             }
             let mut entries = Vec::new();
             let deleted = diesel::update(
@@ -87,32 +87,33 @@ pub(crate) async fn settle(svc: &ServiceLifecycle, request_id: Uuid) -> anyhow::
             .await?;
             entries.push(AuditEntry::likeness_completed(request_id, &counts));
             audit::append(c, &entries).await?;
-            Ok(Some((request, listings)))
+            let outcome: Vec<(String, &'static str)> = listings
+                .iter()
+                .map(|l| {
+                    let said = match (l.state, l.decision) {
+                        (ListingState::AlreadyRemoved, _) => "already removed",
+                        (_, Some(ResourceDecision::Remove)) => "removed",
+                        _ => "not removed",
+                    };
+                    (l.given.clone().unwrap_or_default(), said)
+                })
+                .collect();
+            svc.outbox
+                .put_to_requester(
+                    c,
+                    request_id,
+                    request.email.as_deref(),
+                    "likeness_outcome",
+                    mail::likeness_outcome(request_id, &outcome),
+                )
+                .await?;
+            Ok(true)
         })
         .await?;
     drop(conn);
-    let Some((request, listings)) = closed else {
-        return Ok(());
-    };
-    let outcome: Vec<(String, &'static str)> = listings
-        .iter()
-        .map(|l| {
-            let said = match (l.state, l.decision) {
-                (ListingState::AlreadyRemoved, _) => "already removed",
-                (_, Some(ResourceDecision::Remove)) => "removed",
-                _ => "not removed",
-            };
-            (l.given.clone().unwrap_or_default(), said)
-        })
-        .collect();
-    svc.mailer
-        .tell(
-            request_id,
-            request.email.as_deref(),
-            mail::likeness_outcome(request_id, &outcome),
-            "likeness-outcome",
-        )
-        .await;
+    if closed {
+        svc.outbox.wake();
+    }
     Ok(())
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE rehearsals DROP COLUMN lease_until, DROP COLUMN lease_owner;

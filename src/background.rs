@@ -1,0 +1,89 @@
+//! Loops every `serve` and `work` process runs beside its main work: the audit sealer
+//! (one process seals at a time; the others' passes find the lock taken) and the mail
+//! outbox's sender. Stopping runs one last pass of each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::audit::AuditKeys;
+use crate::audit::chain::{self, CheckpointPolicy};
+use crate::db::DbPool;
+use crate::outbox::Outbox;
+
+/// The running loops.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the sealer and the outbox sender.
+    pub fn spawn(
+        db: DbPool,
+        keys: Arc<AuditKeys>,
+        policy: CheckpointPolicy,
+        seal_every: Duration,
+        outbox: Outbox,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let sealer = tokio::spawn(run_sealer(db, keys, policy, seal_every, stopped.clone()));
+        let sender = tokio::spawn(outbox.run(stopped));
+        Self {
+            stop,
+            tasks: vec![sealer, sender],
+        }
+    }
+
+    /// Stops the loops after their last pass.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run_sealer(
+    db: DbPool,
+    keys: Arc<AuditKeys>,
+    policy: CheckpointPolicy,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        let last = *stopped.borrow();
+        let pass = async {
+            let mut conn = db.get().await?;
+            anyhow::Ok(chain::seal(&mut conn, &keys, policy).await?)
+        }
+        .await;
+        match pass {
+            Ok(sealed) => {
+                if failing {
+                    tracing::info!("audit sealer recovered");
+                    failing = false;
+                }
+                // A full batch: more may be waiting.
+                if sealed.entries >= 5000 && !last {
+                    continue;
+                }
+            }
+            Err(error) if !failing => {
+                tracing::warn!(
+                    error = crate::telemetry::loggable(&error),
+                    "audit sealer pass failed; retrying"
+                );
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if last {
+            return;
+        }
+        let _ = tokio::time::timeout(every, stopped.changed()).await;
+    }
+}
