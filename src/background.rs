@@ -1,6 +1,6 @@
 //! Loops every `serve` and `work` process runs beside its main work: the audit sealer
 //! (one process seals at a time; the others' passes find the lock taken) and the mail
-//! outbox's sender. Stopping runs one last pass of each.
+//! outbox's sender; and the metrics endpoint. Stopping runs one last pass of each loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +11,14 @@ use tokio::task::JoinHandle;
 use crate::audit::AuditKeys;
 use crate::audit::chain::{self, CheckpointPolicy};
 use crate::db::DbPool;
+use crate::metrics::MetricsServer;
 use crate::outbox::Outbox;
 
-/// The running loops.
+/// The running loops, and the metrics endpoint when one is configured.
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Background {
@@ -27,6 +29,7 @@ impl Background {
         policy: CheckpointPolicy,
         seal_every: Duration,
         outbox: Outbox,
+        metrics: Option<MetricsServer>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let sealer = tokio::spawn(run_sealer(db, keys, policy, seal_every, stopped.clone()));
@@ -34,11 +37,20 @@ impl Background {
         Self {
             stop,
             tasks: vec![sealer, sender],
+            metrics,
         }
+    }
+
+    /// The metrics endpoint's port, when one is served.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(MetricsServer::port)
     }
 
     /// Stops the loops after their last pass.
     pub async fn stop(self) {
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
+        }
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;

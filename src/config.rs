@@ -34,6 +34,16 @@ pub struct Settings {
     pub log: LogSettings,
     /// The audit log's chain and checkpoints.
     pub audit: AuditSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+}
+
+/// Metrics settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where `GET /metrics` is served (an internal address); empty: not served.
+    pub listen: String,
 }
 
 /// Audit chain settings.

@@ -171,23 +171,26 @@ impl Outbox {
             let claimed = due.len();
             let mut sent = Vec::new();
             for (id, request_id, what, sealed, created_at, attempts) in due {
-                let outcome = match self.open(&sealed) {
-                    None => Err("the message cannot be opened (another key?)".to_owned()),
-                    Some(m) => match Email::try_from(m.to.as_str()) {
-                        Err(_) => Err("the recipient is not an address".to_owned()),
-                        Ok(to) => self
-                            .mailer
-                            .send(
-                                &to,
-                                Mail {
-                                    subject: m.subject,
-                                    body: m.body,
-                                },
-                            )
-                            .await
-                            .map_err(|e| crate::telemetry::loggable(&e)),
-                    },
+                // Sealed under another secret key, or to no address: no retry can send it.
+                let Some((to, m)) = self
+                    .open(&sealed)
+                    .and_then(|m| Some((Email::try_from(m.to.as_str()).ok()?, m)))
+                else {
+                    tracing::error!(id, ?request_id, mail = %what, "mail dropped: it cannot be opened with this security.secret_key");
+                    sent.push(id);
+                    continue;
                 };
+                let outcome = self
+                    .mailer
+                    .send(
+                        &to,
+                        Mail {
+                            subject: m.subject,
+                            body: m.body,
+                        },
+                    )
+                    .await
+                    .map_err(|e| crate::telemetry::loggable(&e));
                 match outcome {
                     Ok(()) => sent.push(id),
                     Err(error) if Utc::now() - created_at > self.max_age => {

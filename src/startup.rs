@@ -89,15 +89,23 @@ impl Services {
         })
     }
 
-    /// Starts the audit sealer and the outbox sender of this process.
-    pub fn background(&self) -> Background {
-        Background::spawn(
+    /// Starts the audit sealer, the outbox sender and (on `metrics.listen`) the metrics
+    /// endpoint of this process.
+    pub fn background(&self) -> anyhow::Result<Background> {
+        let listen = &self.settings.metrics.listen;
+        let metrics = (!listen.is_empty())
+            .then(|| {
+                crate::metrics::MetricsServer::start(listen, self.db.clone(), self.queue.clone())
+            })
+            .transpose()?;
+        Ok(Background::spawn(
             self.db.clone(),
             self.audit_keys.clone(),
             crate::audit::chain::CheckpointPolicy::from_settings(&self.settings),
             Duration::from_millis(self.settings.audit.seal_interval_ms),
             self.outbox.clone(),
-        )
+            metrics,
+        ))
     }
 
     /// The HTTP handlers' shared state (reads the data map for its marketing categories

@@ -12,6 +12,7 @@ mod export_index;
 pub mod jobs;
 pub mod lifecycle;
 pub mod likeness;
+pub mod observe;
 pub mod platform;
 pub mod purge;
 pub mod queue;

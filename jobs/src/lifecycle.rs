@@ -276,9 +276,10 @@ pub trait Lifecycle: Send + Sync + 'static {
     /// the failure code (never a message that could carry data).
     async fn run_failed(&self, run: Run, code: &str) -> anyhow::Result<()>;
 
-    /// Requests that are approved or processing, with no live lease and no recent enqueue,
-    /// and rehearsals queued or running for too long: what a crash between commit and
-    /// enqueue (or a lost job) left behind.
+    /// What a crash between commit and enqueue, a lost job or a dead run left behind:
+    /// approved requests with no recent enqueue; processing ones whose lease lapsed (at
+    /// once) or whose failed run's retry did not come within two minutes; queued dry runs
+    /// with no recent enqueue and running ones whose lease lapsed.
     async fn stranded(&self) -> anyhow::Result<Vec<(Uuid, StrandedKind)>>;
 
     /// Marks requests (and rehearsals) as enqueued now.

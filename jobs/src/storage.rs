@@ -26,8 +26,8 @@ pub struct S3Settings {
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
-    /// Whether the service can keep object versions at all. `false` for the embedded
-    /// server (it has no versioning): its buckets are then never asked.
+    /// Whether the service can keep object versions at all: deletes and checks then take
+    /// every version of a key. `false` for the embedded server (it has no versioning).
     pub versioning: bool,
 }
 
@@ -44,8 +44,6 @@ pub struct ObjectRef {
 #[derive(Clone)]
 pub struct Storage {
     client: Client,
-    /// Whether each bucket keeps versions (asked once per bucket).
-    versioned: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
     /// Whether the service can keep versions at all.
     versioning: bool,
 }
@@ -76,7 +74,6 @@ impl Storage {
         }
         Self {
             client: Client::from_conf(builder.build()),
-            versioned: Default::default(),
             versioning: settings.versioning,
         }
     }
@@ -197,50 +194,29 @@ impl Storage {
         Ok(keys)
     }
 
-    /// Whether the bucket keeps object versions. A service without versioning (the
-    /// embedded server) is not asked; one that answers 400 or 501 counts as unversioned.
-    pub async fn is_versioned(&self, bucket: &str) -> anyhow::Result<bool> {
-        if !self.versioning {
-            return Ok(false);
-        }
-        if let Some(known) = self.versioned.lock().expect("not poisoned").get(bucket) {
-            return Ok(*known);
-        }
-        let versioned = match self
-            .client
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-        {
-            Ok(out) => out.status().is_some(),
-            Err(error) => {
-                let status = error.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(400 | 501)) {
-                    false
-                } else {
-                    return Err(anyhow::Error::new(error.into_service_error())
-                        .context(format!("asking whether {bucket} is versioned")));
-                }
-            }
-        };
-        self.versioned
-            .lock()
-            .expect("not poisoned")
-            .insert(bucket.to_owned(), versioned);
-        Ok(versioned)
+    /// Whether objects may have older versions: on any service that supports versioning
+    /// (a bucket's versioning can be turned on, or suspended with versions kept, at any
+    /// time), so versions are always listed there. The embedded server has none.
+    fn may_keep_versions(&self) -> bool {
+        self.versioning
     }
 
-    /// Every version id and delete marker of `key` in a versioned bucket.
-    async fn versions_of(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
-        let mut ids = Vec::new();
+    /// Every version and delete marker under `prefix`, as (key,
+    /// version id), a page of up to 1,000 at a time.
+    async fn versions_under(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
         loop {
             let page = self
                 .client
                 .list_object_versions()
                 .bucket(bucket)
-                .prefix(key)
+                .prefix(prefix)
+                .max_keys(1000)
                 .set_key_marker(key_marker.clone())
                 .set_version_id_marker(version_marker.clone())
                 .send()
@@ -249,45 +225,79 @@ impl Storage {
             let versions = page
                 .versions()
                 .iter()
-                .filter(|v| v.key() == Some(key))
-                .filter_map(|v| v.version_id());
+                .filter_map(|v| Some((v.key()?, v.version_id()?)));
             let markers = page
                 .delete_markers()
                 .iter()
-                .filter(|m| m.key() == Some(key))
-                .filter_map(|m| m.version_id());
-            for version in versions.chain(markers) {
-                ids.push(
-                    ObjectIdentifier::builder()
-                        .key(key)
-                        .version_id(version)
-                        .build()?,
-                );
-            }
+                .filter_map(|m| Some((m.key()?, m.version_id()?)));
+            out.extend(
+                versions
+                    .chain(markers)
+                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
             if page.is_truncated() != Some(true) {
-                return Ok(ids);
+                return Ok(out);
             }
             key_marker = page.next_key_marker().map(str::to_owned);
             version_marker = page.next_version_id_marker().map(str::to_owned);
         }
     }
 
+    /// What is left under `prefix`: keys of current objects, and where versions may be kept
+    /// also keys with older versions or delete markers (each counted once).
+    pub async fn remaining(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+        if !self.may_keep_versions() {
+            return self.list_prefix(bucket, prefix).await;
+        }
+        let mut keys: Vec<String> = self
+            .versions_under(bucket, prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Every version id and delete marker of `key`.
+    async fn versions_of(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
+        self.versions_under(bucket, key)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| k == key)
+            .map(|(k, version)| {
+                Ok(ObjectIdentifier::builder()
+                    .key(k)
+                    .version_id(version)
+                    .build()?)
+            })
+            .collect()
+    }
+
     /// Deletes keys with batched DeleteObjects (at most 1,000 identifiers a call); missing
-    /// keys count as deleted, so this is idempotent. In a versioned bucket every version
-    /// and delete marker of each key goes, so nothing can be restored. Returns how many
-    /// keys were asked to be deleted.
+    /// keys count as deleted, so this is idempotent. Where versions may be kept, every version
+    /// and delete marker of each key goes (their listings run 16 at a time), so nothing can
+    /// be restored. Any per-key error fails the call. Returns how many distinct keys S3
+    /// reported deleted.
     pub async fn delete_keys(&self, bucket: &str, keys: &[String]) -> anyhow::Result<usize> {
-        let identifiers: Vec<ObjectIdentifier> = if self.is_versioned(bucket).await? {
-            let mut all = Vec::new();
-            for key in keys {
-                all.extend(self.versions_of(bucket, key).await?);
-            }
-            all
+        use futures::{StreamExt, TryStreamExt};
+        let versioned = self.may_keep_versions();
+        let identifiers: Vec<ObjectIdentifier> = if versioned {
+            let listed: Vec<Vec<ObjectIdentifier>> = futures::stream::iter(keys.to_vec())
+                .map(|key| {
+                    let (storage, bucket) = (self.clone(), bucket.to_owned());
+                    async move { storage.versions_of(&bucket, &key).await }
+                })
+                .buffered(16)
+                .try_collect()
+                .await?;
+            listed.into_iter().flatten().collect()
         } else {
             keys.iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let mut confirmed = std::collections::BTreeSet::new();
         for chunk in identifiers.chunks(1000) {
             let ids = chunk.to_vec();
             let out = self
@@ -297,7 +307,7 @@ impl Storage {
                 .delete(
                     Delete::builder()
                         .set_objects(Some(ids))
-                        .quiet(true)
+                        .quiet(false)
                         .build()?,
                 )
                 .send()
@@ -311,8 +321,24 @@ impl Storage {
                     first.code().unwrap_or("unknown")
                 );
             }
+            confirmed.extend(
+                out.deleted()
+                    .iter()
+                    .filter_map(|d| d.key())
+                    .map(str::to_owned),
+            );
         }
-        Ok(keys.len())
+        // A key with no version left to delete was never listed: nothing of it remains.
+        if versioned {
+            let listed: std::collections::BTreeSet<&str> =
+                identifiers.iter().map(|i| i.key()).collect();
+            confirmed.extend(
+                keys.iter()
+                    .filter(|k| !listed.contains(k.as_str()))
+                    .cloned(),
+            );
+        }
+        Ok(confirmed.len())
     }
 
     /// A time-limited GET link for an object (at most 7 days, the S3 limit).

@@ -76,7 +76,7 @@ impl BenchApp {
         let handle = app.handle();
         let server = tokio::spawn(app.run());
         let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));
-        let background = services.background();
+        let background = services.background()?;
         Ok(Self {
             services,
             address,

@@ -44,12 +44,55 @@ struct EmailRow {
     email: String,
 }
 
+/// The demo's secret key: `var/demo-secret-key`, made on first use.
+fn demo_secret_key() -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::path::Path::new("var/demo-secret-key");
+    if let Ok(key) = std::fs::read_to_string(path) {
+        return Ok(key.trim().to_owned());
+    }
+    std::fs::create_dir_all("var")?;
+    let key = crate::secrets::new_secret_key();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(key.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}
+
 /// Runs the demo until Ctrl-C.
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     if settings.security.secret_key.expose_secret().is_empty() {
-        // A throwaway key: codes and tokens of this run die with it.
-        settings.security.secret_key = SecretString::from(crate::secrets::new_secret_key());
+        // A key made for this demo's data and kept beside it (owner-only), so that a
+        // restarted demo still opens its queued mail and verifies its audit chain.
+        settings.security.secret_key = SecretString::from(demo_secret_key()?);
     }
+    // No server at the configured address: a private one under var/postgres, for as long
+    // as the demo runs.
+    let cluster = if crate::private_pg::answers(settings.database.url.expose_secret()) {
+        None
+    } else {
+        println!(
+            "no PostgreSQL answers at database.url: starting a private one under var/postgres …"
+        );
+        let cluster =
+            crate::private_pg::PrivateCluster::start(std::path::Path::new("var/postgres"))?;
+        let port = cluster.port();
+        settings.database.url = SecretString::from(crate::private_pg::redirect(
+            settings.database.url.expose_secret(),
+            port,
+        )?);
+        settings.platform.database_url = SecretString::from(crate::private_pg::redirect(
+            settings.platform.database_url.expose_secret(),
+            port,
+        )?);
+        println!("private PostgreSQL on 127.0.0.1:{port}");
+        Some(cluster)
+    };
     // The demo shows the whole deletion flow at once: no grace period.
     settings.requests.deletion_grace_hours = 0;
     // … and a removed resource's files go on the next sweep (within a minute).
@@ -71,6 +114,13 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let service_url = settings.database.url.expose_secret().to_owned();
     let platform_url = settings.platform.database_url.expose_secret().to_owned();
     if args.reset {
+        reset(&settings, &service_url, &platform_url).await?;
+    } else if let Some(bucket) = lost_bucket(&settings, &platform_url, args.platform).await? {
+        println!(
+            "the demo platform is seeded but its object store has no bucket {bucket} \
+             (was {} removed?): starting over, as with --reset …",
+            settings.storage.embedded_dir.display()
+        );
         reset(&settings, &service_url, &platform_url).await?;
     }
     for url in [&service_url, &platform_url] {
@@ -177,7 +227,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let handle = app.handle();
     let server = tokio::spawn(app.run());
     let (workers, stop) = spawn_workers(data, worker_settings(&services.settings));
-    let background = services.background();
+    let background = services.background()?;
 
     let base = format!("http://{listen}");
     let s = &services.settings;
@@ -214,6 +264,10 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     if let Some(s3) = services.embedded_s3 {
         s3.shutdown().await;
     }
+    drop(services.db);
+    if let Some(cluster) = cluster {
+        cluster.stop();
+    }
     Ok(())
 }
 
@@ -244,6 +298,40 @@ async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
         )
         .await?
         .1)
+}
+
+/// A bucket of the seeded demo platform that its embedded object store lacks: the
+/// databases and the files no longer belong together.
+async fn lost_bucket(
+    settings: &Settings,
+    platform_url: &str,
+    platform: DemoPlatform,
+) -> anyhow::Result<Option<&'static str>> {
+    use diesel_async::AsyncConnection;
+    if settings.storage.mode != crate::config::StorageMode::Embedded {
+        return Ok(None);
+    }
+    let Ok(mut conn) = diesel_async::AsyncPgConnection::establish(platform_url).await else {
+        return Ok(None);
+    };
+    let (seeded, buckets): (bool, &[&'static str]) = match platform {
+        DemoPlatform::Small => (
+            crate::demo::has_schema(&mut conn).await?,
+            &crate::demo::BUCKETS,
+        ),
+        DemoPlatform::Large => (
+            crate::demo::large::has_schema(&mut conn).await?,
+            crate::demo::large::BUCKETS,
+        ),
+    };
+    Ok(seeded
+        .then(|| {
+            buckets
+                .iter()
+                .find(|b| !settings.storage.embedded_dir.join(b).is_dir())
+                .copied()
+        })
+        .flatten())
 }
 
 async fn reset(settings: &Settings, service_url: &str, platform_url: &str) -> anyhow::Result<()> {

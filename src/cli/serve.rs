@@ -29,7 +29,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     let app = Application::build(services.app_state()?, listener)?;
     let handle = app.handle();
     let server = tokio::spawn(app.run());
-    let background = services.background();
+    let background = services.background()?;
     tracing::info!(%listen, "HTTP API listening");
     let workers = if args.with_workers {
         Some(spawn_workers(data, worker_settings(&services.settings)))

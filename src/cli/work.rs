@@ -24,7 +24,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         concurrency = services.settings.worker.concurrency,
         "workers running"
     );
-    let background = services.background();
+    let background = services.background()?;
     let outcome = lethe_jobs::jobs::run(
         ctx,
         worker_settings(&services.settings),

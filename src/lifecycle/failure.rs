@@ -99,6 +99,8 @@ pub(crate) async fn purge_failed(
                     requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
                     requests::failure.eq("purge_error"),
                     requests::failure_detail.eq(&detail),
+                    // The queue owes a retry from now on (see `stranded`).
+                    requests::enqueued_at.eq(Utc::now()),
                 ))
                 .execute(c)
                 .await?;

@@ -454,6 +454,8 @@ impl Lifecycle for ServiceLifecycle {
             .set((
                 requests::lease_until.eq(None::<chrono::DateTime<Utc>>),
                 requests::failure.eq(code),
+                // The queue owes a retry from now on (see `stranded`).
+                requests::enqueued_at.eq(Utc::now()),
             ))
             .execute(c)
             .await?;
@@ -498,7 +500,9 @@ impl Lifecycle for ServiceLifecycle {
                              AND (l.state = 'listed' OR (l.state = 'found' AND (l.decision IS NULL \
                                   OR (l.decision = 'remove' AND l.unpublished_at IS NULL)))))))) \
                AND (enqueued_at IS NULL OR enqueued_at < now() - $1 \
-                    OR (status = 'processing' AND lease_until < now())) \
+                    OR (status = 'processing' AND lease_until < now()) \
+                    OR (status = 'processing' AND lease_until IS NULL \
+                        AND enqueued_at < now() - interval '2 minutes')) \
              ORDER BY due_at LIMIT 1000",
         )
         .bind::<Interval, _>(pg_interval(self.reenqueue_after))

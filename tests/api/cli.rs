@@ -121,3 +121,85 @@ fn migrate_creates_a_missing_database_and_logs_off_a_terminal_carry_no_colour_co
     );
     assert!(dropped, "{drop_out}");
 }
+
+#[test]
+fn demo_without_a_running_server_starts_a_private_postgres_and_stops_it_on_exit() {
+    use std::io::BufRead;
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    // Nothing listens on this port: the demo must bring its own server.
+    let absent = free();
+    let http = free();
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = lethe()
+        .current_dir(dir.path())
+        .args(["demo", "--users", "20"])
+        .env(
+            "LETHE__DATABASE__URL",
+            format!("postgres://postgres@127.0.0.1:{absent}/lethe"),
+        )
+        .env(
+            "LETHE__PLATFORM__DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{absent}/lethe_platform"),
+        )
+        .env("LETHE__SERVER__LISTEN", format!("127.0.0.1:{http}"))
+        .env("LETHE__STORAGE__EMBEDDED_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let mut port = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let line = seen
+            .recv_timeout(deadline - std::time::Instant::now())
+            .expect("the demo came up");
+        if let Some(p) = line.strip_prefix("private PostgreSQL on 127.0.0.1:") {
+            port = Some(p.trim().parse::<u16>().unwrap());
+        }
+        if line.contains("Lethe demo is running") {
+            break;
+        }
+    }
+    let port = port.expect("the demo said where its PostgreSQL runs");
+    let private = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    assert!(lethe::private_pg::answers(&private));
+    assert!(dir.path().join("var/postgres/data/PG_VERSION").exists());
+    let answer = {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+        socket
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(demo.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !lethe::private_pg::answers(&private),
+        "the private server stopped with the demo"
+    );
+}

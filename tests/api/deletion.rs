@@ -25,13 +25,13 @@ struct N {
 }
 
 #[derive(QueryableByName)]
-struct Subject {
+pub(crate) struct Subject {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    pub(crate) id: i64,
     #[diesel(sql_type = Text)]
-    email: String,
+    pub(crate) email: String,
     #[diesel(sql_type = Text)]
-    username: String,
+    pub(crate) username: String,
 }
 
 /// Per table: a key expression and the rows a purge of `$1` may touch (deleted, rewritten,
@@ -175,7 +175,7 @@ async fn subject_objects(conn: &mut AsyncPgConnection, subject: i64) -> BTreeSet
     rows.into_iter().map(|r| r.v).collect()
 }
 
-async fn heavy_subject(conn: &mut AsyncPgConnection) -> Subject {
+pub(crate) async fn heavy_subject(conn: &mut AsyncPgConnection) -> Subject {
     diesel::sql_query(
         "SELECT u.id, u.email, u.username FROM users u WHERE u.id % 10 = 3 \
          ORDER BY (SELECT count(*) FROM images i WHERE i.user_id = u.id) + 10 * (SELECT count(*) FROM models m WHERE m.user_id = u.id) DESC LIMIT 1",

@@ -16,10 +16,39 @@ use lethe_jobs::queue::JobContext;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-/// The PostgreSQL server tests create their databases on.
+/// The PostgreSQL server tests create their databases on: `LETHE_TEST_DATABASE_URL`, by
+/// default `postgres://postgres@127.0.0.1:5432/postgres`; when no server answers there, a
+/// private cluster (`lethe::private_pg`) under the target's tmp directory, started once
+/// and stopped when the test binary exits.
 pub fn admin_url() -> String {
-    std::env::var("LETHE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("LETHE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        if lethe::private_pg::answers(&url) {
+            return url;
+        }
+        let (started, port) = std::sync::mpsc::channel();
+        // The cluster lives as long as this thread: the whole test run.
+        std::thread::spawn(move || {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lethe-test-pg");
+            match lethe::private_pg::PrivateCluster::start(&dir) {
+                Ok(cluster) => {
+                    started.send(Ok(cluster.port())).unwrap();
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(error) => started.send(Err(format!("{error:#}"))).unwrap(),
+            }
+        });
+        let port = port
+            .recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("no PostgreSQL at {url}, and no private one: {e}"));
+        lethe::private_pg::redirect(&url, port).unwrap()
+    })
+    .clone()
 }
 
 fn db_url(name: &str) -> String {
@@ -208,7 +237,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let workers = options
         .workers
         .then(|| spawn_workers(ctx.clone(), worker_settings(&services.settings)));
-    let background = Some(services.background());
+    let background = Some(services.background().unwrap());
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -420,6 +449,11 @@ impl TestApp {
             self.ctx.clone(),
             worker_settings(&self.services.settings),
         ));
+    }
+
+    /// The port of the metrics endpoint, when `metrics.listen` was set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.background.as_ref().and_then(|b| b.metrics_port())
     }
 
     /// Seals every pending audit entry, then verifies the whole chain with the app's keys.
@@ -740,6 +774,23 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Files a deletion for `email`, verifies it, has a reviewer (`reviewer`, a staff
+    /// token) dry-run it and approve it.
+    pub async fn approved_deletion(&self, email: &str, reviewer: &str) -> Verified {
+        let request = self.file_deletion(email).await;
+        let dry = self.dry_run(&request.id, reviewer).await;
+        assert_eq!(dry["status"], "done", "{dry}");
+        let approved = self
+            .staff_post(
+                &format!("/v1/staff/requests/{}/approve", request.id),
+                reviewer,
+                json!({}),
+            )
+            .await;
+        assert_eq!(approved.status(), 200);
+        request
     }
 
     /// Files a deletion request for `email` and verifies it by code.

@@ -25,18 +25,8 @@ fn no_grace() -> Options {
 
 /// Files, verifies, rehearses and approves a deletion, and waits for it to complete.
 async fn delete_account(app: &TestApp, email: &str) -> Value {
-    let request = app.file_deletion(email).await;
     let reviewer = app.staff_token(&format!("r.{email}"), Role::Reviewer).await;
-    let dry = app.dry_run(&request.id, &reviewer).await;
-    assert_eq!(dry["status"], "done", "{dry}");
-    let approved = app
-        .staff_post(
-            &format!("/v1/staff/requests/{}/approve", request.id),
-            &reviewer,
-            json!({}),
-        )
-        .await;
-    assert_eq!(approved.status(), 200);
+    let request = app.approved_deletion(email, &reviewer).await;
     app.wait_for_staff_status(&request.id, &reviewer, "completed")
         .await
 }

@@ -25,6 +25,10 @@ pub struct ExportRequest {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    crate::observe::job("export", run(job, ctx)).await
+}
+
+async fn run(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let lease = ctx.lease;
     let Some(claim) = ctx.lifecycle.claim_export(job.request_id, lease).await? else {
         tracing::info!("nothing to do: request finished, cancelled or leased elsewhere");

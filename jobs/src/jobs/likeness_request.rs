@@ -22,6 +22,10 @@ pub struct LikenessRequest {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: LikenessRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    crate::observe::job("likeness", deliver(job, ctx)).await
+}
+
+async fn deliver(job: LikenessRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     run(&ctx, job.request_id).await.map_err(|error| {
         tracing::warn!(error = crate::loggable(&error), "likeness work failed");
         error.into()

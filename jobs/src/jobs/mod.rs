@@ -131,6 +131,12 @@ pub async fn run(
                 .data(ctx.clone())
                 .build(maintenance::handle)
         })
+        // A worker whose queue connection broke (the database restarted, or terminated it)
+        // ends with an error: start it again rather than leave this process idle.
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = worker.name(), error = %error, "job worker stopped on an error; restarting it");
+            true
+        })
         .shutdown_timeout(settings.shutdown_grace)
         .run_with_signal(shutdown)
         .await?;

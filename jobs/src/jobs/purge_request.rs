@@ -45,6 +45,10 @@ enum Outcome {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    crate::observe::job("purge", run(job, ctx)).await
+}
+
+async fn run(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let Some(claim) = ctx.lifecycle.claim_purge(job.request_id, ctx.lease).await? else {
         tracing::info!(
             "nothing to do: request finished, cancelled, in its grace period or leased elsewhere"
@@ -70,6 +74,7 @@ pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(),
                 "purge verified"
             );
             ctx.lifecycle.purge_done(run, &report).await?;
+            crate::observe::purged(report.rows, report.objects);
             Ok(())
         }
         Ok(Outcome::Leftovers(leftovers)) => {

@@ -30,6 +30,10 @@ struct SchemaChanged;
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(rehearsal_id = %job.rehearsal_id))]
 pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    crate::observe::job("rehearsal", run(job, ctx)).await
+}
+
+async fn run(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let Some(claim) = ctx
         .lifecycle
         .claim_rehearsal(job.rehearsal_id, ctx.lease)

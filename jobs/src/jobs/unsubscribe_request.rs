@@ -29,6 +29,10 @@ pub async fn handle(
     job: UnsubscribeRequest,
     ctx: Data<Arc<JobContext>>,
 ) -> Result<(), BoxDynError> {
+    crate::observe::job("unsubscribe", run(job, ctx)).await
+}
+
+async fn run(job: UnsubscribeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     for _ in 0..3 {
         let Some(claim) = ctx
             .lifecycle

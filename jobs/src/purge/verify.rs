@@ -168,7 +168,8 @@ impl Purger<'_> {
                 continue;
             }
             let prefix = template.replace(&format!("{{{}}}", s.key), target.subject.as_str());
-            let left = self.storage.list_prefix(&spec.bucket, &prefix).await?.len() as u64;
+            // Current objects, and in a versioned bucket also older versions.
+            let left = self.storage.remaining(&spec.bucket, &prefix).await?.len() as u64;
             if left > 0 {
                 leftovers.push(Leftover {
                     step: format!("objects:{}", spec.label()),
