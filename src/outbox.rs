@@ -24,6 +24,8 @@ use crate::secrets::{Keyed, SealKey, label};
 
 /// Messages claimed per pass.
 const BATCH: i64 = 64;
+/// Time a pass may spend sending before it commits what it did.
+const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest wait between attempts at one message.
 const MAX_BACKOFF_SECONDS: i64 = 600;
 
@@ -170,7 +172,13 @@ impl Outbox {
                     .await?;
             let claimed = due.len();
             let mut sent = Vec::new();
+            // The claimed rows stay locked until this transaction ends: past the pass's
+            // budget (a slow or silent mail server), the rest wait for the next pass.
+            let started = std::time::Instant::now();
             for (id, request_id, what, sealed, created_at, attempts) in due {
+                if started.elapsed() > PASS_BUDGET {
+                    break;
+                }
                 // Sealed under another secret key, or to no address: no retry can send it.
                 let Some((to, m)) = self
                     .open(&sealed)

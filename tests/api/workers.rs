@@ -275,20 +275,31 @@ async fn workers_killed_at_random_instants_converge_to_each_request_done_once_an
         let request = app.approved_deletion(&person.email, &reviewer).await;
         requests.push(("deletion", request));
     }
-    // Until enough kills have landed, keep work in flight: more exports of the same people.
+    // Until enough kills have landed, keep work in flight: more exports of the same people,
+    // each filed once that person's previous one completed (a filing while one is open
+    // would join it).
+    let mut last: Vec<usize> = (0..exported.len()).collect();
     let mut next = 0;
     while AtomicUsize::load(&kills, Ordering::SeqCst) < least_kills {
-        let open = service_count(
-            &app,
-            "SELECT count(*) AS n FROM requests WHERE status IN ('verified', 'approved', 'processing')",
-        )
-        .await;
-        if open < 3 {
-            let person = exported[next % exported.len()];
-            next += 1;
-            requests.push(("access", app.file_and_verify(&person.email).await));
+        let i = next % exported.len();
+        let (_, previous) = &requests[last[i]];
+        let done = app
+            .client
+            .get(format!("{}/v1/requests/{}", app.address, previous.id))
+            .bearer_auth(&previous.token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["status"]
+            == "completed";
+        if done {
+            last[i] = requests.len();
+            requests.push(("access", app.file_and_verify(&exported[i].email).await));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        next += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_until_settled(&app, &workers, Duration::from_secs(240)).await;
     done.store(true, Ordering::SeqCst);
