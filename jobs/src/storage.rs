@@ -259,6 +259,96 @@ impl Storage {
         Ok(keys)
     }
 
+    /// The versions of a batch of keys from one listing of their common prefix, in key
+    /// order, while it stays within ten entries per key (at least 1,000): keys that share a
+    /// narrow prefix (`avatars/42/…`) cost a page, not a call each. The keys the listing
+    /// did not reach (a wide prefix full of other objects) are returned to be listed one
+    /// by one.
+    async fn versions_by_prefix(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> anyhow::Result<(Vec<ObjectIdentifier>, Vec<String>)> {
+        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if sorted.len() < 2 {
+            return Ok((Vec::new(), vec![(*first).to_owned()]));
+        }
+        let common = first
+            .char_indices()
+            .zip(last.chars())
+            .find(|((_, a), b)| a != b)
+            .map_or(first.len().min(last.len()), |((i, _), _)| i);
+        let prefix = &first[..common];
+        let wanted: std::collections::BTreeSet<&str> = sorted.iter().copied().collect();
+        let budget = (keys.len() * 10).max(1000);
+        let (mut seen, mut found, mut reached) = (0usize, Vec::new(), None::<String>);
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .max_keys(1000)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .with_context(|| format!("listing versions in {bucket}"))?;
+            let entries = page
+                .versions()
+                .iter()
+                .filter_map(|v| Some((v.key()?, v.version_id()?)))
+                .chain(
+                    page.delete_markers()
+                        .iter()
+                        .filter_map(|m| Some((m.key()?, m.version_id()?))),
+                );
+            for (key, version) in entries {
+                seen += 1;
+                if wanted.contains(key) {
+                    found.push(
+                        ObjectIdentifier::builder()
+                            .key(key)
+                            .version_id(version)
+                            .build()?,
+                    );
+                }
+            }
+            let done = page.is_truncated() != Some(true)
+                || page.next_key_marker().is_some_and(|k| k > *last);
+            if done {
+                return Ok((found, Vec::new()));
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            reached.clone_from(&key_marker);
+            if seen >= budget {
+                break;
+            }
+        }
+        // Too wide: what was listed up to the marker is complete; the rest, key by key.
+        let reached = reached.unwrap_or_default();
+        found.retain(|o| o.key() <= reached.as_str());
+        let rest = sorted
+            .into_iter()
+            .filter(|k| *k > reached.as_str())
+            .map(str::to_owned)
+            .collect();
+        // The marker's own key may have more versions on the next page: list it again.
+        let mut rest: Vec<String> = rest;
+        if wanted.contains(reached.as_str()) {
+            found.retain(|o| o.key() != reached.as_str());
+            rest.push(reached);
+        }
+        Ok((found, rest))
+    }
+
     /// Every version id and delete marker of `key`.
     async fn versions_of(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
         self.versions_under(bucket, key)
@@ -283,7 +373,8 @@ impl Storage {
         use futures::{StreamExt, TryStreamExt};
         let versioned = self.may_keep_versions();
         let identifiers: Vec<ObjectIdentifier> = if versioned {
-            let listed: Vec<Vec<ObjectIdentifier>> = futures::stream::iter(keys.to_vec())
+            let (mut found, rest) = self.versions_by_prefix(bucket, keys).await?;
+            let listed: Vec<Vec<ObjectIdentifier>> = futures::stream::iter(rest)
                 .map(|key| {
                     let (storage, bucket) = (self.clone(), bucket.to_owned());
                     async move { storage.versions_of(&bucket, &key).await }
@@ -291,7 +382,8 @@ impl Storage {
                 .buffered(16)
                 .try_collect()
                 .await?;
-            listed.into_iter().flatten().collect()
+            found.extend(listed.into_iter().flatten());
+            found
         } else {
             keys.iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())

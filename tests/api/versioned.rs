@@ -160,4 +160,42 @@ async fn deleting_from_a_versioned_bucket_erases_every_version_and_nothing_else(
     assert_eq!(neighbour.versions().len(), 3);
     // Idempotent: deleting again finds nothing and still confirms every key gone.
     assert_eq!(storage.delete_keys(bucket, &keys).await.unwrap(), 4);
+
+    // Two keys at the ends of a wide prefix with 1,200 other objects between them: the
+    // shared listing gives up after its budget and the rest goes key by key; both go,
+    // with every version, and the others stay.
+    for round in ["v1", "v2"] {
+        put("flat/a-first.png", round).await;
+        put("flat/z-last.png", round).await;
+    }
+    let others: Vec<String> = (0..1200).map(|i| format!("flat/m-{i:04}.png")).collect();
+    futures::future::join_all(others.chunks(100).map(|chunk| {
+        let client = client.clone();
+        async move {
+            for key in chunk {
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(ByteStream::from_static(b"other"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }))
+    .await;
+    let ends = vec!["flat/a-first.png".to_owned(), "flat/z-last.png".to_owned()];
+    assert_eq!(storage.delete_keys(bucket, &ends).await.unwrap(), 2);
+    for key in &ends {
+        assert!(
+            storage.remaining(bucket, key).await.unwrap().is_empty(),
+            "{key} left"
+        );
+    }
+    assert_eq!(
+        storage.remaining(bucket, "flat/m-").await.unwrap().len(),
+        1200,
+        "the others stay"
+    );
 }
