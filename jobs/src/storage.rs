@@ -201,45 +201,64 @@ impl Storage {
         self.versioning
     }
 
-    /// Every version and delete marker under `prefix`, as (key,
-    /// version id), a page of up to 1,000 at a time.
+    /// One page (up to 1,000) of the versions and delete markers under `prefix` after the
+    /// markers, as (key, version id), and the markers of the next page if there is one.
+    async fn versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        markers: (Option<String>, Option<String>),
+    ) -> anyhow::Result<(
+        Vec<(String, String)>,
+        Option<(Option<String>, Option<String>)>,
+    )> {
+        let page = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1000)
+            .set_key_marker(markers.0)
+            .set_version_id_marker(markers.1)
+            .send()
+            .await
+            .with_context(|| format!("listing versions in {bucket}"))?;
+        let versions = page
+            .versions()
+            .iter()
+            .filter_map(|v| Some((v.key()?, v.version_id()?)));
+        let deleted = page
+            .delete_markers()
+            .iter()
+            .filter_map(|m| Some((m.key()?, m.version_id()?)));
+        let entries = versions
+            .chain(deleted)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let next = (page.is_truncated() == Some(true)).then(|| {
+            (
+                page.next_key_marker().map(str::to_owned),
+                page.next_version_id_marker().map(str::to_owned),
+            )
+        });
+        Ok((entries, next))
+    }
+
+    /// Every version and delete marker under `prefix`, as (key, version id).
     async fn versions_under(
         &self,
         bucket: &str,
         prefix: &str,
     ) -> anyhow::Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        let mut markers = (None, None);
         loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(prefix)
-                .max_keys(1000)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
-                .await
-                .with_context(|| format!("listing versions in {bucket}"))?;
-            let versions = page
-                .versions()
-                .iter()
-                .filter_map(|v| Some((v.key()?, v.version_id()?)));
-            let markers = page
-                .delete_markers()
-                .iter()
-                .filter_map(|m| Some((m.key()?, m.version_id()?)));
-            out.extend(
-                versions
-                    .chain(markers)
-                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
-            );
-            if page.is_truncated() != Some(true) {
-                return Ok(out);
+            let (entries, next) = self.versions_page(bucket, prefix, markers).await?;
+            out.extend(entries);
+            match next {
+                Some(next) => markers = next,
+                None => return Ok(out),
             }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
         }
     }
 
@@ -287,31 +306,12 @@ impl Storage {
         let wanted: std::collections::BTreeSet<&str> = sorted.iter().copied().collect();
         let budget = (keys.len() * 10).max(1000);
         let (mut seen, mut found, mut reached) = (0usize, Vec::new(), None::<String>);
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        let mut markers = (None, None);
         loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(prefix)
-                .max_keys(1000)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
-                .await
-                .with_context(|| format!("listing versions in {bucket}"))?;
-            let entries = page
-                .versions()
-                .iter()
-                .filter_map(|v| Some((v.key()?, v.version_id()?)))
-                .chain(
-                    page.delete_markers()
-                        .iter()
-                        .filter_map(|m| Some((m.key()?, m.version_id()?))),
-                );
+            let (entries, next) = self.versions_page(bucket, prefix, markers).await?;
             for (key, version) in entries {
                 seen += 1;
-                if wanted.contains(key) {
+                if wanted.contains(key.as_str()) {
                     found.push(
                         ObjectIdentifier::builder()
                             .key(key)
@@ -320,14 +320,11 @@ impl Storage {
                     );
                 }
             }
-            let done = page.is_truncated() != Some(true)
-                || page.next_key_marker().is_some_and(|k| k > *last);
-            if done {
+            let Some(next) = next.filter(|(k, _)| k.as_deref().is_none_or(|k| k <= *last)) else {
                 return Ok((found, Vec::new()));
-            }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-            reached.clone_from(&key_marker);
+            };
+            reached.clone_from(&next.0);
+            markers = next;
             if seen >= budget {
                 break;
             }
