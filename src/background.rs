@@ -1,6 +1,8 @@
 //! Loops every `serve` and `work` process runs beside its main work: the audit sealer
 //! (one process seals at a time; the others' passes find the lock taken) and the mail
-//! outbox's sender; and the metrics endpoint. Stopping runs one last pass of each loop.
+//! outbox's sender; and the metrics endpoint. Stopping runs one last pass of the sealer
+//! and the sender. [`crate::startup::Services::background`] adds the deadline watch
+//! ([`Background::with_deadlines`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,14 @@ impl Background {
             tasks: vec![sealer, sender],
             metrics,
         }
+    }
+
+    /// Also runs the deadline watch (overdue flags and the daily digest, see
+    /// [`crate::deadlines::watch`]) until the loops stop.
+    pub fn with_deadlines(mut self, watch: crate::deadlines::Watch) -> Self {
+        self.tasks
+            .push(tokio::spawn(watch.run(self.stop.subscribe())));
+        self
     }
 
     /// The metrics endpoint's port, when one is served.

@@ -26,6 +26,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Request lifecycle rules.
     pub requests: RequestSettings,
+    /// Deadlines: holidays, the rule table per regime and kind, the daily digest.
+    pub deadlines: crate::deadlines::DeadlineSettings,
     /// Rate limits.
     pub rate_limit: RateLimitSettings,
     /// Job workers.
@@ -36,6 +38,26 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Prometheus metrics.
     pub metrics: MetricsSettings,
+    /// The web pages (privacy center and staff console).
+    pub web: WebSettings,
+}
+
+/// Web page settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// Minutes a requester's page of a request stays open after the code is entered
+    /// (1 to 1440).
+    pub requester_session_minutes: u32,
+    /// Minutes without activity after which a staff console session ends (1 to 1440).
+    pub console_idle_minutes: u32,
+    /// Hours after sign-in at which a staff console session ends whatever the activity
+    /// (1 to 168).
+    pub console_absolute_hours: u32,
+    /// Failed console sign-ins in a row after which the account is locked (1 to 100).
+    pub sign_in_max_failures: u32,
+    /// Minutes a locked account stays locked (1 to 1440).
+    pub sign_in_lock_minutes: u32,
 }
 
 /// Metrics settings.
@@ -194,7 +216,8 @@ impl SecuritySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSettings {
-    /// Legal regime for due dates: `gdpr` (one month) or `ccpa` (45 days).
+    /// Legal regime whose deadline table (`deadlines.gdpr` or `deadlines.ccpa`) applies to
+    /// new requests.
     pub regime: crate::domain::Regime,
     /// Whether verified access requests wait for staff approval.
     pub access_require_approval: bool,
@@ -206,17 +229,12 @@ pub struct RequestSettings {
     pub deletion_grace_hours: u32,
     /// Lifetime of an export's download link, in hours (at most 168, the S3 limit).
     pub export_link_ttl_hours: u32,
-    /// Business days (Monday to Friday) within which an unsubscribe is due.
-    pub unsubscribe_due_business_days: u32,
     /// Most resources one likeness-removal request may list.
     pub likeness_max_resources: u32,
     /// Days a removed resource's files are kept (unpublished) before they are deleted.
     pub likeness_file_hold_days: u32,
     /// Largest evidence file accepted, in bytes.
     pub evidence_max_bytes: u64,
-    /// Business days within which staff must triage a report of a child's account (an
-    /// internal deadline, shorter than any legal one).
-    pub child_report_due_business_days: u32,
     /// Days an unsubscribe link keeps working after it was made.
     pub unsubscribe_link_ttl_days: u32,
     /// Days the requester's email is kept after a request closes.
@@ -290,6 +308,18 @@ pub enum LogFormat {
 /// The defaults, compiled in so that the binary runs from any directory.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// Keys that moved, and where to: a configuration still setting one stops start-up.
+const MOVED: [(&str, &str); 2] = [
+    (
+        "requests.unsubscribe_due_business_days",
+        "deadlines.gdpr.unsubscribe.respond and deadlines.ccpa.unsubscribe.respond (e.g. \"2 business days\")",
+    ),
+    (
+        "requests.child_report_due_business_days",
+        "deadlines.gdpr.child_report.respond and deadlines.ccpa.child_report.respond (e.g. \"2 business days\")",
+    ),
+];
+
 impl Settings {
     /// Loads the defaults, then `file` (if given), then `LETHE__…` environment variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -309,10 +339,16 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
-        let settings: Settings = builder
+        let built = builder
             .add_source(env)
             .build()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        for (old, new) in MOVED {
+            if built.get::<config::Value>(old).is_ok() {
+                anyhow::bail!("configuration: {old} is no longer read; set {new} instead");
+            }
+        }
+        let settings: Settings = built
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         settings.validate()?;
@@ -330,6 +366,7 @@ impl Settings {
                 "configuration: requests.export_link_ttl_hours must be between 1 and 168 (the S3 presign limit)"
             );
         }
+        self.deadlines.validate()?;
         if self.worker.purge_batch_size == 0 || self.worker.purge_batch_size > 100_000 {
             anyhow::bail!("configuration: worker.purge_batch_size must be between 1 and 100000");
         }
@@ -348,6 +385,21 @@ impl Settings {
             anyhow::bail!(
                 "configuration: worker.rehearsal_time_budget_seconds and worker.rehearsal_row_budget must be at least 1"
             );
+        }
+        if !(1..=1440).contains(&self.web.requester_session_minutes) {
+            anyhow::bail!("configuration: web.requester_session_minutes must be 1 to 1440");
+        }
+        if !(1..=1440).contains(&self.web.console_idle_minutes) {
+            anyhow::bail!("configuration: web.console_idle_minutes must be 1 to 1440");
+        }
+        if !(1..=168).contains(&self.web.console_absolute_hours) {
+            anyhow::bail!("configuration: web.console_absolute_hours must be 1 to 168");
+        }
+        if !(1..=100).contains(&self.web.sign_in_max_failures) {
+            anyhow::bail!("configuration: web.sign_in_max_failures must be 1 to 100");
+        }
+        if !(1..=1440).contains(&self.web.sign_in_lock_minutes) {
+            anyhow::bail!("configuration: web.sign_in_lock_minutes must be 1 to 1440");
         }
         let audit_key = self.audit.key.expose_secret();
         if !audit_key.is_empty() && audit_key.len() < 32 {

@@ -182,7 +182,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(error) = self {
-            tracing::error!(error = crate::telemetry::loggable(&error), "internal error");
+            tracing::error!(error = crate::telemetry::loggable(error), "internal error");
         }
         let field = match self {
             Self::InvalidField { field, .. } => Some(*field),

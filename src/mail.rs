@@ -104,8 +104,15 @@ impl Mailer {
     }
 }
 
-/// The message carrying a verification code.
-pub fn verification_code(code: &str, ttl_minutes: u32, kind: &str) -> Mail {
+/// The message carrying a verification code. It also confirms receipt of the request
+/// (its acknowledgement, see [`crate::deadlines`]): its id and response deadline.
+pub fn verification_code(
+    code: &str,
+    ttl_minutes: u32,
+    kind: &str,
+    request_id: uuid::Uuid,
+    due_at: chrono::DateTime<chrono::Utc>,
+) -> Mail {
     Mail {
         subject: format!("Your verification code: {code}"),
         body: format!(
@@ -113,7 +120,82 @@ pub fn verification_code(code: &str, ttl_minutes: u32, kind: &str) -> Mail {
              \"{kind}\" for this email address.\n\n\
              Your verification code is: {code}\n\n\
              It is valid for {ttl_minutes} minutes. If you did not ask for this,\n\
-             ignore this message: nothing happens without the code.\n"
+             ignore this message: nothing happens without the code.\n\n\
+             We have received the request ({request_id}). Once you have entered\n\
+             the code, we will answer it by {} at the latest.\n",
+            due_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}
+
+/// The message confirming receipt of a request filed through the platform (its
+/// acknowledgement, see [`crate::deadlines`]).
+pub fn request_received(
+    request_id: uuid::Uuid,
+    kind: &str,
+    due_at: chrono::DateTime<chrono::Utc>,
+) -> Mail {
+    Mail {
+        subject: "We have received your privacy request".to_owned(),
+        body: format!(
+            "We have received your privacy request of kind \"{kind}\" ({request_id}).\n\n\
+             We will answer it by {} at the latest, and write to you again when\n\
+             it is done.\n",
+            due_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}
+
+/// The message telling a requester that the answer to their request will take longer:
+/// the new deadline and staff's reason.
+pub fn deadline_extended(
+    request_id: uuid::Uuid,
+    due_at: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+) -> Mail {
+    Mail {
+        subject: "Your privacy request will take longer".to_owned(),
+        body: format!(
+            "We need more time to answer your privacy request {request_id}, as the\n\
+             law allows. We will answer it by {} at the latest.\n\n\
+             The reason:\n{reason}\n",
+            due_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}
+
+/// The daily digest of deadlines for staff: the lines of clocks that ran out and of those
+/// running out within `days_ahead` days, each with the total it was cut from.
+pub fn deadline_digest(
+    day: chrono::NaiveDate,
+    days_ahead: u32,
+    overdue: (&[String], usize),
+    due_soon: (&[String], usize),
+) -> Mail {
+    let section = |title: String, (lines, total): (&[String], usize)| {
+        let mut text = format!("{title} ({total}):\n");
+        if total == 0 {
+            text.push_str("  none\n");
+        }
+        for line in lines {
+            text.push_str(&format!("  {line}\n"));
+        }
+        if total > lines.len() {
+            text.push_str(&format!("  ... and {} more\n", total - lines.len()));
+        }
+        text
+    };
+    Mail {
+        subject: format!(
+            "Deadlines {day}: {} overdue, {} due within {days_ahead} days",
+            overdue.1, due_soon.1
+        ),
+        body: format!(
+            "Deadlines of open privacy requests on {day} (UTC).\n\
+             Each line: the deadline, which clock, kind, status, request id.\n\n\
+             {}\n{}",
+            section("OVERDUE".to_owned(), overdue),
+            section(format!("Due within {days_ahead} days"), due_soon),
         ),
     }
 }

@@ -47,6 +47,9 @@ pub struct Outbox {
     max_age: chrono::Duration,
 }
 
+/// A message due for delivery: id, request, kind, sealed body, created, attempts.
+type DueRow = (i64, Option<Uuid>, String, Vec<u8>, DateTime<Utc>, i32);
+
 impl Outbox {
     /// An outbox over the service database, delivering through `mailer`.
     pub fn new(db: DbPool, mailer: Mailer, keyed: &Keyed, max_age_hours: u32) -> Self {
@@ -153,7 +156,7 @@ impl Outbox {
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
         let mut conn = self.db.get().await?;
         conn.transaction::<_, anyhow::Error, _>(async |c| {
-            let due: Vec<(i64, Option<Uuid>, String, Vec<u8>, DateTime<Utc>, i32)> =
+            let due: Vec<DueRow> =
                 outbox::table
                     .select((
                         outbox::id,

@@ -76,10 +76,52 @@ impl Limits {
         check(&self.verify_ip, &ip)
     }
 
-    /// Forgets idle keys (called periodically).
+    /// Forgets the keys whose budget is full again (every minute, by
+    /// [`crate::startup::Application::run`]), and gives back the memory they held.
     pub fn shrink(&self) {
         self.intake_ip.retain_recent();
         self.intake_email.retain_recent();
         self.verify_ip.retain_recent();
+        self.intake_ip.shrink_to_fit();
+        self.intake_email.shrink_to_fit();
+        self.verify_ip.shrink_to_fit();
+    }
+
+    /// How many keys the limiters hold.
+    pub fn tracked(&self) -> usize {
+        self.intake_ip.len() + self.intake_email.len() + self.verify_ip.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_forgets_clients_whose_budget_is_full_again_and_keeps_the_others() {
+        let limits = Limits::new(&RateLimitSettings {
+            intake_per_ip_per_minute: 600,
+            intake_per_client_email_per_hour: 5,
+            verify_per_ip_per_minute: 600,
+        });
+        for i in 0..1000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            limits.intake_ip(ip).unwrap();
+            limits.verify_ip(ip).unwrap();
+        }
+        // One client still spending its hourly budget.
+        let busy = IpAddr::from([10, 0, 0, 1]);
+        limits.intake_identity(busy, b"hash").unwrap();
+        assert_eq!(limits.tracked(), 2001);
+        // 600 a minute refills one cell every 100 ms.
+        std::thread::sleep(Duration::from_millis(250));
+        limits.shrink();
+        assert_eq!(
+            limits.tracked(),
+            1,
+            "only the client within its hourly budget is left"
+        );
+        // Forgetting a full budget changes nothing for that client.
+        limits.intake_ip(IpAddr::from(7u32.to_be_bytes())).unwrap();
     }
 }

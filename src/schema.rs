@@ -45,6 +45,13 @@ diesel::table! {
         matter_hash -> Nullable<Bytea>,
         lease_owner -> Nullable<Uuid>,
         purge_identities -> Nullable<Bytea>,
+        ack_due_at -> Nullable<Timestamptz>,
+        acknowledged_at -> Nullable<Timestamptz>,
+        extended_at -> Nullable<Timestamptz>,
+        extension_reason -> Nullable<Text>,
+        extended_by -> Nullable<Uuid>,
+        overdue_flagged_at -> Nullable<Timestamptz>,
+        ack_overdue_flagged_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -78,6 +85,24 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
+        failed_sign_ins -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        totp_secret -> Nullable<Bytea>,
+        totp_enabled_at -> Nullable<Timestamptz>,
+        totp_last_step -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    /// Staff console sessions, keyed-hashed.
+    staff_sessions (id) {
+        id -> Uuid,
+        staff_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        second_factor -> Bool,
     }
 }
 
@@ -249,10 +274,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The days a deadline digest went out.
+    deadline_digests (day) {
+        day -> Date,
+        sent_at -> Timestamptz,
+        recipients -> Int4,
+        due_soon -> Int4,
+        overdue -> Int4,
+    }
+}
+
 diesel::joinable!(child_reports -> requests (request_id));
 diesel::joinable!(evidence -> requests (request_id));
 diesel::joinable!(verification_codes -> requests (request_id));
 diesel::joinable!(staff_tokens -> staff (staff_id));
+diesel::joinable!(staff_sessions -> staff (staff_id));
 diesel::joinable!(decisions -> staff (staff_id));
 diesel::joinable!(decisions -> requests (request_id));
 diesel::joinable!(rehearsals -> requests (request_id));
@@ -265,6 +302,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoints,
     outbox,
     staff,
+    staff_sessions,
     staff_tokens,
     decisions,
     rehearsals,
@@ -273,5 +311,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     privacy_signals,
     child_reports,
     likeness_resources,
-    evidence
+    evidence,
+    deadline_digests
 );

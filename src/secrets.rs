@@ -62,6 +62,12 @@ pub mod label {
     pub const ASSERTION: &str = "lethe/assertion/v1";
     /// What a request is about, beyond the person (a reported account).
     pub const MATTER: &str = "lethe/matter/v1";
+    /// The key of the requester's session cookie on the privacy center.
+    pub const REQUESTER_COOKIE: &str = "lethe/requester-cookie/v1";
+    /// Staff console session tokens.
+    pub const STAFF_SESSION: &str = "lethe/staff-session/v1";
+    /// The key sealing staff TOTP secrets.
+    pub const TOTP: &str = "lethe/totp/v1";
     /// The audit chain's key, when `audit.key` is not set.
     pub const AUDIT: &str = "lethe/audit/v1";
     /// The key sealing queued mail.

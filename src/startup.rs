@@ -105,7 +105,12 @@ impl Services {
             Duration::from_millis(self.settings.audit.seal_interval_ms),
             self.outbox.clone(),
             metrics,
-        ))
+        )
+        .with_deadlines(crate::deadlines::Watch::new(
+            &self.settings,
+            self.db.clone(),
+            self.outbox.clone(),
+        )))
     }
 
     /// The HTTP handlers' shared state (reads the data map for its marketing categories
@@ -293,6 +298,7 @@ fn query_problem(error: &actix_web::error::QueryPayloadError) -> String {
 pub struct Application {
     port: u16,
     server: Server,
+    limits: crate::ratelimit::Limits,
 }
 
 impl Application {
@@ -308,6 +314,7 @@ impl Application {
             state.settings.server.request_timeout_seconds,
         ));
         crate::models::staff::Staff::prepare_sign_in();
+        let limits = state.limits.clone();
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -315,11 +322,9 @@ impl Application {
                     crate::routes::within(request_timeout, req, next)
                 }))
                 .wrap(middleware::from_fn(crate::routes::staff::gate))
-                // Answers carry tokens, download links and personal data: never cached.
-                .wrap(
-                    middleware::DefaultHeaders::new()
-                        .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
-                )
+                // Answers carry tokens, download links and personal data: never cached;
+                // and the browser-hardening headers of every answer.
+                .wrap(crate::web::security_headers())
                 // Method, path, status, size and time only: no client address, user agent
                 // or query string, and no link tokens (see `routes::loggable_path`).
                 .wrap(
@@ -340,6 +345,7 @@ impl Application {
                     .into()
                 }))
                 .configure(crate::routes::configure)
+                .configure(crate::web::configure)
                 .default_service(web::to(crate::routes::openapi::unrouted))
         })
         // The request head must arrive within 5 s; the body and the handler within
@@ -351,7 +357,11 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            limits,
+        })
     }
 
     /// The bound port.
@@ -364,9 +374,22 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped through the handle.
+    /// Serves until stopped through the handle; meanwhile, every minute, the rate
+    /// limiters forget the keys that are back to a full budget, so their memory follows
+    /// the clients of the last minutes, not every client ever seen.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let limits = self.limits;
+        let shrinker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                limits.shrink();
+            }
+        });
+        let served = self.server.await;
+        shrinker.abort();
+        served
     }
 }
 

@@ -54,14 +54,13 @@ pub async fn unpublish(ctx: &JobContext, item: &ResourceItem) -> anyhow::Result<
     };
     let statement = resources::unpublish_statement(&ctx.map.map.schema, &ctx.map.catalog, spec);
     let mut conn = ctx.platform.get().await?;
-    Ok(conn
-        .transaction::<_, anyhow::Error, _>(async |c| {
-            diesel::sql_query("SET LOCAL synchronous_commit = on")
-                .execute(c)
-                .await?;
-            Ok(run_writes(c, std::slice::from_ref(&statement), &item.key).await?)
-        })
-        .await?)
+    conn.transaction::<_, anyhow::Error, _>(async |c| {
+        diesel::sql_query("SET LOCAL synchronous_commit = on")
+            .execute(c)
+            .await?;
+        Ok(run_writes(c, std::slice::from_ref(&statement), &item.key).await?)
+    })
+    .await
 }
 
 /// Deletes the files of the resource: the objects its row and the rows it owns name,

@@ -173,6 +173,26 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Puts back job rows still `Running` more than `limit` after their delivery started.
+    /// Every delivery ends within [`JobContext::run_limit`], so such a row lost its
+    /// acknowledgement (the connection broke as the worker reported back) and would stay
+    /// `Running` until its worker's process ended. Jobs are idempotent: a second delivery
+    /// of one that finished finds nothing to claim.
+    pub async fn release_lost(&self, limit: Duration) -> anyhow::Result<u64> {
+        let released = sqlx::query(
+            "UPDATE apalis.jobs SET status = 'Pending', done_at = NULL, lock_by = NULL, lock_at = NULL, \
+                 last_result = '{\"Err\": \"Re-enqueued: the delivery outlived the run limit (its acknowledgement was lost).\"}' \
+             WHERE status = 'Running' AND lock_at < now() - make_interval(secs => $1)",
+        )
+        .bind(limit.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(released)
+    }
+}
+
 /// A queue's settings. Workers beat every 5 s; a job whose worker missed three beats
 /// (it was killed) goes back to the queue after 15 s (apalis' default is 5 minutes).
 fn config(queue: &str, batch_size: usize) -> Config {
@@ -209,4 +229,15 @@ pub struct JobContext {
     pub rehearsal_budget: crate::purge::Budget,
     /// Key of `hash` anonymization rules.
     pub anonymize_key: String,
+}
+
+impl JobContext {
+    /// The longest any one delivery of a job can take: a request's run is cut off at
+    /// `job_timeout`, a dry run at twice its time budget and 30 s; a minute more covers
+    /// recording the outcome.
+    pub fn run_limit(&self) -> Duration {
+        self.job_timeout
+            .max(self.rehearsal_budget.time * 2 + Duration::from_secs(30))
+            + Duration::from_secs(60)
+    }
 }

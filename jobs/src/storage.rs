@@ -31,6 +31,43 @@ pub struct S3Settings {
     pub versioning: bool,
 }
 
+/// A bucket Lethe was configured to use does not exist on the service (S3 answered
+/// `NoSuchBucket`): a configuration problem staff can act on, not a transient fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bucket {bucket} does not exist")]
+pub struct MissingBucket {
+    /// The bucket's name.
+    pub bucket: String,
+}
+
+impl MissingBucket {
+    /// The missing bucket named anywhere in `error`'s chain, if any.
+    pub fn find(error: &anyhow::Error) -> Option<&Self> {
+        error.chain().find_map(|cause| cause.downcast_ref::<Self>())
+    }
+}
+
+/// Turns a failed S3 call on `bucket` into an error: [`MissingBucket`] when the bucket
+/// does not exist, else the SDK's error with what Lethe was doing.
+fn s3_failure<E, R>(
+    bucket: &str,
+    doing: &str,
+    error: aws_sdk_s3::error::SdkError<E, R>,
+) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    if error.code() == Some("NoSuchBucket") {
+        return MissingBucket {
+            bucket: bucket.to_owned(),
+        }
+        .into();
+    }
+    anyhow::Error::new(error).context(format!("{doing} {bucket}"))
+}
+
 /// A bucket name and key: one object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {
@@ -128,7 +165,7 @@ impl Storage {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .with_context(|| format!("putting an object into {}", object.bucket))?;
+            .map_err(|e| s3_failure(&object.bucket, "putting an object into", e))?;
         Ok(())
     }
 
@@ -146,15 +183,14 @@ impl Storage {
             .await
         {
             Ok(out) => Ok(Some((out.body, out.content_length))),
-            Err(error) => {
-                let service = error.into_service_error();
-                if service.is_no_such_key() {
-                    Ok(None)
-                } else {
-                    Err(anyhow::Error::new(service)
-                        .context(format!("reading an object from {}", object.bucket)))
-                }
+            Err(error)
+                if error.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                ) =>
+            {
+                Ok(None)
             }
+            Err(error) => Err(s3_failure(&object.bucket, "reading an object from", error)),
         }
     }
 
@@ -184,7 +220,7 @@ impl Storage {
             .page_size(1000)
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.with_context(|| format!("listing {bucket}"))?;
+            let page = page.map_err(|e| s3_failure(bucket, "listing", e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -222,7 +258,7 @@ impl Storage {
             .set_version_id_marker(markers.1)
             .send()
             .await
-            .with_context(|| format!("listing versions in {bucket}"))?;
+            .map_err(|e| s3_failure(bucket, "listing versions in", e))?;
         let versions = page
             .versions()
             .iter()
@@ -401,7 +437,7 @@ impl Storage {
                 )
                 .send()
                 .await
-                .with_context(|| format!("deleting objects from {bucket}"))?;
+                .map_err(|e| s3_failure(bucket, "deleting objects from", e))?;
             if let Some(first) = out.errors().first() {
                 anyhow::bail!(
                     "{} of {} deletes failed in {bucket}, first: {}",
@@ -470,7 +506,7 @@ impl Storage {
             .content_type(content_type)
             .send()
             .await
-            .context("starting a multipart upload")?;
+            .map_err(|e| s3_failure(&object.bucket, "starting a multipart upload in", e))?;
         let upload_id = created
             .upload_id()
             .context("multipart upload without id")?

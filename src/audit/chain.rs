@@ -355,15 +355,21 @@ struct Link {
     hash: Vec<u8>,
     mac: Vec<u8>,
     seq: i64,
-    entry: Option<(DateTime<Utc>, Option<Uuid>, String, String, Value)>,
+    entry: Option<EntryRow>,
 }
+
+/// An entry as read back: when, who, action, request reference, details.
+type EntryRow = (DateTime<Utc>, Option<Uuid>, String, String, Value);
+
+/// A checkpoint as stored: position, head hash, when, signature.
+pub(crate) type CheckpointRow = (i64, Vec<u8>, DateTime<Utc>, Vec<u8>);
 
 /// Recomputes the whole chain in pages and checks every checkpoint.
 pub async fn verify_chain(
     conn: &mut AsyncPgConnection,
     keys: &AuditKeys,
 ) -> QueryResult<ChainCheck> {
-    let checkpoints: Vec<(i64, Vec<u8>, DateTime<Utc>, Vec<u8>)> = audit_checkpoints::table
+    let checkpoints: Vec<CheckpointRow> = audit_checkpoints::table
         .select((
             audit_checkpoints::pos,
             audit_checkpoints::hash,

@@ -14,12 +14,18 @@ impl AuditEntry {
         kind: &str,
         regime: &str,
         due_at: DateTime<Utc>,
+        ack_due_at: Option<DateTime<Utc>>,
     ) -> Self {
         Self::new(
             request_id,
             Actor::Requester,
             "request.filed",
-            json!({ "kind": kind, "regime": regime, "due_at": due_at.to_rfc3339() }),
+            json!({
+                "kind": kind,
+                "regime": regime,
+                "due_at": due_at.to_rfc3339(),
+                "ack_due_at": ack_due_at.map(|at| at.to_rfc3339()),
+            }),
         )
     }
 
@@ -390,7 +396,7 @@ impl AuditEntry {
         }
     }
 
-    fn new_optional(
+    pub(super) fn new_optional(
         request_id: Option<Uuid>,
         actor: Actor,
         action: &'static str,

@@ -184,7 +184,7 @@ pub async fn export(
             })?;
         }
     }
-    let checkpoints: Vec<(i64, Vec<u8>, DateTime<Utc>, Vec<u8>)> = audit_checkpoints::table
+    let checkpoints: Vec<super::chain::CheckpointRow> = audit_checkpoints::table
         .select((
             audit_checkpoints::pos,
             audit_checkpoints::hash,

@@ -16,6 +16,7 @@ use crate::schema::audit_log;
 pub use chain::{AuditKeys, ChainCheck, verify_chain};
 
 pub mod chain;
+mod deadline_entries;
 mod entries;
 pub mod export;
 mod likeness_entries;

@@ -97,6 +97,26 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// The staff console's queue pages over many requests (beside pgbench running the
+    /// first page's query) and the privacy center's start page (beside `GET /healthz`),
+    /// alternating.
+    Console {
+        /// Requests in the database.
+        #[arg(long, default_value_t = 100_000)]
+        requests: u64,
+        /// Queue pages walked per round.
+        #[arg(long, default_value_t = 300)]
+        pages: usize,
+        /// Start-page fetches per round.
+        #[arg(long, default_value_t = 5000)]
+        hits: usize,
+        /// Concurrent connections for the start page.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
     /// One-click unsubscribe through the HTTP API and the job beside pgbench inserting a
     /// suppression row, alternating; then POST-to-effect time and the 10,000-address check.
     Unsubscribe {
@@ -174,6 +194,23 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             super::bench_intake::run(
                 &settings,
                 requests.max(1),
+                connections.max(1),
+                rounds.max(1),
+            )
+            .await
+        }
+        Command::Console {
+            requests,
+            pages,
+            hits,
+            connections,
+            rounds,
+        } => {
+            super::bench_console::run(
+                &settings,
+                requests.max(1),
+                pages.max(1),
+                hits.max(1),
                 connections.max(1),
                 rounds.max(1),
             )

@@ -218,7 +218,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     };
     drop(conn);
 
-    let staff_token = demo_staff_token(&services).await?;
+    let (staff_token, staff_password) = demo_staff_token(&services).await?;
     let listen = services.settings.server.listen;
     let listener = TcpListener::bind(listen)
         .with_context(|| format!("binding the HTTP server to {listen}"))?;
@@ -233,6 +233,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let s = &services.settings;
     println!(
         "\nLethe demo is running.\n\n\
+         \x20 Privacy center  {base}/privacy\n\
+         \x20 Staff console   {base}/console (admin@lethe.invalid, password {staff_password})\n\
          \x20 API             {base}/v1/requests\n\
          \x20 OpenAPI         {base}/v1/openapi.json\n\
          \x20 Health          {base}/readyz\n\
@@ -271,25 +273,22 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An admin account for the demo (created once) and a fresh token for this run.
-async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
+/// An admin account for the demo (created once), a fresh token and a fresh console
+/// password for this run.
+async fn demo_staff_token(services: &Services) -> anyhow::Result<(String, String)> {
     use crate::models::staff::Staff;
     let email = crate::domain::Email::try_from("admin@lethe.invalid").expect("a valid address");
+    let password = crate::secrets::new_token()[..16].to_owned();
     let mut conn = services.db.get().await?;
     let staff = match Staff::find_by_email(&mut conn, &email).await? {
-        Some(staff) => staff,
-        None => {
-            Staff::create(
-                &mut conn,
-                &email,
-                crate::domain::Role::Admin,
-                &crate::secrets::new_token(),
-            )
-            .await?
+        Some(staff) => {
+            Staff::set_password(&mut conn, staff.id, &password).await?;
+            staff
         }
+        None => Staff::create(&mut conn, &email, crate::domain::Role::Admin, &password).await?,
     };
     let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
-    Ok(staff
+    let token = staff
         .issue_token(
             &mut conn,
             &keyed,
@@ -297,7 +296,8 @@ async fn demo_staff_token(services: &Services) -> anyhow::Result<String> {
             services.settings.security.staff_token_ttl(),
         )
         .await?
-        .1)
+        .1;
+    Ok((token, password))
 }
 
 /// A bucket of the seeded demo platform that its embedded object store lacks: the

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 mod bench_app;
+mod bench_console;
 mod bench_intake;
 mod bench_large;
 mod bench_unsubscribe;

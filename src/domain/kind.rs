@@ -49,4 +49,15 @@ impl RequestKind {
             _ => return Err(KindError::Unknown),
         })
     }
+
+    /// The kind in words, for staff pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Deletion => "deletion",
+            Self::Unsubscribe => "unsubscribe",
+            Self::ChildReport => "child report",
+            Self::Likeness => "likeness removal",
+        }
+    }
 }

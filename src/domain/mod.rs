@@ -12,7 +12,7 @@ mod status;
 pub use email::{Email, EmailError};
 pub use kind::{KindError, RequestKind};
 pub use likeness::{ListingState, ResourceDecision};
-pub use regime::{Regime, business_days_after};
+pub use regime::Regime;
 pub use rehearsal_status::RehearsalStatus;
 pub use report::{AccountError, AccountKind, AccountRef, Relationship};
 pub use role::Role;

@@ -1,15 +1,16 @@
-//! Legal regimes and the due dates they set.
+//! Legal regimes. Their deadlines are in [`crate::deadlines`] (`[deadlines.gdpr]`,
+//! `[deadlines.ccpa]`).
 
-use chrono::{DateTime, Duration, Months, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The law whose deadline applies to a request.
+/// The law whose deadlines apply to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Regime {
-    /// GDPR Art. 12(3): one month from receipt.
+    /// GDPR Art. 12(3): one month from receipt, extendable by two with notice.
     Gdpr,
-    /// CCPA §1798.130: 45 days from receipt.
+    /// CCPA §1798.130 and its regulations: receipt confirmed within 10 business days,
+    /// answered within 45 days, extendable by 45 with notice.
     Ccpa,
 }
 
@@ -22,30 +23,14 @@ impl Regime {
         }
     }
 
-    /// When a request received at `received` is due. A GDPR month ends on the same day
-    /// of the next month, or on its last day if that day does not exist (31 Jan -> 28/29 Feb).
-    pub fn due(self, received: DateTime<Utc>) -> DateTime<Utc> {
-        match self {
-            Self::Gdpr => received
-                .checked_add_months(Months::new(1))
-                .expect("dates far from the end of time"),
-            Self::Ccpa => received + Duration::days(45),
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "gdpr" => Some(Self::Gdpr),
+            "ccpa" => Some(Self::Ccpa),
+            _ => None,
         }
     }
-}
-
-/// `days` business days (Monday to Friday) after `received`.
-pub fn business_days_after(received: DateTime<Utc>, days: u32) -> DateTime<Utc> {
-    use chrono::{Datelike, Weekday};
-    let mut due = received;
-    let mut left = days;
-    while left > 0 {
-        due += Duration::days(1);
-        if !matches!(due.weekday(), Weekday::Sat | Weekday::Sun) {
-            left -= 1;
-        }
-    }
-    due
 }
 
 #[cfg(test)]
@@ -53,19 +38,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gdpr_due_dates_are_one_calendar_month_later() {
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(
-            Regime::Gdpr.due(at("2026-01-31T10:00:00Z")),
-            at("2026-02-28T10:00:00Z")
-        );
-        assert_eq!(
-            Regime::Gdpr.due(at("2026-11-22T10:00:00Z")),
-            at("2026-12-22T10:00:00Z")
-        );
-        assert_eq!(
-            Regime::Ccpa.due(at("2026-11-22T10:00:00Z")),
-            at("2027-01-06T10:00:00Z")
-        );
+    fn stored_names_read_back() {
+        for regime in [Regime::Gdpr, Regime::Ccpa] {
+            assert_eq!(Regime::parse(regime.as_str()), Some(regime));
+        }
+        assert_eq!(Regime::parse("lgpd"), None);
     }
 }

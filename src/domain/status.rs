@@ -70,4 +70,38 @@ impl RequestStatus {
             _ => return None,
         })
     }
+
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 12] = [
+        Self::PendingVerification,
+        Self::Verified,
+        Self::Approved,
+        Self::Processing,
+        Self::Completed,
+        Self::Denied,
+        Self::Cancelled,
+        Self::Failed,
+        Self::Expired,
+        Self::Aborted,
+        Self::Merged,
+        Self::Dismissed,
+    ];
+
+    /// The status in words, for staff pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PendingVerification => "waiting for code",
+            Self::Verified => "to review",
+            Self::Approved => "approved",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Aborted => "aborted",
+            Self::Merged => "merged",
+            Self::Dismissed => "dismissed",
+        }
+    }
 }

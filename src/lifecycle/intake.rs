@@ -120,6 +120,14 @@ pub async fn file(
     let matter_hash = details.matter_hash(state);
     let now = Utc::now().trunc_subsecs(6);
     let regime = state.settings.requests.regime;
+    let due = crate::deadlines::at_intake(&state.settings, kind, now);
+    // The mail confirming receipt is queued with the filing: the code mail of a filing by
+    // email; a receipt mail for a filing by assertion whose rule has an acknowledgement
+    // clock, when the assertion names an address.
+    let acknowledged = match &identity {
+        Identity::Email(_) => true,
+        Identity::Platform(a) => due.ack_due_at.is_some() && a.email.is_some(),
+    };
     let new = NewRequest {
         id: Uuid::now_v7(),
         kind,
@@ -134,7 +142,9 @@ pub async fn file(
         },
         regime: regime.as_str().to_owned(),
         created_at: now,
-        due_at: crate::unsubscribe::due(state, kind, now),
+        due_at: due.due_at,
+        ack_due_at: due.ack_due_at,
+        acknowledged_at: acknowledged.then_some(now),
         matter_hash,
     };
     let mut conn = state.db.get().await?;
@@ -161,6 +171,8 @@ pub async fn file(
                                 &code,
                                 security.code_ttl_minutes,
                                 kind.as_str(),
+                                request.id,
+                                request.due_at,
                             ),
                         )
                         .await?;
@@ -169,6 +181,7 @@ pub async fn file(
                         kind.as_str(),
                         &request.regime,
                         request.due_at,
+                        request.ack_due_at,
                     )];
                     entries.extend(details.entries(request.id));
                     entries.push(AuditEntry::code_sent(request.id));
@@ -225,7 +238,25 @@ pub async fn file(
                             kind.as_str(),
                             &request.regime,
                             request.due_at,
+                            request.ack_due_at,
                         ));
+                        if request.acknowledged_at.is_some() {
+                            state
+                                .outbox
+                                .put_to_requester(
+                                    c,
+                                    request.id,
+                                    request.email.as_deref(),
+                                    "request_received",
+                                    mail::request_received(
+                                        request.id,
+                                        kind.as_str(),
+                                        request.due_at,
+                                    ),
+                                )
+                                .await?;
+                            entries.push(AuditEntry::acknowledged(request.id));
+                        }
                         let approved_now = super::verify::mark_verified(
                             c,
                             &request,
@@ -260,6 +291,9 @@ pub async fn file(
                 }
             };
             drop(conn);
+            if request.acknowledged_at.is_some() {
+                state.outbox.wake();
+            }
             if approved_now && request.status() == RequestStatus::Approved {
                 super::enqueue_after_commit(state, &request).await;
             }

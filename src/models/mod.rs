@@ -6,6 +6,7 @@ pub mod likeness;
 pub mod rehearsal;
 pub mod request;
 pub mod staff;
+pub mod staff_session;
 pub mod verification;
 
 pub use child_report::{ChildReport, NewChildReport};

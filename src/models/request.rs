@@ -91,6 +91,21 @@ pub struct Request {
     pub lease_owner: Option<Uuid>,
     /// A purge's identity strings, sealed (see `lifecycle::service`), for its life.
     pub purge_identities: Option<Vec<u8>>,
+    /// The acknowledgement deadline, where the request's rule has one (see
+    /// [`crate::deadlines`]).
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// When the mail confirming receipt was queued.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When staff extended the response deadline (once at most).
+    pub extended_at: Option<DateTime<Utc>>,
+    /// The reason staff gave for the extension (mailed to the requester).
+    pub extension_reason: Option<String>,
+    /// The staff member who extended it.
+    pub extended_by: Option<Uuid>,
+    /// When the deadline watch first found the response deadline passed.
+    pub overdue_flagged_at: Option<DateTime<Utc>>,
+    /// When the deadline watch first found the acknowledgement deadline passed.
+    pub ack_overdue_flagged_at: Option<DateTime<Utc>>,
 }
 
 impl Request {
@@ -217,8 +232,12 @@ pub struct NewRequest {
     pub regime: String,
     /// Received.
     pub created_at: DateTime<Utc>,
-    /// Due.
+    /// Response deadline.
     pub due_at: DateTime<Utc>,
+    /// Acknowledgement deadline, where the rule has one.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// When the mail confirming receipt was queued (in the filing's transaction), if it was.
+    pub acknowledged_at: Option<DateTime<Utc>>,
     /// Keyed hash of what the request is about (reports), if anything beyond the person.
     pub matter_hash: Option<Vec<u8>>,
 }
@@ -229,8 +248,8 @@ impl NewRequest {
     /// about other requests.
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<Request> {
         diesel::sql_query(
-            "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at, matter_hash) \
-             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            "INSERT INTO requests (id, kind, status, email, email_hash, subject_ref, regime, created_at, due_at, matter_hash, ack_due_at, acknowledged_at) \
+             VALUES ($1, $2, 'pending_verification', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
         )
         .bind::<SqlUuid, _>(self.id)
         .bind::<Text, _>(self.kind.as_str())
@@ -241,6 +260,8 @@ impl NewRequest {
         .bind::<Timestamptz, _>(self.created_at)
         .bind::<Timestamptz, _>(self.due_at)
         .bind::<Nullable<Bytea>, _>(self.matter_hash.as_deref())
+        .bind::<Nullable<Timestamptz>, _>(self.ack_due_at)
+        .bind::<Nullable<Timestamptz>, _>(self.acknowledged_at)
         .get_result(conn)
         .await
     }

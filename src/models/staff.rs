@@ -27,6 +27,16 @@ pub struct Staff {
     pub created_at: DateTime<Utc>,
     /// Disabled (can no longer sign in or use tokens).
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Failed console sign-ins in a row.
+    pub failed_sign_ins: i32,
+    /// Locked out of the console until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// The TOTP secret, sealed (see [`crate::secrets::label::TOTP`]).
+    pub totp_secret: Option<Vec<u8>>,
+    /// When the TOTP second factor was turned on.
+    pub totp_enabled_at: Option<DateTime<Utc>>,
+    /// The last TOTP time step a code was accepted for.
+    pub totp_last_step: Option<i64>,
 }
 
 /// Hashes a password with Argon2id (the crate's OWASP defaults).
@@ -182,4 +192,102 @@ impl Staff {
         .await?;
         Ok(n > 0)
     }
+
+    /// Revokes one of `staff_id`'s own tokens; returns whether one was live.
+    pub async fn revoke_own_token(
+        conn: &mut AsyncPgConnection,
+        staff_id: Uuid,
+        token_id: Uuid,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(
+            staff_tokens::table
+                .find(token_id)
+                .filter(staff_tokens::staff_id.eq(staff_id))
+                .filter(staff_tokens::revoked_at.is_null()),
+        )
+        .set(staff_tokens::revoked_at.eq(Utc::now()))
+        .execute(conn)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// This account's tokens, newest first: (id, name, created, last used, expires, revoked).
+    pub async fn tokens(&self, conn: &mut AsyncPgConnection) -> QueryResult<Vec<TokenRow>> {
+        staff_tokens::table
+            .filter(staff_tokens::staff_id.eq(self.id))
+            .select(TokenRow::as_select())
+            .order(staff_tokens::created_at.desc())
+            .load(conn)
+            .await
+    }
+
+    /// Every account, by email.
+    pub async fn all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Self>> {
+        staff::table
+            .select(Self::as_select())
+            .order(staff::email.asc())
+            .load(conn)
+            .await
+    }
+
+    /// Sets an account's password (at least 12 characters).
+    pub async fn set_password(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            password.chars().count() >= 12,
+            "the password must be at least 12 characters"
+        );
+        let hash = hash_password(password)?;
+        diesel::update(staff::table.find(id))
+            .set(staff::password_hash.eq(hash))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets an account's role.
+    pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: Role) -> QueryResult<bool> {
+        let n = diesel::update(staff::table.find(id))
+            .set(staff::role.eq(role.as_str()))
+            .execute(conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Disables an account (its sessions end and its tokens stop working) or enables it again.
+    pub async fn set_disabled(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        disabled: bool,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(staff::table.find(id))
+            .set(staff::disabled_at.eq(disabled.then(Utc::now)))
+            .execute(conn)
+            .await?;
+        if disabled {
+            crate::models::staff_session::end_all(conn, id).await?;
+        }
+        Ok(n == 1)
+    }
+}
+
+/// A staff token as its owner sees it (never the token itself).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff_tokens, check_for_backend(diesel::pg::Pg))]
+pub struct TokenRow {
+    /// Id.
+    pub id: Uuid,
+    /// Name given.
+    pub name: String,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Expires.
+    pub expires_at: DateTime<Utc>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
 }

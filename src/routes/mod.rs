@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(staff::recover::abort)
         .service(staff::approve::approve)
         .service(staff::deny::deny)
+        .service(staff::extend::extend)
         .service(staff::reports::confirm)
         .service(staff::reports::dismiss)
         .service(staff::resources::decide)

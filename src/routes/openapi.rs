@@ -25,6 +25,7 @@ use super::{health, requests, signals, staff, suppressions, unsubscribe};
         staff::recover::abort,
         staff::approve::approve,
         staff::deny::deny,
+        staff::extend::extend,
         staff::reports::confirm,
         staff::reports::dismiss,
         staff::resources::decide,

@@ -23,7 +23,7 @@ pub async fn record(state: &AppState, asserted: &Asserted) -> Result<bool, ApiEr
     let now = Utc::now();
     let identity = state.keyed.hash(label::SUBJECT, &asserted.subject);
     let regime = state.settings.requests.regime.as_str();
-    let due_at = super::due(state, RequestKind::Unsubscribe, now);
+    let due = crate::deadlines::at_intake(&state.settings, RequestKind::Unsubscribe, now);
     let wanted = Some(vec![SALE_SHARING.to_owned()]);
     let keyed = state.keyed.clone();
     let mut tries = 0;
@@ -52,7 +52,7 @@ pub async fn record(state: &AppState, asserted: &Asserted) -> Result<bool, ApiEr
                         via: "platform_assertion",
                         regime,
                         now,
-                        due_at,
+                        due,
                     },
                     &wanted,
                     &mut entries,

@@ -24,23 +24,6 @@ use crate::state::AppState;
 /// The suppression category meaning every marketing category.
 pub const EVERY: &str = "*";
 
-/// The due date of a request of `kind` received `now`: unsubscribes have a short legal
-/// clock in business days (`requests.unsubscribe_due_business_days`), child reports a
-/// short internal one (`requests.child_report_due_business_days`), the rest the regime's.
-pub fn due(state: &AppState, kind: RequestKind, now: DateTime<Utc>) -> DateTime<Utc> {
-    match kind {
-        RequestKind::Unsubscribe => crate::domain::business_days_after(
-            now,
-            state.settings.requests.unsubscribe_due_business_days,
-        ),
-        RequestKind::ChildReport => crate::domain::business_days_after(
-            now,
-            state.settings.requests.child_report_due_business_days,
-        ),
-        _ => state.settings.requests.regime.due(now),
-    }
-}
-
 /// The keyed hash an address is suppressed under.
 pub fn suppression_hash(keyed: &Keyed, email: &Email) -> Vec<u8> {
     keyed.hash(label::SUPPRESSION, &email.normalized())
@@ -126,7 +109,7 @@ pub async fn by_link(state: &AppState, link: &token::Link) -> Result<Uuid, ApiEr
     let hash = suppression_hash(&state.keyed, &link.email);
     let category = link.category.as_deref().unwrap_or(EVERY).to_owned();
     let wanted: Option<Vec<String>> = link.category.clone().map(|c| vec![c]);
-    let due_at = due(state, RequestKind::Unsubscribe, now);
+    let due = crate::deadlines::at_intake(&state.settings, RequestKind::Unsubscribe, now);
     let regime = state.settings.requests.regime.as_str();
     let mut tries = 0;
     loop {
@@ -144,7 +127,7 @@ pub async fn by_link(state: &AppState, link: &token::Link) -> Result<Uuid, ApiEr
                         via: "unsubscribe_link",
                         regime,
                         now,
-                        due_at,
+                        due,
                     },
                     &wanted,
                     &mut entries,
@@ -195,8 +178,8 @@ pub(crate) struct Proved<'a> {
     pub regime: &'a str,
     /// Received.
     pub now: DateTime<Utc>,
-    /// Due.
-    pub due_at: DateTime<Utc>,
+    /// Its deadlines.
+    pub due: crate::deadlines::Due,
 }
 
 /// Inside a transaction: the person's open unsubscribe widened by `wanted`, or a new one
@@ -233,7 +216,8 @@ pub(crate) async fn open_or_file(
             requests::verified_via.eq(who.via),
             requests::regime.eq(who.regime),
             requests::created_at.eq(who.now),
-            requests::due_at.eq(who.due_at),
+            requests::due_at.eq(who.due.due_at),
+            requests::ack_due_at.eq(who.due.ack_due_at),
             requests::verified_at.eq(who.now),
             requests::approved_at.eq(who.now),
             requests::categories.eq(wanted),
@@ -244,7 +228,8 @@ pub(crate) async fn open_or_file(
         id,
         RequestKind::Unsubscribe.as_str(),
         who.regime,
-        who.due_at,
+        who.due.due_at,
+        who.due.ack_due_at,
     ));
     entries.push(AuditEntry::verified(id, who.via));
     entries.push(AuditEntry::auto_approved(id));

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use crate::deletion::{others_digest, touched_keys};
 use crate::helpers::{TestApp, TextRow, spawn_app};
 
-const KID: &str = "pixel_kid_2015";
+pub(crate) const KID: &str = "pixel_kid_2015";
 const KID_EMAIL: &str = "pixel.kid@example.org";
 
-async fn kid_id(app: &TestApp) -> i64 {
+pub(crate) async fn kid_id(app: &TestApp) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -30,7 +30,7 @@ async fn kid_id(app: &TestApp) -> i64 {
 }
 
 /// Files a report and verifies the reporter's code; returns the id and token.
-async fn report(app: &TestApp, reporter: &str, report: Value) -> (String, String) {
+pub(crate) async fn report(app: &TestApp, reporter: &str, report: Value) -> (String, String) {
     let response = app
         .file(json!({ "kind": "child_report", "email": reporter, "report": report }))
         .await;

@@ -377,3 +377,74 @@ async fn a_mail_server_that_is_down_delays_the_code_and_the_filing_still_stands(
     }
     app.teardown().await;
 }
+
+/// Moves a bucket of the embedded server out of the way (it then answers `NoSuchBucket`)
+/// or back.
+fn hide_bucket(app: &TestApp, bucket: &str, hidden: bool) {
+    let root = &app.services.settings.storage.embedded_dir;
+    let (from, to) = (root.join(bucket), root.join(format!("{bucket}.hidden")));
+    let (from, to) = if hidden { (from, to) } else { (to, from) };
+    std::fs::rename(&from, &to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_named_to_staff_in_the_dry_run_and_the_purge() {
+    let app = spawn_app_with(retrying()).await;
+    let subject = heavy_subject(&app).await;
+    let reviewer = app
+        .staff_token("faults.buckets@lethe.test", Role::Reviewer)
+        .await;
+    let request = app.file_deletion(&subject.email).await;
+
+    // A dry run against a bucket that is not there says which one, and touches nothing.
+    let before = touched_keys(&mut app.platform_db().await, subject.id).await;
+    hide_bucket(&app, "platform-avatars", true);
+    let dry = app.dry_run(&request.id, &reviewer).await;
+    let failure = &dry["report"]["failure"];
+    assert_eq!(failure["kind"], "bucket_missing", "{dry}");
+    assert_eq!(failure["bucket"], "platform-avatars", "{dry}");
+    assert_eq!(dry["approvable"], false, "{dry}");
+    hide_bucket(&app, "platform-avatars", false);
+    assert_eq!(
+        touched_keys(&mut app.platform_db().await, subject.id).await,
+        before,
+        "the dry run changed nothing"
+    );
+
+    // Put back, the dry run passes and approval goes ahead; the bucket goes away again
+    // before the purge reaches it: the run's failure names it and the request waits.
+    let dry = app.dry_run(&request.id, &reviewer).await;
+    assert_eq!(dry["status"], "done", "{dry}");
+    assert_eq!(dry["approvable"], true, "{dry}");
+    hide_bucket(&app, "platform-avatars", true);
+    let approved = app
+        .staff_post(
+            &format!("/v1/staff/requests/{}/approve", request.id),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(approved.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let view = app.staff_view(&request.id, &reviewer).await;
+        if view["failure"] == "purge_error" {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "no failed run: {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(view["failure_detail"]["kind"], "bucket_missing", "{view}");
+    assert_eq!(
+        view["failure_detail"]["bucket"], "platform-avatars",
+        "{view}"
+    );
+    assert_ne!(view["status"], "completed");
+
+    // Back again, the retried run finishes the erasure.
+    hide_bucket(&app, "platform-avatars", false);
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
+    assert_erased(&app, subject.id).await;
+    app.teardown().await;
+}

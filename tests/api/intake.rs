@@ -91,7 +91,7 @@ async fn malformed_or_invalid_intake_gets_a_clear_error_and_writes_nothing() {
         "the allowed fields are listed: {message}"
     );
 
-    let huge = json!({ "kind": "access", "email": format!("{}@example.com", "a".repeat(20_000)) });
+    let huge = json!({ "kind": "access", "email": format!("{}@example.com", "a".repeat(600_000)) });
     let (status, error) = error_of(app.file(huge).await).await;
     assert_eq!(
         (status, error["code"].as_str()),

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, TextRow, spawn_app_with};
 
-const SITE: &str = "https://demo.lethe.test";
+pub(crate) const SITE: &str = "https://demo.lethe.test";
 
-async fn model(app: &TestApp, name: &str) -> i64 {
+pub(crate) async fn model(app: &TestApp, name: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -102,7 +102,7 @@ async fn stored(app: &TestApp, bucket: &str, key: &str) -> bool {
 }
 
 /// Files a likeness request and verifies it; returns its id and token.
-async fn file(app: &TestApp, email: &str, resources: Value) -> (String, String) {
+pub(crate) async fn file(app: &TestApp, email: &str, resources: Value) -> (String, String) {
     let response = app
         .file(json!({ "kind": "likeness", "email": email, "resources": resources }))
         .await;
@@ -120,7 +120,7 @@ async fn file(app: &TestApp, email: &str, resources: Value) -> (String, String) 
 }
 
 /// Waits until no listing of the request waits for a look-up; returns its listings.
-async fn looked_up(app: &TestApp, id: &str, staff: &str) -> Vec<Value> {
+pub(crate) async fn looked_up(app: &TestApp, id: &str, staff: &str) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let view = app.staff_view(id, staff).await;
@@ -157,7 +157,7 @@ async fn upload(app: &TestApp, id: &str, token: Option<&str>, body: Vec<u8>) -> 
     request.send().await.unwrap()
 }
 
-async fn published(app: &TestApp, table: &str, id: i64) -> String {
+pub(crate) async fn published(app: &TestApp, table: &str, id: i64) -> String {
     text(
         app,
         &format!("SELECT published::text AS v FROM {table} WHERE id = {id}"),

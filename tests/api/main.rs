@@ -2,14 +2,20 @@
 //! application on port 0 against fresh PostgreSQL databases and the embedded S3 server.
 
 mod access;
+mod agent;
 mod assertion;
 mod audit;
+mod browser;
 mod child_report;
 mod cli;
+mod console;
+mod console_access;
 mod datamap;
+mod deadlines;
 mod deletion;
 mod disclosure;
 mod faults;
+mod fixtures;
 mod fuzz;
 mod health;
 mod helpers;
@@ -21,6 +27,7 @@ mod logs;
 mod maintenance;
 mod metrics;
 mod own_copies;
+mod privacy_center;
 mod rehearsal;
 mod routes;
 mod security;

@@ -212,3 +212,70 @@ async fn unverified_requests_expire_and_closed_ones_lose_the_requester_email() {
     assert_eq!(codes.n, 0);
     app.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_row_whose_acknowledgement_was_lost_goes_back_to_the_queue_and_changes_nothing() {
+    let app = spawn_app().await;
+    let request = app.file_and_verify("lost.ack@example.com").await;
+    app.wait_for_status(&request.id, &request.token, "completed")
+        .await;
+    app.mail_settled().await;
+    let mails_before = app.mails_to("lost.ack@example.com").await.len();
+    let mut db = app.service_db().await;
+    // The worker ran the export and its "done" never reached the database: the row still
+    // says `Running`, locked long ago.
+    let stuck = |age: &str| {
+        format!(
+            "UPDATE apalis.jobs SET status = 'Running', done_at = NULL, lock_at = now() - interval '{age}' \
+             WHERE job_type LIKE '%export%'"
+        )
+    };
+    // Younger than the longest a delivery can take: it may still be running, left alone.
+    db.batch_execute(&stuck("30 minutes")).await.unwrap();
+    app.sweep().await;
+    let running: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM apalis.jobs WHERE job_type LIKE '%export%' AND status = 'Running'",
+    )
+    .get_result(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        running.n, 1,
+        "a delivery that may be alive is not taken away"
+    );
+
+    db.batch_execute(&stuck("3 hours")).await.unwrap();
+    app.sweep().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let done: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM apalis.jobs WHERE job_type LIKE '%export%' AND status = 'Done'",
+        )
+        .get_result(&mut db)
+        .await
+        .unwrap();
+        if done.n == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the released row was never delivered again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The second delivery found the request completed: nothing ran twice.
+    let view: Value = app
+        .show(&request.id, &request.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "completed");
+    app.mail_settled().await;
+    assert_eq!(
+        app.mails_to("lost.ack@example.com").await.len(),
+        mails_before,
+        "no second export mail"
+    );
+    app.teardown().await;
+}

@@ -159,12 +159,11 @@ pub async fn freeze(
     statements: &[OptOut],
     subject: &str,
 ) -> anyhow::Result<u64> {
-    Ok(conn
-        .transaction::<_, anyhow::Error, _>(async |c| {
-            diesel::sql_query("SET LOCAL synchronous_commit = on")
-                .execute(c)
-                .await?;
-            Ok(run_writes(c, statements, subject).await?)
-        })
-        .await?)
+    conn.transaction::<_, anyhow::Error, _>(async |c| {
+        diesel::sql_query("SET LOCAL synchronous_commit = on")
+            .execute(c)
+            .await?;
+        Ok(run_writes(c, statements, subject).await?)
+    })
+    .await
 }

@@ -25,7 +25,7 @@ pub struct ExportRequest {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    crate::observe::job("export", run(job, ctx)).await
+    crate::observe::job("export", ctx.run_limit(), Box::pin(run(job, ctx))).await
 }
 
 async fn run(job: ExportRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {

@@ -22,7 +22,7 @@ pub struct LikenessRequest {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: LikenessRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    crate::observe::job("likeness", deliver(job, ctx)).await
+    crate::observe::job("likeness", ctx.run_limit(), Box::pin(deliver(job, ctx))).await
 }
 
 async fn deliver(job: LikenessRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {

@@ -4,6 +4,8 @@
 //! 1. Re-enqueue approved requests (and staff dry runs) that a crash between commit and
 //!    enqueue, or a lost job, left behind (the invariant "no approved request is
 //!    forgotten").
+//!    Job rows left `Running` past the longest a delivery can take (their acknowledgement
+//!    was lost) go back to the queue.
 //! 2. Delete export archives whose download link has expired.
 //! 3. Delete the files of resources removed for likeness whose hold is over, and the
 //!    evidence files of likeness requests that closed unsettled.
@@ -27,6 +29,16 @@ pub async fn handle(_tick: Tick, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
 
 /// One sweep, also callable directly (tests, `lethe demo`).
 pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
+    let released = ctx
+        .queue
+        .release_lost(ctx.run_limit() + std::time::Duration::from_secs(60))
+        .await?;
+    if released > 0 {
+        tracing::warn!(
+            count = released,
+            "job rows whose acknowledgement was lost went back to the queue"
+        );
+    }
     let stranded = ctx.lifecycle.stranded().await?;
     for (request_id, kind) in &stranded {
         match kind {

@@ -45,7 +45,7 @@ enum Outcome {
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(request_id = %job.request_id))]
 pub async fn handle(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    crate::observe::job("purge", run(job, ctx)).await
+    crate::observe::job("purge", ctx.run_limit(), Box::pin(run(job, ctx))).await
 }
 
 async fn run(job: PurgeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {

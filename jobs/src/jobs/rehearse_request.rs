@@ -30,7 +30,7 @@ struct SchemaChanged;
 /// Runs one delivery of the job.
 #[tracing::instrument(skip_all, fields(rehearsal_id = %job.rehearsal_id))]
 pub async fn handle(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    crate::observe::job("rehearsal", run(job, ctx)).await
+    crate::observe::job("rehearsal", ctx.run_limit(), Box::pin(run(job, ctx))).await
 }
 
 async fn run(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
@@ -116,6 +116,14 @@ async fn run(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), Box
             );
             RehearsalOutcome {
                 result: Err("schema_changed_restart_workers".into()),
+                pinned,
+                subject_key: claim.subject_key.clone(),
+            }
+        }
+        Ok(Err(error)) if crate::storage::MissingBucket::find(&error).is_some() => {
+            tracing::warn!(error = %error, "a configured bucket does not exist");
+            RehearsalOutcome {
+                result: Err("bucket_missing".into()),
                 pinned,
                 subject_key: claim.subject_key.clone(),
             }

@@ -29,7 +29,7 @@ pub async fn handle(
     job: UnsubscribeRequest,
     ctx: Data<Arc<JobContext>>,
 ) -> Result<(), BoxDynError> {
-    crate::observe::job("unsubscribe", run(job, ctx)).await
+    crate::observe::job("unsubscribe", ctx.run_limit(), Box::pin(run(job, ctx))).await
 }
 
 async fn run(job: UnsubscribeRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {

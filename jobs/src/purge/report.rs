@@ -89,7 +89,7 @@ pub struct StepFailure {
     pub step: String,
     /// What went wrong: `check_violation`, `unique_violation`, `foreign_key_violation`,
     /// `not_null_violation`, `trigger_or_other_database_error`, `timeout`, `storage`,
-    /// `connection`, `other`.
+    /// `bucket_missing`, `connection`, `other`.
     pub kind: String,
     /// The table PostgreSQL named, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +100,9 @@ pub struct StepFailure {
     /// The column PostgreSQL named, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// The bucket that does not exist, for `bucket_missing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
 }
 
 impl std::fmt::Display for StepFailure {
@@ -113,6 +116,9 @@ impl std::fmt::Display for StepFailure {
         }
         if let Some(c) = &self.column {
             write!(f, " (column {c})")?;
+        }
+        if let Some(b) = &self.bucket {
+            write!(f, " (bucket {b})")?;
         }
         Ok(())
     }
@@ -130,7 +136,13 @@ impl StepFailure {
             table: None,
             constraint: None,
             column: None,
+            bucket: None,
         };
+        if let Some(missing) = crate::storage::MissingBucket::find(error) {
+            failure.kind = "bucket_missing".into();
+            failure.bucket = Some(missing.bucket.clone());
+            return failure;
+        }
         for cause in error.chain() {
             if let Some(diesel::result::Error::DatabaseError(kind, info)) =
                 cause.downcast_ref::<diesel::result::Error>()

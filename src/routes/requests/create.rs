@@ -38,7 +38,7 @@ pub const RESOURCE_MAX_CHARS: usize = 500;
 
 /// Checks and recognises a likeness request's listings (duplicates dropped); errors name
 /// the field and never echo it.
-fn listings(
+pub(crate) fn listings(
     state: &AppState,
     given: Vec<String>,
 ) -> Result<Vec<crate::models::NewListing>, ApiError> {

@@ -24,7 +24,7 @@ pub struct Filter {
     /// Only this kind.
     #[param(value_type = Option<RequestKind>)]
     pub kind: Option<String>,
-    /// Only open requests past their due date.
+    /// Only open requests past their response deadline.
     #[serde(default)]
     pub overdue: bool,
 }
@@ -40,10 +40,20 @@ pub struct Summary {
     pub status: RequestStatus,
     /// Received.
     pub created_at: DateTime<Utc>,
-    /// Legal due date.
+    /// Acknowledgement deadline, where the request's rule has one.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// When the mail confirming receipt was queued.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Response deadline (moved by an extension).
     pub due_at: DateTime<Utc>,
-    /// Open and past due.
+    /// When staff extended the response deadline.
+    pub extended_at: Option<DateTime<Utc>>,
+    /// Why (the requester was mailed it).
+    pub extension_reason: Option<String>,
+    /// Open and past the response deadline.
     pub overdue: bool,
+    /// Open, unacknowledged and past the acknowledgement deadline.
+    pub ack_overdue: bool,
 }
 
 const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
@@ -81,19 +91,27 @@ pub async fn list(
     let now = Utc::now();
     if filter.overdue {
         query = query
-            .filter(requests::status.eq_any(OPEN))
+            .filter(requests::status.eq_any(crate::deadlines::RUNNING))
             .filter(requests::due_at.lt(now));
     }
     let rows: Vec<Request> = query.load(&mut state.db.get().await?).await?;
     let list: Vec<Summary> = rows
         .iter()
-        .map(|r| Summary {
-            id: r.id,
-            kind: r.kind(),
-            status: r.status(),
-            created_at: r.created_at,
-            due_at: r.due_at,
-            overdue: OPEN.contains(&r.status.as_str()) && r.due_at < now,
+        .map(|r| {
+            let standing = crate::deadlines::Standing::of(r, now);
+            Summary {
+                id: r.id,
+                kind: r.kind(),
+                status: r.status(),
+                created_at: r.created_at,
+                ack_due_at: r.ack_due_at,
+                acknowledged_at: r.acknowledged_at,
+                due_at: r.due_at,
+                extended_at: r.extended_at,
+                extension_reason: r.extension_reason.clone(),
+                overdue: standing.overdue,
+                ack_overdue: standing.ack_overdue,
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(list))

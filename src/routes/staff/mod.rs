@@ -2,12 +2,15 @@
 //! (`Authorization: Bearer lst_…`) whose account has at least the route's role. One
 //! middleware, [`gate`], enforces both for every path under `/v1/staff/` (and the
 //! mailer's routes, see [`requirement`]) before routing, body or query parsing: reading
-//! needs `viewer`, anything else `reviewer`. Handlers take the signed-in member as a
+//! needs `viewer`, anything else `reviewer`. The same gate guards every staff console
+//! page under `/console/` with a console session instead of a token (see
+//! [`crate::web::console::requirement`]). Handlers take the signed-in member as a
 //! [`StaffMember`] argument.
 
 pub mod approve;
 pub mod deny;
 pub mod dry_run;
+pub mod extend;
 pub mod list;
 pub mod recover;
 pub mod reports;
@@ -66,7 +69,8 @@ pub enum Need {
 }
 
 impl Need {
-    fn allows(self, role: Role) -> bool {
+    /// Whether a member of `role` may pass.
+    pub fn allows(self, role: Role) -> bool {
         match self {
             Self::AtLeast(min) => role >= min,
             Self::Mailer => matches!(role, Role::Mailer | Role::Admin),
@@ -79,6 +83,9 @@ impl Need {
 /// mailer's routes (`POST /v1/unsubscribe/links`, `/v1/suppressions/…`). A documented
 /// path asked with a method it does not have is not gated (it gets 405 whoever asks).
 pub fn requirement(method: &Method, path: &str) -> Option<Need> {
+    if crate::web::console::is_console(path) {
+        return crate::web::console::requirement(method, path);
+    }
     if crate::routes::openapi::documented_methods(path)
         .is_some_and(|methods| !methods.contains(method))
     {
@@ -111,6 +118,17 @@ pub async fn gate(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .expect("the app has its state");
+    if crate::web::console::is_console(req.match_info().as_str()) {
+        return match crate::web::console::guard::authenticate(req.request(), &state, need).await {
+            Ok(session) => {
+                req.extensions_mut()
+                    .insert(StaffMember(session.staff.clone()));
+                req.extensions_mut().insert(session);
+                Ok(next.call(req).await?.map_into_left_body())
+            }
+            Err(refusal) => Ok(req.into_response(refusal).map_into_right_body()),
+        };
+    }
     match authenticate(req.request(), &state, need).await {
         Ok(staff) => {
             req.extensions_mut().insert(StaffMember(staff));

@@ -24,6 +24,12 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view(&state, id).await?))
+}
+
+/// The request in full as staff see it: the body of `GET /v1/staff/requests/{id}`, and
+/// what the console's request page shows.
+pub async fn view(state: &AppState, id: Uuid) -> Result<serde_json::Value, ApiError> {
     let mut conn = state.db.get().await?;
     let r = Request::find(&mut conn, id)
         .await?
@@ -71,6 +77,37 @@ pub async fn show(
         None => None,
     };
     let listings = crate::models::Listing::of_request(&mut conn, id).await?;
+    // The export of an access request: its size and expiry, and while it lasts a
+    // 5-minute link (viewer and up may look, as at the evidence).
+    let export = match (&r.export_key, r.export_expires_at) {
+        (Some(key), Some(expires_at)) => {
+            let expired = r.export_deleted_at.is_some() || expires_at <= chrono::Utc::now();
+            let link = if expired {
+                None
+            } else {
+                Some(
+                    state
+                        .storage
+                        .presign_get(
+                            &lethe_jobs::storage::ObjectRef {
+                                bucket: state.settings.storage.exports_bucket.clone(),
+                                key: key.clone(),
+                            },
+                            std::time::Duration::from_secs(300),
+                        )
+                        .await
+                        .map_err(ApiError::Internal)?,
+                )
+            };
+            Some(json!({
+                "bytes": r.export_bytes,
+                "expires_at": expires_at,
+                "expired": expired,
+                "download_url": link,
+            }))
+        }
+        _ => None,
+    };
     let evidence = match crate::models::Evidence::find(&mut conn, id).await? {
         Some(file) => {
             // A short-lived link while the file is stored (viewer and up may look).
@@ -106,14 +143,21 @@ pub async fn show(
         .order(audit_log::seq.asc())
         .load(&mut conn)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let standing = crate::deadlines::Standing::of(&r, chrono::Utc::now());
+    Ok(json!({
         "id": r.id,
         "kind": r.kind(),
         "status": r.status(),
         "regime": r.regime,
         "created_at": r.created_at,
+        "ack_due_at": r.ack_due_at,
+        "acknowledged_at": r.acknowledged_at,
         "due_at": r.due_at,
-        "overdue": r.completed_at.is_none() && r.due_at < chrono::Utc::now(),
+        "extended_at": r.extended_at,
+        "extension_reason": r.extension_reason,
+        "extended_by": r.extended_by,
+        "overdue": standing.overdue,
+        "ack_overdue": standing.ack_overdue,
         "verified_via": r.verified_via,
         "verified_email": r.verified_at.and(r.email.clone()),
         "approved_at": r.approved_at,
@@ -124,6 +168,7 @@ pub async fn show(
         "report": report,
         "resources": (r.kind() == crate::domain::RequestKind::Likeness).then(|| listings_view(&listings)),
         "evidence": evidence,
+        "export": export,
         "rehearsal": rehearsal.as_ref().map(rehearsal_view),
         "approved_rehearsal_id": r.rehearsal_id,
         "review_round": r.review_round,
@@ -134,7 +179,7 @@ pub async fn show(
         "decision_reason": r.decision_reason,
         "decisions": decided.iter().map(|(staff, decision, at, round)| json!({ "staff_id": staff, "decision": decision, "at": at, "round": round })).collect::<Vec<_>>(),
         "audit": trail.iter().map(|e| json!({ "seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "details": e.details })).collect::<Vec<_>>(),
-    })))
+    }))
 }
 
 /// A rehearsal as staff see it: status, what it ran on, and its per-table summary.

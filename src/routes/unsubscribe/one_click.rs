@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -32,21 +32,9 @@ fn open(state: &AppState, token: &str) -> Result<Link, ApiError> {
     Ok(link)
 }
 
+/// The page in the privacy center's shell (its stylesheet and header).
 fn page(status: StatusCode, title: &str, body: Markup) -> HttpResponse {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) }
-            }
-            body {
-                main { h1 { (title) } (body) }
-            }
-        }
-    };
+    let markup = crate::web::layout::page(crate::web::layout::Site::Privacy, title, false, body);
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(markup.into_string())

@@ -1,0 +1,12 @@
+DROP TABLE deadline_digests;
+DROP INDEX requests_running_ack_due;
+DROP INDEX requests_running_due;
+ALTER TABLE requests
+    DROP CONSTRAINT requests_extension_whole,
+    DROP COLUMN ack_overdue_flagged_at,
+    DROP COLUMN overdue_flagged_at,
+    DROP COLUMN extended_by,
+    DROP COLUMN extension_reason,
+    DROP COLUMN extended_at,
+    DROP COLUMN acknowledged_at,
+    DROP COLUMN ack_due_at;
