@@ -60,10 +60,11 @@ pub async fn show(
         .get_result(&mut conn)
         .await?;
     let days: Vec<Day> = diesel::sql_query(
-        "SELECT d::date AS day, count(r.id) AS n \
+        "SELECT d::date AS day, coalesce(c.n, 0) AS n \
          FROM generate_series(current_date - 29, current_date, interval '1 day') AS d \
-         LEFT JOIN requests r ON r.created_at >= d AND r.created_at < d + interval '1 day' \
-         GROUP BY d ORDER BY d",
+         LEFT JOIN (SELECT created_at::date AS day, count(*) AS n FROM requests \
+                    WHERE created_at >= current_date - 29 GROUP BY 1) AS c ON c.day = d::date \
+         ORDER BY d",
     )
     .load(&mut conn)
     .await?;
