@@ -229,6 +229,21 @@ pub async fn deny(
     Ok(request)
 }
 
+/// Whether the requester may still withdraw `request` (`decided`: a likeness request with
+/// a resource decided): before it starts, a deletion also during its grace period; a child
+/// report only before staff confirm it.
+pub fn cancellable(request: &Request, decided: bool) -> bool {
+    match request.status() {
+        RequestStatus::PendingVerification | RequestStatus::Verified => {
+            !request.partly_applied() && !decided
+        }
+        RequestStatus::Approved => {
+            request.started_at.is_none() && request.kind() != RequestKind::ChildReport
+        }
+        _ => false,
+    }
+}
+
 /// The requester withdraws a request that has not started (for deletions: during the
 /// grace period, or any time before the purge begins; a child report only before staff
 /// confirm it; a likeness request only before any resource is decided).
@@ -246,16 +261,7 @@ pub async fn cancel(state: &AppState, request_id: Uuid, token: &str) -> Result<R
                 .await?
                 .iter()
                 .any(|l| l.decision.is_some());
-        let cancellable = match request.status() {
-            RequestStatus::PendingVerification | RequestStatus::Verified => {
-                !request.partly_applied() && !decided
-            }
-            RequestStatus::Approved => {
-                request.started_at.is_none() && request.kind() != RequestKind::ChildReport
-            }
-            _ => false,
-        };
-        if !cancellable {
+        if !cancellable(&request, decided) {
             return Err(ApiError::Conflict(
                 "the request has already started or ended and can no longer be cancelled",
             ));

@@ -48,6 +48,12 @@ impl From<diesel::result::Error> for PageError {
     }
 }
 
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for PageError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::from(ApiError::from(error))
+    }
+}
+
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -210,6 +210,15 @@ impl<'a> Input<'a> {
     }
 }
 
+/// A message as a sentence for a page (its first letter upper-cased).
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// A date and time as pages show it: `30 November 2026, 18:46 UTC`.
 pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%-d %B %Y, %H:%M UTC").to_string()

@@ -56,7 +56,8 @@ pub struct Summary {
     pub ack_overdue: bool,
 }
 
-const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
+/// The statuses of a request not yet closed (the default filter of lists and the console's queue).
+pub const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
 
 /// Lists requests: open child reports first, then soonest due first (viewer and up).
 #[utoipa::path(get, path = "/v1/staff/requests", params(Filter), security(("staff_token" = [])),

@@ -233,12 +233,7 @@ pub async fn act(
         }
         Err(ApiError::Conflict(message)) => {
             let mut errors = Errors::default();
-            let mut chars = message.chars();
-            let sentence: String = chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect())
-                .unwrap_or_default();
-            errors.add("action", sentence);
+            errors.add("action", crate::web::layout::sentence(message));
             super::detail::render(&state, &session, &csrf, id, None, &errors).await
         }
         Err(other) => Err(other.into()),

@@ -17,9 +17,6 @@ use crate::state::AppState;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::PageError;
 
-/// Statuses a request is still open in.
-pub const OPEN: [&str; 4] = ["pending_verification", "verified", "approved", "processing"];
-
 #[derive(QueryableByName)]
 struct Day {
     #[diesel(sql_type = Date)]
@@ -34,7 +31,7 @@ pub async fn show(
     session: LiveSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let now = Utc::now();
     let by_status: Vec<(String, i64)> = requests::table
         .group_by(requests::status)
@@ -42,7 +39,8 @@ pub async fn show(
         .order(requests::status)
         .load(&mut conn)
         .await?;
-    let open = || requests::table.filter(requests::status.eq_any(OPEN));
+    // On the clock: open, or failed and still to be finished (as the staff API counts it).
+    let open = || requests::table.filter(requests::status.eq_any(crate::deadlines::RUNNING));
     let due_this_week: i64 = open()
         .filter(requests::due_at.ge(now))
         .filter(requests::due_at.lt(now + Duration::days(7)))

@@ -55,7 +55,7 @@ pub async fn session_of(
     let Some(token) = req.cookie(cookie_name(state)) else {
         return Ok(None);
     };
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     Ok(staff_session::find(&mut conn, &state.keyed, token.value(), lifetimes(state)).await?)
 }
 

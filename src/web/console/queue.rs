@@ -14,10 +14,10 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::dashboard::OPEN;
 use crate::domain::{RequestKind, RequestStatus};
 use crate::models::Request;
 use crate::models::staff_session::LiveSession;
+use crate::routes::staff::list::OPEN;
 use crate::schema::requests;
 use crate::state::AppState;
 use crate::web::csrf::CsrfToken;
@@ -123,7 +123,7 @@ pub async fn show(
         "overdue" => {
             query = query
                 .filter(requests::due_at.lt(now))
-                .filter(requests::completed_at.is_null())
+                .filter(requests::status.eq_any(crate::deadlines::RUNNING))
         }
         "week" => query = query.filter(requests::due_at.lt(now + Duration::days(7))),
         date => match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
@@ -154,7 +154,7 @@ pub async fn show(
         );
     }
     let rows: Vec<Request> = if errors.is_empty() {
-        let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+        let mut conn = state.db.get().await?;
         query
             .order((
                 sql::<Bool>("(kind <> 'child_report')").asc(),
@@ -237,7 +237,7 @@ pub async fn show(
                 } }
                 tbody {
                     @for r in rows {
-                        @let overdue = r.completed_at.is_none() && r.due_at < now;
+                        @let overdue = crate::deadlines::running(r.status()) && r.due_at < now;
                         tr {
                             td { a href={ "/console/requests/" (r.id) } { code { (r.id.to_string()[..8]) } } }
                             td { (r.kind().label()) }

@@ -110,7 +110,7 @@ pub async fn submit(
         );
         Ok(render(form, &next, &errors, &csrf))
     };
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let found = match Email::try_from(form.email.trim()) {
         Ok(email) => Staff::find_by_email(&mut conn, &email).await?,
         Err(_) => None,
@@ -161,7 +161,7 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     session: LiveSession,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     staff_session::end(&mut conn, session.id).await?;
     signed_out(&state)
 }
@@ -171,7 +171,7 @@ pub async fn sign_out_everywhere(
     state: web::Data<AppState>,
     session: LiveSession,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let ended = staff_session::end_all(&mut conn, session.staff.id).await?;
     tracing::info!(staff_id = %session.staff.id, sessions = ended, "signed out everywhere");
     signed_out(&state)

@@ -38,7 +38,7 @@ async fn render(
     form: &StaffForm,
     errors: &Errors,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let all = Staff::all(&mut conn).await?;
     let role_error = errors.of("role");
     let body = html! {
@@ -144,7 +144,7 @@ pub async fn create(
     let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
         return render(&state, &session, &csrf, &form, &errors).await;
     };
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     if Staff::find_by_email(&mut conn, &email).await?.is_some() {
         errors.add("email", "There is already an account with this email");
         return render(&state, &session, &csrf, &form, &errors).await;
@@ -165,7 +165,7 @@ pub async fn act(
 ) -> Result<HttpResponse, PageError> {
     let (id, action) = path.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let changed = match action.as_str() {
         "role" => {
             let role = Role::parse(&form.role).ok_or(PageError::NotFound)?;

@@ -31,7 +31,7 @@ async fn render(
     errors: &Errors,
     name: &str,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let tokens = session.staff.tokens(&mut conn).await?;
     let now = chrono::Utc::now();
     let body = html! {
@@ -121,7 +121,7 @@ pub async fn create(
             return render(&state, &session, &csrf, None, &errors, &form.name).await;
         }
     };
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let ttl = state.settings.security.staff_token_ttl();
     let (_, token) = session
         .staff
@@ -146,7 +146,7 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     if !Staff::revoke_own_token(&mut conn, session.staff.id, id).await? {
         return Err(PageError::NotFound);
     }

@@ -57,7 +57,7 @@ async fn accept(state: &AppState, member: &Staff, code: &str) -> Result<bool, Pa
         return Ok(false);
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     // Conditional on the step being new: two uses of one code race to one winner.
     let taken = diesel::update(
         staff::table.find(member.id).filter(
@@ -118,7 +118,7 @@ pub async fn code_submit(
         return Ok(super::see_other("/console"));
     }
     if !accept(&state, &session.staff, &form.code).await? {
-        let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+        let mut conn = state.db.get().await?;
         let web = &state.settings.web;
         let lock = chrono::Duration::minutes(i64::from(web.sign_in_lock_minutes));
         if staff_session::failed(&mut conn, session.staff.id, web.sign_in_max_failures, lock)
@@ -132,7 +132,7 @@ pub async fn code_submit(
         errors.add("code", "This code is not right, or was already used");
         return Ok(code_page(&errors, &csrf));
     }
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     staff_session::second_factor_given(&mut conn, session.id).await?;
     staff_session::succeeded(&mut conn, session.staff.id).await?;
     Ok(super::see_other("/console"))
@@ -176,7 +176,7 @@ async fn enrol_page(
     }
     // A new secret for each visit until one is confirmed.
     let secret: [u8; 20] = rand::random();
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     diesel::update(staff::table.find(member.id))
         .set(staff::totp_secret.eq(SealKey::new(&state.keyed, label::TOTP).seal(&secret)))
         .execute(&mut conn)
@@ -240,7 +240,7 @@ pub async fn enable(
     if session.staff.role() != Role::Admin || session.staff.totp_enabled_at.is_some() {
         return enrol_page(&state, &session, &csrf, &Errors::default()).await;
     }
-    let mut conn = state.db.get().await.map_err(crate::error::ApiError::from)?;
+    let mut conn = state.db.get().await?;
     let member: Staff = staff::table
         .find(session.staff.id)
         .select(Staff::as_select())

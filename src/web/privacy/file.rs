@@ -16,7 +16,7 @@ use crate::routes::requests::create::{ReportInput, listings};
 use crate::state::AppState;
 use crate::web::csrf::CsrfToken;
 use crate::web::error::PageError;
-use crate::web::layout::{Errors, Input, Site, csrf_field, page};
+use crate::web::layout::{Errors, Input, Site, csrf_field, page, sentence};
 
 /// What the forms send (each kind uses some of it).
 #[derive(Debug, Default, Deserialize)]
@@ -152,15 +152,6 @@ fn details(state: &AppState, kind: RequestKind, form: &FileForm) -> Result<Detai
                 .map_err(problem)
         }
         _ => Ok(Details::Plain),
-    }
-}
-
-/// An API message as a sentence for a page.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -93,17 +93,6 @@ fn progress(request: &Request) -> (&'static str, &'static str) {
     }
 }
 
-/// Whether the requester may still withdraw it (the lifecycle has the final word).
-fn cancellable(request: &Request) -> bool {
-    match request.status() {
-        RequestStatus::PendingVerification | RequestStatus::Verified => true,
-        RequestStatus::Approved => {
-            request.started_at.is_none() && request.kind() != RequestKind::ChildReport
-        }
-        _ => false,
-    }
-}
-
 fn html_page(status: StatusCode, title: &str, errors: bool, body: Markup) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -112,20 +101,38 @@ fn html_page(status: StatusCode, title: &str, errors: bool, body: Markup) -> Htt
 
 /// `GET /privacy/requests/{id}`.
 pub async fn show(
+    state: web::Data<AppState>,
     session: RequesterSession,
     csrf: CsrfToken,
     notice: web::Query<Notice>,
 ) -> Result<HttpResponse, PageError> {
+    let may_cancel = may_cancel(&state, &session.request).await?;
     Ok(render(
         &session.request,
+        may_cancel,
         &csrf,
         notice.done.as_deref(),
         &Errors::default(),
     ))
 }
 
+/// Whether the page offers cancelling, by the lifecycle's own rule.
+async fn may_cancel(state: &AppState, request: &Request) -> Result<bool, PageError> {
+    let decided = if request.kind() == RequestKind::Likeness {
+        let mut conn = state.db.get().await?;
+        crate::models::Listing::of_request(&mut conn, request.id)
+            .await?
+            .iter()
+            .any(|l| l.decision.is_some())
+    } else {
+        false
+    };
+    Ok(review::cancellable(request, decided))
+}
+
 fn render(
     request: &Request,
+    may_cancel: bool,
     csrf: &CsrfToken,
     done: Option<&str>,
     errors: &Errors,
@@ -177,7 +184,7 @@ fn render(
                 button type="submit" class="secondary" { "Upload" }
             }
         }
-        @if cancellable(request) {
+        @if may_cancel {
             h2 { "Changed your mind?" }
             form method="post" action={ (requester::path(id)) "/cancel" } {
                 (csrf_field(&csrf.0))
@@ -212,7 +219,7 @@ pub async fn cancel(
                 "main",
                 "This request has already started or ended, so it can no longer be cancelled.",
             );
-            Ok(render(&session.request, &csrf, None, &errors))
+            Ok(render(&session.request, false, &csrf, None, &errors))
         }
         Err(other) => Err(other.into()),
     }
@@ -286,10 +293,11 @@ pub async fn evidence(
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let limit = usize::try_from(state.settings.requests.evidence_max_bytes).unwrap_or(usize::MAX);
+    let may_cancel = may_cancel(&state, &session.request).await?;
     let problem = |message: &str| {
         let mut errors = Errors::default();
         errors.add("evidence", message);
-        Ok(render(&session.request, &csrf, None, &errors))
+        Ok(render(&session.request, may_cancel, &csrf, None, &errors))
     };
     let boundary = req
         .headers()
