@@ -64,10 +64,11 @@ impl Outbox {
     }
 
     /// Queues `mail` to `to` in the caller's transaction; call [`Outbox::wake`] after it
-    /// commits to send at once (otherwise the next poll, within a second, sends it).
+    /// commits to send at once (otherwise the next poll, within a second, sends it). Takes
+    /// the connection shared, so it can be pipelined with other statements.
     pub async fn put(
         &self,
-        conn: &mut AsyncPgConnection,
+        mut conn: &AsyncPgConnection,
         request_id: Option<Uuid>,
         what: &'static str,
         to: &Email,
@@ -90,7 +91,7 @@ impl Outbox {
                 outbox::created_at.eq(now),
                 outbox::next_attempt_at.eq(now),
             ))
-            .execute(conn)
+            .execute(&mut conn)
             .await?;
         Ok(())
     }

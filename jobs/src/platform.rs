@@ -73,6 +73,14 @@ struct TextRow {
 }
 
 #[derive(QueryableByName)]
+struct TextPair {
+    #[diesel(sql_type = Text)]
+    v: String,
+    #[diesel(sql_type = Text)]
+    w: String,
+}
+
+#[derive(QueryableByName)]
 struct KeyRow {
     #[diesel(sql_type = Text)]
     key: String,
@@ -104,6 +112,19 @@ impl Cursor {
             .load(c)
             .await?;
         Ok(rows.into_iter().map(|r| r.v).collect())
+    }
+
+    /// The next batch of at most `n` pairs of values (a cursor over columns `v` and `w`);
+    /// empty at the end.
+    pub async fn fetch_pairs(
+        &mut self,
+        c: &mut AsyncPgConnection,
+        n: usize,
+    ) -> diesel::QueryResult<Vec<(String, String)>> {
+        let rows: Vec<TextPair> = diesel::sql_query(format!("FETCH {n} FROM {}", self.name))
+            .load(c)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.v, r.w)).collect())
     }
 
     /// Closes the cursor.

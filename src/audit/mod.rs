@@ -75,8 +75,9 @@ pub struct StoredEntry {
 
 /// Appends entries. Call inside the transaction of the state change they record. Takes
 /// no lock: each entry's `seq` comes from a sequence, and the sealer ([`chain::seal`])
-/// chains committed entries in the background.
-pub async fn append(conn: &mut AsyncPgConnection, entries: &[AuditEntry]) -> QueryResult<()> {
+/// chains committed entries in the background. Takes the connection shared, so it can be
+/// pipelined with other statements of the transaction.
+pub async fn append(mut conn: &AsyncPgConnection, entries: &[AuditEntry]) -> QueryResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -95,7 +96,7 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[AuditEntry]) -> Que
         .collect();
     diesel::insert_into(audit_log::table)
         .values(&rows)
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(())
 }

@@ -11,13 +11,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-use lethe_jobs::datamap::SubjectKey;
-use lethe_jobs::export::{ExportJobSpec, export_subject};
-use lethe_jobs::platform::{SubjectLookup, locate};
 use lethe_jobs::s3server::EmbeddedS3;
-use lethe_jobs::storage::{ObjectRef, S3Settings, Storage};
+use lethe_jobs::storage::{S3Settings, Storage};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -40,11 +36,15 @@ pub enum Command {
         #[arg(long, default_value = "var/bench")]
         dir: PathBuf,
     },
-    /// Export the heavy subject and report the figures.
+    /// Export the heavy subject, and copy the same rows with psql in both formats through
+    /// `gzip -1`, alternating; report both and their ratio.
     Export {
         /// Benchmark directory, as given to prepare-export.
         #[arg(long, default_value = "var/bench")]
         dir: PathBuf,
+        /// Rounds (each: one export, one COPY).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
     },
     /// Create the purge benchmark's template database: a platform with one heavy subject.
     PreparePurge {
@@ -143,7 +143,7 @@ pub enum Command {
     },
 }
 
-const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
+pub(super) const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
 
 const DATABASE: &str = "lethe_bench_platform";
 
@@ -180,7 +180,9 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             users,
             dir,
         } => prepare_purge(&settings, rows, objects, users, dir).await,
-        Command::Purge { dir, rounds } => purge_rounds(&settings, dir, rounds.max(1)).await,
+        Command::Purge { dir, rounds } => {
+            super::bench_purge::run(&settings, dir, rounds.max(1)).await
+        }
         Command::PrepareLarge {
             heavy_rows,
             users,
@@ -236,58 +238,16 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             prepare_platform(&url, DATABASE, rows, objects, users, &dir).await?;
             Ok(())
         }
-        Command::Export { dir } => {
-            let email = std::fs::read_to_string(dir.join("subject.txt"))
-                .context("no prepared benchmark: run `lethe bench prepare-export` first")?;
-            let (_server, storage) = storage(&dir).await?;
-            storage.ensure_bucket("bench-exports").await?;
-            let platform = lethe_jobs::platform::pool(&url, 2)?;
-            let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
-            let mut conn = platform.get().await?;
-            let subject: SubjectKey = locate(
-                &mut conn,
-                &map,
-                &SubjectLookup::Email(email.trim().to_owned()),
-            )
-            .await?
-            .context("the heavy subject is missing")?;
-            drop(conn);
-            let spec = ExportJobSpec {
-                request_id: uuid::Uuid::now_v7(),
-                subject: Some(subject),
-                destination: ObjectRef {
-                    bucket: "bench-exports".into(),
-                    key: "bench/export.zip".into(),
-                },
-                mask_key: "bench-mask-key".into(),
-            };
-            let started = Instant::now();
-            let report = export_subject(&platform, &map, &storage, &spec).await?;
-            let seconds = started.elapsed().as_secs_f64();
-            let mib = report.archive_bytes as f64 / (1024.0 * 1024.0);
-            println!("rows exported      {}", report.rows_total);
-            println!(
-                "objects exported   {} ({:.1} MiB)",
-                report.objects,
-                report.object_bytes as f64 / 1048576.0
-            );
-            println!("archive            {mib:.1} MiB");
-            println!("wall time          {seconds:.2} s");
-            println!(
-                "rows/s             {:.0}",
-                report.rows_total as f64 / seconds
-            );
-            let content = report.content_bytes as f64 / (1024.0 * 1024.0);
-            println!("content            {content:.1} MiB uncompressed (JSON, CSV, objects)");
-            println!("content MiB/s      {:.1}", content / seconds);
-            println!("archive MiB/s      {:.1}", mib / seconds);
-            println!(
-                "peak RSS (VmHWM)   {}",
-                peak_rss().unwrap_or_else(|| "unknown".into())
-            );
-            Ok(())
+        Command::Export { dir, rounds } => {
+            super::bench_export::run(&url, &dir, rounds.max(1)).await
         }
     }
+}
+
+/// The median of `values` (sorted in place).
+pub(super) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
@@ -377,121 +337,6 @@ async fn prepare_platform(
         started.elapsed()
     );
     Ok(server)
-}
-
-async fn purge_rounds(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Result<()> {
-    use lethe_jobs::purge::{Purger, Target, plan};
-    let email = std::fs::read_to_string(dir.join("subject.txt"))
-        .context("no prepared benchmark: run `lethe bench prepare-purge` first")?;
-    let base = settings.platform.database_url.expose_secret().to_owned();
-    let hash_key = "bench-anonymize-key";
-    let (mut lethe_times, mut sql_times) = (Vec::new(), Vec::new());
-    let mut summary = None;
-    for round in 1..=rounds {
-        // Lethe: batched, objects deleted, verified.
-        let name = "lethe_bench_purge_a";
-        let url = recreate_database(&base, name, Some(PURGE_TEMPLATE)).await?;
-        copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
-        let (server, storage) = storage(&dir).await?;
-        let platform = lethe_jobs::platform::pool(&url, 2)?;
-        let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
-        let plan = plan(&map);
-        let mut conn = platform.get().await?;
-        let subject = locate(
-            &mut conn,
-            &map,
-            &SubjectLookup::Email(email.trim().to_owned()),
-        )
-        .await?
-        .context("subject missing")?;
-        drop(conn);
-        let target = Target {
-            subject,
-            identities: vec![email.trim().to_owned()],
-            hash_key: hash_key.into(),
-        };
-        let purger = Purger::new(&platform, &map, &storage, settings.worker.purge_batch_size);
-        let started = Instant::now();
-        let mut rows = 0;
-        let mut objects = 0;
-        let mut timings = Vec::new();
-        for step in &plan.steps {
-            let step_started = Instant::now();
-            let report = purger.run_step(step, &target).await?;
-            timings.push((step_started.elapsed().as_secs_f64(), step.label()));
-            rows += report.rows;
-            objects += report.objects;
-        }
-        let verify_started = Instant::now();
-        let leftovers = purger.verify(&plan, &target).await?;
-        timings.push((
-            verify_started.elapsed().as_secs_f64(),
-            "verification".into(),
-        ));
-        timings.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let slowest: Vec<String> = timings
-            .iter()
-            .take(5)
-            .map(|(t, l)| format!("{l} {t:.2}s"))
-            .collect();
-        println!("round {round}: slowest steps: {}", slowest.join(", "));
-        anyhow::ensure!(
-            leftovers.is_empty(),
-            "verification found leftovers: {leftovers:?}"
-        );
-        let lethe_seconds = started.elapsed().as_secs_f64();
-        let script = raw_script(&purger, &plan, &target)?;
-        drop(platform);
-        server.shutdown().await;
-        drop_database(&url, name).await?;
-
-        // The limit: the same statements, unbatched, in one psql session.
-        let name = "lethe_bench_purge_b";
-        let url = recreate_database(&base, name, Some(PURGE_TEMPLATE)).await?;
-        let script_path = dir.join("raw.sql");
-        std::fs::write(&script_path, script.join("\n"))?;
-        let started = Instant::now();
-        let status = std::process::Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"])
-            .arg(&script_path)
-            .status()?;
-        let sql_seconds = started.elapsed().as_secs_f64();
-        anyhow::ensure!(status.success(), "psql failed");
-        drop_database(&url, name).await?;
-
-        println!(
-            "round {round}: lethe {lethe_seconds:.2} s, raw SQL {sql_seconds:.2} s, ratio {:.2}",
-            lethe_seconds / sql_seconds
-        );
-        lethe_times.push(lethe_seconds);
-        sql_times.push(sql_seconds);
-        summary = Some((rows, objects, script.len()));
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ratios: Vec<f64> = lethe_times
-        .iter()
-        .zip(&sql_times)
-        .map(|(a, b)| a / b)
-        .collect();
-    let (rows, objects, statements) = summary.unwrap_or_default();
-    println!("rows purged        {rows} (deleted or rewritten), objects deleted {objects}");
-    println!(
-        "raw SQL            {statements} statements in one psql session (rows only, no objects, no verification)"
-    );
-    println!(
-        "lethe median       {:.2} s (batched, objects deleted, verified)",
-        median(&mut lethe_times.clone())
-    );
-    println!("raw SQL median     {:.2} s", median(&mut sql_times.clone()));
-    println!("ratio median       {:.2}", median(&mut ratios.clone()));
-    println!(
-        "peak RSS (VmHWM)   {}",
-        peak_rss().unwrap_or_else(|| "unknown".into())
-    );
-    Ok(())
 }
 
 /// The plan's steps as unbatched SQL with the rewrite parameters spelled out: what a

@@ -159,23 +159,6 @@ pub async fn file(
                 .transaction::<_, ApiError, _>(async |c| {
                     let request = new.insert(c).await?;
                     details.insert(c, request.id).await?;
-                    VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts).await?;
-                    state
-                        .outbox
-                        .put(
-                            c,
-                            Some(request.id),
-                            "verification_code",
-                            &email,
-                            mail::verification_code(
-                                &code,
-                                security.code_ttl_minutes,
-                                kind.as_str(),
-                                request.id,
-                                request.due_at,
-                            ),
-                        )
-                        .await?;
                     let mut entries = vec![AuditEntry::request_filed(
                         request.id,
                         kind.as_str(),
@@ -185,7 +168,22 @@ pub async fn file(
                     )];
                     entries.extend(details.entries(request.id));
                     entries.push(AuditEntry::code_sent(request.id));
-                    audit::append(c, &entries).await?;
+                    let mail = mail::verification_code(
+                        &code,
+                        security.code_ttl_minutes,
+                        kind.as_str(),
+                        request.id,
+                        request.due_at,
+                    );
+                    // Three statements that need only the request row, sent together
+                    // (pipelined) and answered in one round trip.
+                    futures::try_join!(
+                        VerificationCode::issue(c, &keyed, request.id, &code, ttl, attempts),
+                        state
+                            .outbox
+                            .put(c, Some(request.id), "verification_code", &email, mail),
+                        audit::append(c, &entries),
+                    )?;
                     Ok(request)
                 })
                 .await?;

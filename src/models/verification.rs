@@ -47,9 +47,10 @@ fn hashed(keyed: &Keyed, request_id: Uuid, code: &str) -> Vec<u8> {
 }
 
 impl VerificationCode {
-    /// Issues (or replaces) the code of a request.
+    /// Issues (or replaces) the code of a request. Takes the connection shared, so it can
+    /// be pipelined with other statements of the same transaction.
     pub async fn issue(
-        conn: &mut AsyncPgConnection,
+        mut conn: &AsyncPgConnection,
         keyed: &Keyed,
         request_id: Uuid,
         code: &str,
@@ -73,7 +74,7 @@ impl VerificationCode {
                 verification_codes::attempts_left.eq(excluded(verification_codes::attempts_left)),
                 verification_codes::created_at.eq(excluded(verification_codes::created_at)),
             ))
-            .execute(conn)
+            .execute(&mut conn)
             .await?;
         Ok(())
     }
