@@ -18,6 +18,49 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 
+/// `lethe bench`: which benchmark, and the names of the databases it may create and drop.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Prefix of every database the benchmark creates and drops (`<prefix>_platform`,
+    /// `<prefix>_intake`, …), on the server of `platform.database_url`. Lower-case
+    /// letters, digits and `_`, starting with a letter, at most 40 characters.
+    #[arg(long, global = true, default_value = "lethe_bench")]
+    pub db_prefix: String,
+    /// The benchmark.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The names of the databases a benchmark creates and drops: `<prefix>_<what>`.
+#[derive(Debug, Clone)]
+pub struct Names {
+    prefix: String,
+}
+
+impl Names {
+    /// Checks `prefix`: lower-case letters, digits and `_`, starting with a letter, at
+    /// most 40 characters (PostgreSQL keeps 63 of a name).
+    pub fn new(prefix: &str) -> anyhow::Result<Self> {
+        let valid = (1..=40).contains(&prefix.len())
+            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        anyhow::ensure!(
+            valid,
+            "--db-prefix {prefix:?}: use lower-case letters, digits and _, starting with a letter, at most 40 characters"
+        );
+        Ok(Self {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// `<prefix>_<what>`.
+    pub fn of(&self, what: &str) -> String {
+        format!("{}_{what}", self.prefix)
+    }
+}
+
 /// Benchmarks.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -143,14 +186,6 @@ pub enum Command {
     },
 }
 
-pub(super) const PURGE_TEMPLATE: &str = "lethe_bench_purge_tmpl";
-
-const DATABASE: &str = "lethe_bench_platform";
-
-fn bench_url(settings: &Settings) -> anyhow::Result<String> {
-    with_database(settings.platform.database_url.expose_secret(), DATABASE)
-}
-
 pub(super) async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
     let server = EmbeddedS3::start(
         &dir.join("s3"),
@@ -171,23 +206,25 @@ pub(super) async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3
 }
 
 /// Runs a benchmark.
-pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
-    let url = bench_url(&settings)?;
-    match command {
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
+    let names = Names::new(&args.db_prefix)?;
+    let platform = names.of("platform");
+    let url = with_database(settings.platform.database_url.expose_secret(), &platform)?;
+    match args.command {
         Command::PreparePurge {
             rows,
             objects,
             users,
             dir,
-        } => prepare_purge(&settings, rows, objects, users, dir).await,
+        } => prepare_purge(&settings, &names, rows, objects, users, dir).await,
         Command::Purge { dir, rounds } => {
-            super::bench_purge::run(&settings, dir, rounds.max(1)).await
+            super::bench_purge::run(&settings, &names, dir, rounds.max(1)).await
         }
         Command::PrepareLarge {
             heavy_rows,
             users,
             dir,
-        } => super::bench_large::prepare(&settings, heavy_rows, users, dir).await,
+        } => super::bench_large::prepare(&settings, &names, heavy_rows, users, dir).await,
         Command::Intake {
             requests,
             connections,
@@ -195,6 +232,7 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         } => {
             super::bench_intake::run(
                 &settings,
+                &names,
                 requests.max(1),
                 connections.max(1),
                 rounds.max(1),
@@ -210,6 +248,7 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         } => {
             super::bench_console::run(
                 &settings,
+                &names,
                 requests.max(1),
                 pages.max(1),
                 hits.max(1),
@@ -223,11 +262,17 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             connections,
             rounds,
         } => {
-            super::bench_unsubscribe::run(&settings, clicks, connections.max(1), rounds.max(1))
-                .await
+            super::bench_unsubscribe::run(
+                &settings,
+                &names,
+                clicks,
+                connections.max(1),
+                rounds.max(1),
+            )
+            .await
         }
         Command::Large { dir, rounds } => {
-            super::bench_large::run(&settings, dir, rounds.max(1)).await
+            super::bench_large::run(&settings, &names, dir, rounds.max(1)).await
         }
         Command::PrepareExport {
             rows,
@@ -235,13 +280,23 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             users,
             dir,
         } => {
-            prepare_platform(&url, DATABASE, rows, objects, users, &dir).await?;
+            prepare_platform(&url, &platform, rows, objects, users, &dir).await?;
             Ok(())
         }
         Command::Export { dir, rounds } => {
             super::bench_export::run(&url, &dir, rounds.max(1)).await
         }
     }
+}
+
+/// "median (min …, max …)" of `values` (sorted in place), to two places.
+pub(super) fn spread(values: &mut [f64]) -> String {
+    let middle = median(values);
+    format!(
+        "{middle:.2} (min {:.2}, max {:.2})",
+        values[0],
+        values[values.len() - 1]
+    )
 }
 
 /// The median of `values` (sorted in place).
@@ -278,16 +333,15 @@ pub(super) fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::
 
 async fn prepare_purge(
     settings: &Settings,
+    names: &Names,
     rows: u64,
     objects: u32,
     users: u32,
     dir: PathBuf,
 ) -> anyhow::Result<()> {
-    let url = with_database(
-        settings.platform.database_url.expose_secret(),
-        PURGE_TEMPLATE,
-    )?;
-    let server = prepare_platform(&url, PURGE_TEMPLATE, rows, objects, users, &dir).await?;
+    let template = names.of("purge_tmpl");
+    let url = with_database(settings.platform.database_url.expose_secret(), &template)?;
+    let server = prepare_platform(&url, &template, rows, objects, users, &dir).await?;
     server.shutdown().await;
     copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))
 }

@@ -15,8 +15,6 @@ use diesel_async::SimpleAsyncConnection;
 use super::bench_app::{BenchApp, drive, percentile, pgbench};
 use crate::config::Settings;
 
-const SERVICE_DB: &str = "lethe_bench_console";
-
 /// What the first page of the open queue costs the database alone (the console's query).
 const FIRST_PAGE_SQL: &str = "SELECT * FROM requests \
     WHERE status IN ('pending_verification', 'verified', 'approved', 'processing') \
@@ -34,13 +32,15 @@ fn next_link(html: &str) -> Option<String> {
 /// Runs the benchmark.
 pub async fn run(
     settings: &Settings,
+    names: &super::bench::Names,
     requests: u64,
     pages: usize,
     hits: usize,
     connections: usize,
     rounds: u32,
 ) -> anyhow::Result<()> {
-    let app = BenchApp::start(settings, SERVICE_DB, 10).await?;
+    let service_db = names.of("console");
+    let app = BenchApp::start(settings, &service_db, 10).await?;
     println!("inserting {requests} requests …");
     let mut db = app.services.db.get().await?;
     db.batch_execute(&format!(
@@ -73,7 +73,7 @@ pub async fn run(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
-    let dir = std::path::PathBuf::from(format!("var/bench-{SERVICE_DB}"));
+    let dir = std::path::PathBuf::from(format!("var/bench-{service_db}"));
     let script = dir.join("first-page.sql");
     std::fs::write(&script, FIRST_PAGE_SQL)?;
 

@@ -12,7 +12,7 @@ use lethe_jobs::export::{ExportJobSpec, ExportReport, export_subject, row_querie
 use lethe_jobs::platform::{SubjectLookup, locate};
 use lethe_jobs::storage::ObjectRef;
 
-use super::bench::{median, peak_rss, storage};
+use super::bench::{median, peak_rss, spread, storage};
 
 /// Runs `rounds` rounds on the platform at `url` prepared by `prepare-export` in `dir`.
 pub async fn run(url: &str, dir: &Path, rounds: u32) -> anyhow::Result<()> {
@@ -100,13 +100,7 @@ pub async fn run(url: &str, dir: &Path, rounds: u32) -> anyhow::Result<()> {
         report.rows_total as f64 / ours
     );
     println!("floor median       {:.2} s", median(&mut floor));
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "ratio median       {:.2} (min {:.2}, max {:.2})",
-        median(&mut ratios.clone()),
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    println!("ratio median       {}", spread(&mut ratios));
     if report.objects > 0 {
         println!(
             "                   (the floor copies rows only: prepare with --objects 0 to compare like with like)"

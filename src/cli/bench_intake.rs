@@ -15,17 +15,17 @@ use super::bench_app::{BenchApp, drive, percentile, pgbench};
 use crate::config::Settings;
 use crate::schema::{audit_pending, outbox};
 
-const SERVICE_DB: &str = "lethe_bench_intake";
-
 /// Runs the benchmark.
 pub async fn run(
     settings: &Settings,
+    names: &super::bench::Names,
     requests: usize,
     connections: usize,
     rounds: u32,
 ) -> anyhow::Result<()> {
-    let app = BenchApp::start(settings, SERVICE_DB, 10).await?;
-    let dir = std::path::PathBuf::from(format!("var/bench-{SERVICE_DB}"));
+    let service_db = names.of("intake");
+    let app = BenchApp::start(settings, &service_db, 10).await?;
+    let dir = std::path::PathBuf::from(format!("var/bench-{service_db}"));
     let script = dir.join("insert.sql");
     std::fs::write(
         &script,

@@ -13,23 +13,25 @@ use lethe_jobs::datamap::SubjectKey;
 use lethe_jobs::purge::{Budget, Purger, Target, plan};
 use secrecy::ExposeSecret;
 
-use super::bench::{copy_dir, drop_database, peak_rss, raw_script, recreate_database, storage};
+use super::bench::{
+    Names, copy_dir, drop_database, peak_rss, raw_script, recreate_database, storage,
+};
 use crate::config::Settings;
 use crate::demo::large::{LargeOptions, data_map, install_and_seed};
-
-const TEMPLATE: &str = "lethe_bench_large_tmpl";
 
 /// Builds the template database (schema, seed, one heavy subject) and its objects in
 /// `dir/s3-pristine`; writes the subject's id to `dir/subject.txt` and the map to
 /// `dir/datamap.toml`.
 pub async fn prepare(
     settings: &Settings,
+    names: &Names,
     heavy_rows: u64,
     users: u32,
     dir: PathBuf,
 ) -> anyhow::Result<()> {
     let base = settings.platform.database_url.expose_secret().to_owned();
-    let url = recreate_database(&base, TEMPLATE, None).await?;
+    let template = names.of("large_tmpl");
+    let url = recreate_database(&base, &template, None).await?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -52,7 +54,7 @@ pub async fn prepare(
     std::fs::write(dir.join("subject.txt"), subject.to_string())?;
     std::fs::write(dir.join("datamap.toml"), data_map())?;
     println!(
-        "prepared {TEMPLATE}: {} tables, {} rows, {} objects; heavy subject {subject} in {:.1?}",
+        "prepared {template}: {} tables, {} rows, {} objects; heavy subject {subject} in {:.1?}",
         seed.tables,
         seed.rows,
         seed.objects,
@@ -71,10 +73,15 @@ struct LetheRound {
 
 /// One Lethe side of a round on a fresh copy: rehearsal, then purge (batched, objects
 /// deleted, verified).
-async fn lethe_side(settings: &Settings, dir: &Path, subject: &str) -> anyhow::Result<LetheRound> {
+async fn lethe_side(
+    settings: &Settings,
+    names: &Names,
+    dir: &Path,
+    subject: &str,
+) -> anyhow::Result<LetheRound> {
     let base = settings.platform.database_url.expose_secret().to_owned();
-    let name = "lethe_bench_large_a";
-    let url = recreate_database(&base, name, Some(TEMPLATE)).await?;
+    let name = &names.of("large_a");
+    let url = recreate_database(&base, name, Some(&names.of("large_tmpl"))).await?;
     copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
     let (server, storage) = storage(dir).await?;
     // The pool a `work` process has (platform.pool_size).
@@ -166,13 +173,14 @@ async fn lethe_side(settings: &Settings, dir: &Path, subject: &str) -> anyhow::R
 /// a transaction ending in `end` (`ROLLBACK` or `COMMIT`).
 async fn raw_side(
     settings: &Settings,
+    names: &Names,
     dir: &Path,
     statements: &[String],
     end: &str,
 ) -> anyhow::Result<f64> {
     let base = settings.platform.database_url.expose_secret().to_owned();
-    let name = "lethe_bench_large_b";
-    let url = recreate_database(&base, name, Some(TEMPLATE)).await?;
+    let name = &names.of("large_b");
+    let url = recreate_database(&base, name, Some(&names.of("large_tmpl"))).await?;
     let script = dir.join("raw.sql");
     std::fs::write(
         &script,
@@ -190,26 +198,31 @@ async fn raw_side(
 }
 
 /// Runs `rounds` rounds and prints each, then the medians and median ratios.
-pub async fn run(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    names: &Names,
+    dir: PathBuf,
+    rounds: u32,
+) -> anyhow::Result<()> {
     let subject = std::fs::read_to_string(dir.join("subject.txt"))
         .context("no prepared benchmark: run `lethe bench prepare-large` first")?;
     let subject = subject.trim().to_owned();
     // The statements are the same every round; take them from a first, uncounted run.
-    let warm = lethe_side(settings, &dir, &subject).await?;
+    let warm = lethe_side(settings, names, &dir, &subject).await?;
     let statements = warm.statements.clone();
     let (mut rehearse_ratio, mut purge_ratio) = (Vec::new(), Vec::new());
     let (mut lethe_rehearsal, mut lethe_purge, mut raw_rollback, mut raw_commit) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let (lethe, rollback, commit) = if round % 2 == 1 {
-            let lethe = lethe_side(settings, &dir, &subject).await?;
-            let rollback = raw_side(settings, &dir, &statements, "ROLLBACK").await?;
-            let commit = raw_side(settings, &dir, &statements, "COMMIT").await?;
+            let lethe = lethe_side(settings, names, &dir, &subject).await?;
+            let rollback = raw_side(settings, names, &dir, &statements, "ROLLBACK").await?;
+            let commit = raw_side(settings, names, &dir, &statements, "COMMIT").await?;
             (lethe, rollback, commit)
         } else {
-            let rollback = raw_side(settings, &dir, &statements, "ROLLBACK").await?;
-            let commit = raw_side(settings, &dir, &statements, "COMMIT").await?;
-            let lethe = lethe_side(settings, &dir, &subject).await?;
+            let rollback = raw_side(settings, names, &dir, &statements, "ROLLBACK").await?;
+            let commit = raw_side(settings, names, &dir, &statements, "COMMIT").await?;
+            let lethe = lethe_side(settings, names, &dir, &subject).await?;
             (lethe, rollback, commit)
         };
         println!(

@@ -11,13 +11,10 @@ use lethe_jobs::purge::{Purger, Target, plan};
 use secrecy::ExposeSecret;
 
 use super::bench::{
-    PURGE_TEMPLATE, copy_dir, drop_database, median, peak_rss, raw_script, recreate_database,
+    Names, copy_dir, drop_database, median, peak_rss, raw_script, recreate_database, spread,
     storage,
 };
 use crate::config::Settings;
-
-const LETHE_COPY: &str = "lethe_bench_purge_a";
-const RAW_COPY: &str = "lethe_bench_purge_b";
 
 /// What Lethe's purge did in one round.
 struct Purged {
@@ -28,7 +25,17 @@ struct Purged {
 }
 
 /// Runs the benchmark on the template `prepare-purge` made in `dir`.
-pub async fn run(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    names: &Names,
+    dir: PathBuf,
+    rounds: u32,
+) -> anyhow::Result<()> {
+    let (template, lethe_copy, raw_copy) = (
+        names.of("purge_tmpl"),
+        names.of("purge_a"),
+        names.of("purge_b"),
+    );
     let email = std::fs::read_to_string(dir.join("subject.txt"))
         .context("no prepared benchmark: run `lethe bench prepare-purge` first")?;
     let email = email.trim().to_owned();
@@ -36,8 +43,8 @@ pub async fn run(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Resu
     let (mut lethe_times, mut sql_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut summary = None;
     for round in 1..=rounds {
-        let lethe_url = recreate_database(&base, LETHE_COPY, Some(PURGE_TEMPLATE)).await?;
-        let raw_url = recreate_database(&base, RAW_COPY, Some(PURGE_TEMPLATE)).await?;
+        let lethe_url = recreate_database(&base, &lethe_copy, Some(&template)).await?;
+        let raw_url = recreate_database(&base, &raw_copy, Some(&template)).await?;
         copy_dir(&dir.join("s3-pristine"), &dir.join("s3"))?;
         let lethe_first = round % 2 == 1;
         let (mut ours, mut raw, mut statements) = (None, 0.0, 0);
@@ -59,8 +66,8 @@ pub async fn run(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Resu
                 anyhow::ensure!(status.success(), "psql failed");
             }
         }
-        drop_database(&base, LETHE_COPY).await?;
-        drop_database(&base, RAW_COPY).await?;
+        drop_database(&base, &lethe_copy).await?;
+        drop_database(&base, &raw_copy).await?;
         let ours = ours.context("Lethe's side ran")?;
         println!("round {round}: slowest steps: {}", ours.slowest.join(", "));
         println!(
@@ -84,13 +91,7 @@ pub async fn run(settings: &Settings, dir: PathBuf, rounds: u32) -> anyhow::Resu
         median(&mut lethe_times)
     );
     println!("raw SQL median     {:.2} s", median(&mut sql_times));
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "ratio median       {:.2} (min {:.2}, max {:.2})",
-        median(&mut ratios.clone()),
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    println!("ratio median       {}", spread(&mut ratios));
     println!(
         "peak RSS (VmHWM)   {}",
         peak_rss().unwrap_or_else(|| "unknown".into())

@@ -16,8 +16,6 @@ use super::bench_app::{BenchApp, drive, percentile, pgbench};
 use crate::config::Settings;
 use crate::unsubscribe::token::{Link, LinkKey};
 
-const SERVICE_DB: &str = "lethe_bench_unsub";
-
 #[derive(diesel::QueryableByName)]
 struct EmailRow {
     #[diesel(sql_type = Text)]
@@ -27,11 +25,18 @@ struct EmailRow {
 /// Runs the benchmark.
 pub async fn run(
     settings: &Settings,
+    names: &super::bench::Names,
     clicks: usize,
     connections: usize,
     rounds: u32,
 ) -> anyhow::Result<()> {
-    let app = BenchApp::start(settings, SERVICE_DB, (clicks * rounds as usize + 50) as u32).await?;
+    let service_db = names.of("unsub");
+    let app = BenchApp::start(
+        settings,
+        &service_db,
+        (clicks * rounds as usize + 50) as u32,
+    )
+    .await?;
     let (services, address, service_url) = (&app.services, &app.address, &app.service_url);
     let platform = lethe_jobs::platform::pool(&app.platform_url, 2)?;
     let mut conn = platform.get().await?;
@@ -45,7 +50,7 @@ pub async fn run(
     drop(conn);
     let mut emails: VecDeque<String> = emails.into_iter().map(|r| r.email).collect();
     let keyed = crate::secrets::Keyed::new(services.settings.security.secret_key.clone());
-    let dir = std::path::PathBuf::from(format!("var/bench-{SERVICE_DB}"));
+    let dir = std::path::PathBuf::from(format!("var/bench-{service_db}"));
     let links = LinkKey::new(&keyed);
     let url_of = |email: &str| {
         let link = Link {

@@ -60,8 +60,7 @@ pub enum Command {
     #[command(subcommand)]
     Unsubscribe(unsubscribe::Command),
     /// Benchmarks.
-    #[command(subcommand)]
-    Bench(bench::Command),
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -78,7 +77,7 @@ impl Cli {
             Command::Audit(command) => audit::run(&settings, command).await,
             Command::Staff(command) => staff::run(&settings, command).await,
             Command::Unsubscribe(command) => unsubscribe::run(&settings, command),
-            Command::Bench(command) => bench::run(settings, command).await,
+            Command::Bench(args) => bench::run(settings, args).await,
         }
     }
 }

@@ -203,3 +203,40 @@ fn demo_without_a_running_server_starts_a_private_postgres_and_stops_it_on_exit(
         "the private server stopped with the demo"
     );
 }
+
+#[test]
+fn benchmarks_create_only_databases_named_with_the_given_prefix_and_refuse_a_bad_one() {
+    let (ok, out) = run(lethe().args(["bench", "--db-prefix", "Bad-Name", "prepare-export"]));
+    assert!(!ok, "{out}");
+    assert!(out.contains("--db-prefix \"Bad-Name\""), "{out}");
+
+    let prefix = format!("lethe_t_{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = run(lethe()
+        .args(["bench", "--db-prefix", &prefix, "prepare-export"])
+        .args(["--rows", "20", "--objects", "2", "--users", "3", "--dir"])
+        .arg(dir.path().join("bench"))
+        .env("LETHE__PLATFORM__DATABASE_URL", crate::helpers::admin_url()));
+    let (listed, names) = run(std::process::Command::new("psql")
+        .arg(crate::helpers::admin_url())
+        .args([
+            "-tAc",
+            &format!("SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%'"),
+        ]));
+    // Dropped before asserting, so that a failure leaves nothing behind.
+    let (dropped, drop_out) = run(std::process::Command::new("psql")
+        .arg(crate::helpers::admin_url())
+        .args([
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {prefix}_platform WITH (FORCE)"),
+        ]));
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("prepared {prefix}_platform")), "{out}");
+    assert!(listed, "{names}");
+    assert_eq!(
+        names.lines().filter(|l| l.starts_with(&prefix)).collect::<Vec<_>>(),
+        [format!("{prefix}_platform")],
+        "{names}"
+    );
+    assert!(dropped, "{drop_out}");
+}
