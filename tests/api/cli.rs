@@ -210,7 +210,10 @@ fn benchmarks_create_only_databases_named_with_the_given_prefix_and_refuse_a_bad
     assert!(!ok, "{out}");
     assert!(out.contains("--db-prefix \"Bad-Name\""), "{out}");
 
-    let prefix = format!("lethe_t_{}", &uuid::Uuid::now_v7().simple().to_string()[..20]);
+    let prefix = format!(
+        "lethe_t_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[..20]
+    );
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = run(lethe()
         .args(["bench", "--db-prefix", &prefix, "prepare-export"])
@@ -231,10 +234,16 @@ fn benchmarks_create_only_databases_named_with_the_given_prefix_and_refuse_a_bad
             &format!("DROP DATABASE IF EXISTS {prefix}_platform WITH (FORCE)"),
         ]));
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("prepared {prefix}_platform")), "{out}");
+    assert!(
+        out.contains(&format!("prepared {prefix}_platform")),
+        "{out}"
+    );
     assert!(listed, "{names}");
     assert_eq!(
-        names.lines().filter(|l| l.starts_with(&prefix)).collect::<Vec<_>>(),
+        names
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .collect::<Vec<_>>(),
         [format!("{prefix}_platform")],
         "{names}"
     );

@@ -1,7 +1,7 @@
 //! Access exports: every row and object the data map links to a subject, streamed into a
 //! ZIP archive that is streamed into a multipart upload. Each entry's rows are read once;
 //! their JSON is archived as it is read and their CSV follows from memory or, past 8 MiB,
-//! from an unnamed temporary file ([`rows`]). A task of its own deflates and hashes the
+//! from an unnamed temporary file ([`rows`]). A thread of its own deflates and hashes the
 //! entries ([`archiver`]). Beyond that, nothing is held but a few batches of rows, one
 //! upload part and one chunk of an object, so memory stays flat whatever the subject's
 //! size.
@@ -13,14 +13,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use async_zip::base::write::ZipFileWriter;
-use async_zip::{Compression, ZipEntryBuilder};
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::io::DuplexStream;
-use tokio_util::compat::Compat;
 use uuid::Uuid;
 
 use self::archiver::Sink;
@@ -112,8 +108,6 @@ struct Archive {
     object_counts: BTreeMap<Category, (u64, u64)>,
 }
 
-type Zip = ZipFileWriter<Compat<DuplexStream>>;
-
 /// Streams the subject's export into `spec.destination`. Idempotent: a re-run writes the
 /// same key again from a fresh snapshot, and a failed run leaves no partial object.
 pub async fn export_subject(
@@ -159,47 +153,40 @@ async fn write_archive(
     spec: &ExportJobSpec,
     writer: DuplexStream,
 ) -> anyhow::Result<Archive> {
-    let (sink, entries) = archiver::start(ZipFileWriter::with_tokio(writer));
-    let produced = write_subject(c, map, storage, spec, &sink).await;
+    let (sink, entries) = archiver::start(writer);
+    let produced = async {
+        let mut archive = write_subject(c, map, storage, spec, &sink).await?;
+        let index = crate::export_index::render(
+            spec,
+            &archive.report,
+            &archive.tables,
+            &archive.object_counts,
+        );
+        sink.whole("index.html", index.into_bytes()).await?;
+        archive.files = sink.files().await?;
+        let manifest = serde_json::json!({
+            "format": "lethe-export/1",
+            "request_id": spec.request_id,
+            "generated_at": Utc::now().to_rfc3339(),
+            "subject_found": archive.report.subject_found,
+            "rows_total": archive.report.rows_total,
+            "tables": archive.tables,
+            "objects": {
+                "count": archive.report.objects,
+                "bytes": archive.report.object_bytes,
+                "missing": archive.report.objects_missing,
+            },
+            "files": archive.files,
+        });
+        let manifest = serde_json::to_vec_pretty(&manifest)?;
+        archive.report.content_bytes =
+            archive.files.iter().map(|f| f.bytes).sum::<u64>() + manifest.len() as u64;
+        sink.whole("manifest.json", manifest).await?;
+        anyhow::Ok(archive)
+    }
+    .await;
     drop(sink);
-    let (mut archive, mut zip, files) = entries.finish(produced).await?;
-    archive.files = files;
-    let index = crate::export_index::render(
-        spec,
-        &archive.report,
-        &archive.tables,
-        &archive.object_counts,
-    );
-    let index = index.as_bytes();
-    zip.write_entry_whole(entry("index.html", Compression::Deflate), index)
-        .await?;
-    archive.files.push(FileEntry {
-        path: "index.html".to_owned(),
-        bytes: index.len() as u64,
-        sha256: hex::encode(Sha256::digest(index)),
-    });
-    let manifest = serde_json::json!({
-        "format": "lethe-export/1",
-        "request_id": spec.request_id,
-        "generated_at": Utc::now().to_rfc3339(),
-        "subject_found": archive.report.subject_found,
-        "rows_total": archive.report.rows_total,
-        "tables": archive.tables,
-        "objects": {
-            "count": archive.report.objects,
-            "bytes": archive.report.object_bytes,
-            "missing": archive.report.objects_missing,
-        },
-        "files": archive.files,
-    });
-    let manifest = serde_json::to_vec_pretty(&manifest)?;
-    zip.write_entry_whole(entry("manifest.json", Compression::Deflate), &manifest)
-        .await?;
-    archive.report.content_bytes =
-        archive.files.iter().map(|f| f.bytes).sum::<u64>() + manifest.len() as u64;
-    let mut inner = zip.close().await?.into_inner();
-    tokio::io::AsyncWriteExt::shutdown(&mut inner).await?;
-    Ok(archive)
+    entries.finish(produced).await
 }
 
 /// The query reading one map entry's rows of a subject.
@@ -294,17 +281,4 @@ async fn write_subject(
     }
     objects::export_objects(c, sink, &mut archive, map, storage, subject).await?;
     Ok(archive)
-}
-
-/// The deflate level of compressed entries: 1, the fastest, as `gzip -1`. Exports are
-/// mostly JSON and CSV text, which level 1 still shrinks several times, and deflate is
-/// the export's largest CPU cost at higher levels.
-const DEFLATE_LEVEL: i32 = 1;
-
-fn entry(path: &str, compression: Compression) -> ZipEntryBuilder {
-    let now = Utc::now();
-    ZipEntryBuilder::new(path.to_owned().into(), compression)
-        .deflate_option(async_zip::DeflateOption::Other(DEFLATE_LEVEL))
-        .unix_permissions(0o644)
-        .last_modification_date(async_zip::ZipDateTime::from_chrono(&now))
 }

@@ -5,11 +5,10 @@
 use std::collections::HashSet;
 
 use anyhow::Context;
-use async_zip::Compression;
 use diesel_async::AsyncPgConnection;
 
 use super::Archive;
-use super::archiver::Sink;
+use super::archiver::{Method, Sink};
 use crate::datamap::{BoundMap, Category, SubjectKey};
 use crate::storage::{ObjectRef, Storage};
 
@@ -86,7 +85,7 @@ async fn copy_object(
         safe_path(&object.bucket),
         safe_path(&object.key)
     );
-    sink.open(path, Compression::Stored).await?;
+    sink.open(path, Method::Stored).await?;
     let mut bytes = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.context("reading an object")?;

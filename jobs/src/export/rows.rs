@@ -5,13 +5,12 @@
 //! batch from the database overlaps encoding the one before.
 
 use anyhow::Context;
-use async_zip::Compression;
 use diesel_async::AsyncPgConnection;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::archiver::Sink;
+use super::archiver::{Method, Sink};
 use crate::datamap::catalog::ident;
 use crate::platform;
 
@@ -76,7 +75,7 @@ pub(super) async fn export_rows(
 ) -> anyhow::Result<Written> {
     let json_path = format!("{base}.json");
     let csv_path = format!("{base}.csv");
-    sink.open(json_path.clone(), Compression::Deflate).await?;
+    sink.open(json_path.clone(), Method::Deflate).await?;
     sink.write(b"[".to_vec()).await?;
     let mut csv = Spill::new(SPILL_AT);
     let mut header = csv::Writer::from_writer(Vec::new());
@@ -143,7 +142,7 @@ pub(super) async fn export_rows(
     .await?;
     sink.close().await?;
 
-    sink.open(csv_path.clone(), Compression::Deflate).await?;
+    sink.open(csv_path.clone(), Method::Deflate).await?;
     while let Some(chunk) = csv.read_chunk().await? {
         sink.write(chunk).await?;
     }
