@@ -67,12 +67,6 @@ pub fn pool(url: &str, max_size: usize) -> anyhow::Result<PlatformPool> {
 }
 
 #[derive(QueryableByName)]
-struct TextRow {
-    #[diesel(sql_type = Text)]
-    v: String,
-}
-
-#[derive(QueryableByName)]
 struct TextPair {
     #[diesel(sql_type = Text)]
     v: String,
@@ -86,7 +80,7 @@ struct KeyRow {
     key: String,
 }
 
-/// A server-side cursor over a query yielding one text column named `v`. Must be used
+/// A server-side cursor over a query yielding two text columns named `v` and `w`. Must be used
 /// inside a transaction; fetching in batches keeps memory flat for any number of rows.
 pub struct Cursor {
     name: String,
@@ -100,18 +94,6 @@ impl Cursor {
             .execute(c)
             .await?;
         Ok(Self { name })
-    }
-
-    /// The next batch of at most `n` values; empty at the end.
-    pub async fn fetch(
-        &mut self,
-        c: &mut AsyncPgConnection,
-        n: usize,
-    ) -> diesel::QueryResult<Vec<String>> {
-        let rows: Vec<TextRow> = diesel::sql_query(format!("FETCH {n} FROM {}", self.name))
-            .load(c)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.v).collect())
     }
 
     /// The next batch of at most `n` pairs of values (a cursor over columns `v` and `w`);

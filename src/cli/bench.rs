@@ -1,37 +1,40 @@
-//! `lethe bench`: reproducible benchmarks on the demo platform.
+//! `lethe bench`: reproducible benchmarks on the demo platform, each beside a raw floor
+//! measured in the same run, alternating which side goes first.
 //!
-//! `prepare-purge` and `purge` compare a purge by Lethe (batched, objects deleted,
-//! verified) with the same deletes issued as unbatched SQL in one psql session.
-//!
-//! `prepare-export` builds a platform database with one heavy subject; `export` streams
-//! that subject's export through the embedded S3 server and reports rows/s, MB/s and the
-//! process's peak resident memory. Run them as two processes so the figure is the
-//! export's alone: `lethe bench prepare-export && /usr/bin/time -v lethe bench export`.
+//! `prepare-purge` and `purge` compare a deletion carried through the real path (HTTP,
+//! dry run, approval, queue, claim, batched steps, objects, verification, audit) with the
+//! same deletes as unbatched SQL in one psql session and the same DeleteObjects calls.
+//! `prepare-export` and `export` do the same for an access request against psql's COPY
+//! piped through `gzip -1`. `queue` measures throughput with 1, 2, 4 … `lethe work`
+//! processes; `scale` runs the export and purge at several sizes and plots them. With
+//! `--json`, the results also go to a file.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-use lethe_jobs::s3server::EmbeddedS3;
-use lethe_jobs::storage::{S3Settings, Storage};
+use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use super::bench_prepare::{prepare_platform, prepare_purge, with_database};
 use crate::config::Settings;
 
-/// `lethe bench`: which benchmark, and the names of the databases it may create and drop.
+/// `lethe bench`: which benchmark, and the prefix of the databases it may create.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Prefix of every database the benchmark creates and drops (`<prefix>_platform`,
-    /// `<prefix>_intake`, …), on the server of `platform.database_url`. Lower-case
-    /// letters, digits and `_`, starting with a letter, at most 40 characters.
+    /// Prefix of every database the benchmark creates (`<prefix>_platform`,
+    /// `<prefix>_intake`, …), on the server of `platform.database_url`. The `prepare-*`
+    /// commands keep theirs for the runs that follow; the others drop theirs when done.
+    /// Lower-case letters, digits and `_`, starting with a letter, at most 40 characters.
     #[arg(long, global = true, default_value = "lethe_bench")]
     pub db_prefix: String,
+    /// Also write the results as JSON to this file.
+    #[arg(long, global = true)]
+    pub json: Option<PathBuf>,
     /// The benchmark.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The names of the databases a benchmark creates and drops: `<prefix>_<what>`.
+/// The names of the databases a benchmark creates: `<prefix>_<what>`.
 #[derive(Debug, Clone)]
 pub struct Names {
     prefix: String,
@@ -53,6 +56,11 @@ impl Names {
         Ok(Self {
             prefix: prefix.to_owned(),
         })
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// `<prefix>_<what>`.
@@ -79,7 +87,8 @@ pub enum Command {
         #[arg(long, default_value = "var/bench")]
         dir: PathBuf,
     },
-    /// Export the heavy subject, and copy the same rows with psql in both formats through
+    /// Export the heavy subject through the real path (an access request filed over HTTP,
+    /// carried by the workers), and copy the same rows with psql in both formats through
     /// `gzip -1`, alternating; report both and their ratio.
     Export {
         /// Benchmark directory, as given to prepare-export.
@@ -104,8 +113,10 @@ pub enum Command {
         #[arg(long, default_value = "var/bench-purge")]
         dir: PathBuf,
     },
-    /// Purge the heavy subject with Lethe, and run the same deletes as unbatched SQL in one
-    /// psql session, on fresh copies, alternating; report both and their ratio.
+    /// Delete the heavy subject through the real path (filed, dry-run and approved over
+    /// HTTP, carried by the workers), and run the same deletes as unbatched SQL in one psql
+    /// session with the same DeleteObjects calls, on fresh copies, alternating; report both
+    /// and their ratio.
     Purge {
         /// Benchmark directory, as given to prepare-purge.
         #[arg(long, default_value = "var/bench-purge")]
@@ -173,6 +184,41 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// Queue throughput: small deletions (one per seeded user) filed over HTTP while no
+    /// worker runs, then carried out by N `lethe work` processes, once per N.
+    Queue {
+        /// Deletions per run.
+        #[arg(long, default_value_t = 10_000)]
+        deletions: usize,
+        /// Numbers of `lethe work` processes, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        workers: Vec<usize>,
+        /// Concurrent connections filing the deletions.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Benchmark directory (objects, the workers' logs).
+        #[arg(long, default_value = "var/bench-queue")]
+        dir: PathBuf,
+    },
+    /// The export and purge benchmarks at several sizes, each step in a process of its
+    /// own; figures in `<dir>/scale.json`, time and peak memory against rows in
+    /// `<dir>/scale.svg`.
+    Scale {
+        /// Rows of the heavy subject, one size each (the purge's subject also has one
+        /// object per 100 rows, at most 10,000).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        rows: Vec<u64>,
+        /// Rounds of each benchmark at each size (two or more alternate which side goes
+        /// first).
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// Other users around the heavy subject.
+        #[arg(long, default_value_t = 200)]
+        users: u32,
+        /// Output directory (and the prepared benchmarks' files).
+        #[arg(long, default_value = "var/bench-scale")]
+        dir: PathBuf,
+    },
     /// Rehearse and purge the heavy subject of the large platform with Lethe, and run the
     /// same statements as raw SQL in one psql session (rolled back, then committed), on
     /// fresh copies, alternating; report the times and ratios.
@@ -186,45 +232,56 @@ pub enum Command {
     },
 }
 
-pub(super) async fn storage(dir: &std::path::Path) -> anyhow::Result<(EmbeddedS3, Storage)> {
-    let server = EmbeddedS3::start(
-        &dir.join("s3"),
-        "127.0.0.1:0".parse()?,
-        "bench",
-        "bench-secret",
-    )
-    .await?;
-    let storage = Storage::new(&S3Settings {
-        endpoint: Some(server.endpoint()),
-        region: "us-east-1".into(),
-        path_style: true,
-        access_key_id: "bench".into(),
-        secret_access_key: "bench-secret".into(),
-        versioning: false,
-    });
-    Ok((server, storage))
+/// Runs a benchmark; with `--json`, writes its results (and the command line, the time,
+/// the process's peak resident memory) to that file.
+pub async fn run(settings: Settings, args: Args, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let names = Names::new(&args.db_prefix)?;
+    let json = args.json.clone();
+    let command = format!("{:?}", args.command);
+    let results = dispatch(settings, &names, config.as_deref(), args.command).await?;
+    let rss = peak_rss_kib();
+    println!(
+        "peak RSS (VmHWM)   {}",
+        rss.map_or_else(|| "unknown".to_owned(), |k| format!("{k} kB"))
+    );
+    if let Some(path) = json {
+        let document = serde_json::json!({
+            "command": command,
+            "db_prefix": names.prefix,
+            "finished_at": chrono::Utc::now(),
+            "peak_rss_kib": rss,
+            "results": results,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&document)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
 }
 
-/// Runs a benchmark.
-pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
-    let names = Names::new(&args.db_prefix)?;
+async fn dispatch(
+    settings: Settings,
+    names: &Names,
+    config: Option<&std::path::Path>,
+    command: Command,
+) -> anyhow::Result<serde_json::Value> {
     let platform = names.of("platform");
     let url = with_database(settings.platform.database_url.expose_secret(), &platform)?;
-    match args.command {
+    match command {
         Command::PreparePurge {
             rows,
             objects,
             users,
             dir,
-        } => prepare_purge(&settings, &names, rows, objects, users, dir).await,
+        } => prepare_purge(&settings, names, rows, objects, users, dir).await,
         Command::Purge { dir, rounds } => {
-            super::bench_purge::run(&settings, &names, dir, rounds.max(1)).await
+            super::bench_purge::run(&settings, names, dir, rounds.max(1)).await
         }
         Command::PrepareLarge {
             heavy_rows,
             users,
             dir,
-        } => super::bench_large::prepare(&settings, &names, heavy_rows, users, dir).await,
+        } => super::bench_large::prepare(&settings, names, heavy_rows, users, dir).await,
         Command::Intake {
             requests,
             connections,
@@ -232,7 +289,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         } => {
             super::bench_intake::run(
                 &settings,
-                &names,
+                names,
                 requests.max(1),
                 connections.max(1),
                 rounds.max(1),
@@ -248,7 +305,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         } => {
             super::bench_console::run(
                 &settings,
-                &names,
+                names,
                 requests.max(1),
                 pages.max(1),
                 hits.max(1),
@@ -264,15 +321,42 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         } => {
             super::bench_unsubscribe::run(
                 &settings,
-                &names,
+                names,
                 clicks,
                 connections.max(1),
                 rounds.max(1),
             )
             .await
         }
+        Command::Queue {
+            deletions,
+            workers,
+            connections,
+            dir,
+        } => {
+            let queue = super::bench_queue::Queue {
+                deletions: deletions.max(1),
+                workers: &workers,
+                connections: connections.max(1),
+                dir: &dir,
+            };
+            super::bench_queue::run(&settings, names, config, &queue).await
+        }
+        Command::Scale {
+            rows,
+            rounds,
+            users,
+            dir,
+        } => {
+            let sizes = super::bench_scale::Sizes {
+                rows: &rows,
+                rounds: rounds.max(1),
+                users,
+            };
+            super::bench_scale::run(&settings, names, config, &sizes, &dir).await
+        }
         Command::Large { dir, rounds } => {
-            super::bench_large::run(&settings, &names, dir, rounds.max(1)).await
+            super::bench_large::run(&settings, names, dir, rounds.max(1)).await
         }
         Command::PrepareExport {
             rows,
@@ -280,13 +364,25 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
             users,
             dir,
         } => {
-            prepare_platform(&url, &platform, rows, objects, users, &dir).await?;
-            Ok(())
+            let (server, prepared) =
+                prepare_platform(&url, &platform, rows, objects, users, &dir).await?;
+            server.shutdown().await;
+            Ok(prepared)
         }
         Command::Export { dir, rounds } => {
-            super::bench_export::run(&url, &dir, rounds.max(1)).await
+            super::bench_export::run(&settings, names, &dir, rounds.max(1)).await
         }
     }
+}
+
+/// `{"median", "min", "max"}` of `values` (sorted in place).
+pub(super) fn spread_json(values: &mut [f64]) -> serde_json::Value {
+    let middle = median(values);
+    serde_json::json!({
+        "median": middle,
+        "min": values[0],
+        "max": values[values.len() - 1],
+    })
 }
 
 /// "median (min …, max …)" of `values` (sorted in place), to two places.
@@ -305,125 +401,11 @@ pub(super) fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let mut url = url::Url::parse(url)?;
-    url.set_path(&format!("/{name}"));
-    Ok(url.to_string())
-}
-
-async fn admin_exec(url: &str, sql: &str) -> anyhow::Result<()> {
-    let (admin, _) = crate::db::admin_url_and_name(url)?;
-    let mut conn = diesel_async::AsyncPgConnection::establish(&admin).await?;
-    conn.batch_execute(sql).await?;
-    Ok(())
-}
-
-pub(super) fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
-    if to.exists() {
-        std::fs::remove_dir_all(to)?;
-    }
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()?;
-    anyhow::ensure!(status.success(), "copying {} failed", from.display());
-    Ok(())
-}
-
-async fn prepare_purge(
-    settings: &Settings,
-    names: &Names,
-    rows: u64,
-    objects: u32,
-    users: u32,
-    dir: PathBuf,
-) -> anyhow::Result<()> {
-    let template = names.of("purge_tmpl");
-    let url = with_database(settings.platform.database_url.expose_secret(), &template)?;
-    let server = prepare_platform(&url, &template, rows, objects, users, &dir).await?;
-    server.shutdown().await;
-    copy_dir(&dir.join("s3"), &dir.join("s3-pristine"))
-}
-
-/// Creates database `name` afresh (from `template` if given) on the server of `url`;
-/// returns its URL.
-pub(super) async fn recreate_database(
-    url: &str,
-    name: &str,
-    template: Option<&str>,
-) -> anyhow::Result<String> {
-    drop_database(url, name).await?;
-    let template = template
-        .map(|t| format!(" TEMPLATE {t}"))
-        .unwrap_or_default();
-    admin_exec(url, &format!("CREATE DATABASE {name}{template}")).await?;
-    with_database(url, name)
-}
-
-pub(super) async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
-    admin_exec(url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
-}
-
-/// A fresh platform database `name` with `users` users and one heavy subject, its objects
-/// in an embedded S3 server over `dir/s3`; the subject's email goes to `dir/subject.txt`.
-async fn prepare_platform(
-    url: &str,
-    name: &str,
-    rows: u64,
-    objects: u32,
-    users: u32,
-    dir: &std::path::Path,
-) -> anyhow::Result<EmbeddedS3> {
-    let url = recreate_database(url, name, None).await?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
-    let (server, storage) = storage(dir).await?;
-    let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
-    crate::demo::install_and_seed(&mut conn, &storage, users, 0.42).await?;
-    let started = Instant::now();
-    let email = crate::demo::add_heavy_subject(&mut conn, &storage, rows, objects).await?;
-    conn.batch_execute("VACUUM ANALYZE").await?;
-    std::fs::write(dir.join("subject.txt"), &email)?;
-    println!(
-        "prepared {name}: heavy subject with ~{rows} rows and {objects} objects in {:.1?}",
-        started.elapsed()
-    );
-    Ok(server)
-}
-
-/// The plan's steps as unbatched SQL with the rewrite parameters spelled out: what a
-/// person would run in psql.
-pub(super) fn raw_script(
-    purger: &lethe_jobs::purge::Purger<'_>,
-    plan: &lethe_jobs::purge::Plan,
-    target: &lethe_jobs::purge::Target,
-) -> anyhow::Result<Vec<String>> {
-    use lethe_jobs::datamap::catalog::literal;
-    let never = "(?!)".to_owned();
-    let text = lethe_jobs::purge::identity_pattern(&target.identities, false)
-        .unwrap_or_else(|| never.clone());
-    let json = lethe_jobs::purge::identity_pattern(&target.identities, true).unwrap_or(never);
-    // The session function JSON redaction uses, as every platform connection has it.
-    let mut script = vec![format!("{};", lethe_jobs::platform::REDACT_FUNCTION)];
-    for step in &plan.steps {
-        if let Some(sql) = purger.unbatched_sql(step, target)? {
-            script.push(format!(
-                "{};",
-                sql.replace("$1", &literal(&target.hash_key))
-                    .replace("$2", &literal(&text))
-                    .replace("$3", &literal(&json))
-            ));
-        }
-    }
-    Ok(script)
-}
-
-pub(super) fn peak_rss() -> Option<String> {
+/// This process's peak resident memory (`VmHWM`), in KiB.
+pub(super) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

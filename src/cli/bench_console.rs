@@ -38,7 +38,7 @@ pub async fn run(
     hits: usize,
     connections: usize,
     rounds: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let service_db = names.of("console");
     let app = BenchApp::start(settings, &service_db, 10).await?;
     println!("inserting {requests} requests …");
@@ -181,7 +181,20 @@ pub async fn run(
         starts[starts.len() / 2],
         ratios[ratios.len() / 2]
     );
-    app.finish().await
+    app.finish().await?;
+    Ok(serde_json::json!({
+        "requests": requests,
+        "queue_walk_p50_ms": ms(percentile(&walk, 0.5)),
+        "queue_walk_p99_ms": ms(percentile(&walk, 0.99)),
+        "queue_first_tenth_p50_ms": ms(percentile(&shallow, 0.5)),
+        "queue_last_tenth_p50_ms": ms(percentile(&deep, 0.5)),
+        "filtered_p50_ms": ms(percentile(&filtered, 0.5)),
+        "filtered_p99_ms": ms(percentile(&filtered, 0.99)),
+        "dashboard_median_ms": ms(percentile(&dashboard, 0.5)),
+        "pgbench_first_page_median_ms": ms(floors[floors.len() / 2]),
+        "start_page_median_per_s": starts[starts.len() / 2],
+        "start_page_ratio_to_healthz_median": ratios[ratios.len() / 2],
+    }))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -22,7 +22,7 @@ pub async fn run(
     requests: usize,
     connections: usize,
     rounds: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let service_db = names.of("intake");
     let app = BenchApp::start(settings, &service_db, 10).await?;
     let dir = std::path::PathBuf::from(format!("var/bench-{service_db}"));
@@ -43,7 +43,7 @@ pub async fn run(
         .build()?;
     let endpoint = format!("{}/v1/requests", app.address);
 
-    let mut ratios = Vec::new();
+    let (mut ratios, mut results) = (Vec::new(), Vec::new());
     let mut all = Vec::new();
     let mut next = 0usize;
     for round in 1..=rounds {
@@ -82,6 +82,15 @@ pub async fn run(
             percentile(&latencies, 0.99).as_secs_f64() * 1e3,
             rps / tps
         );
+        results.push(serde_json::json!({
+            "round": round,
+            "first": if lethe_first { "lethe" } else { "pgbench" },
+            "lethe_per_s": rps,
+            "pgbench_per_s": tps,
+            "ratio": rps / tps,
+            "p50_ms": percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        }));
         ratios.push(rps / tps);
         all.extend(latencies);
     }
@@ -113,5 +122,14 @@ pub async fn run(
         percentile(&all, 0.99).as_secs_f64() * 1e3,
         caught_up.as_secs_f64() * 1e3
     );
-    app.finish().await
+    app.finish().await?;
+    Ok(serde_json::json!({
+        "connections": connections,
+        "requests_per_round": requests,
+        "ratio": super::bench::spread_json(&mut ratios),
+        "p50_ms": percentile(&all, 0.5).as_secs_f64() * 1e3,
+        "p99_ms": percentile(&all, 0.99).as_secs_f64() * 1e3,
+        "background_caught_up_ms": caught_up.as_secs_f64() * 1e3,
+        "rounds": results,
+    }))
 }

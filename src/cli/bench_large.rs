@@ -13,9 +13,8 @@ use lethe_jobs::datamap::SubjectKey;
 use lethe_jobs::purge::{Budget, Purger, Target, plan};
 use secrecy::ExposeSecret;
 
-use super::bench::{
-    Names, copy_dir, drop_database, peak_rss, raw_script, recreate_database, storage,
-};
+use super::bench::Names;
+use super::bench_prepare::{copy_dir, drop_database, raw_script, recreate_database, storage};
 use crate::config::Settings;
 use crate::demo::large::{LargeOptions, data_map, install_and_seed};
 
@@ -28,7 +27,7 @@ pub async fn prepare(
     heavy_rows: u64,
     users: u32,
     dir: PathBuf,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let base = settings.platform.database_url.expose_secret().to_owned();
     let template = names.of("large_tmpl");
     let url = recreate_database(&base, &template, None).await?;
@@ -60,7 +59,13 @@ pub async fn prepare(
         seed.objects,
         started.elapsed()
     );
-    Ok(())
+    Ok(serde_json::json!({
+        "database": template,
+        "tables": seed.tables,
+        "rows": seed.rows,
+        "objects": seed.objects,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
 }
 
 struct LetheRound {
@@ -203,7 +208,7 @@ pub async fn run(
     names: &Names,
     dir: PathBuf,
     rounds: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let subject = std::fs::read_to_string(dir.join("subject.txt"))
         .context("no prepared benchmark: run `lethe bench prepare-large` first")?;
     let subject = subject.trim().to_owned();
@@ -263,9 +268,14 @@ pub async fn run(
         median(&mut raw_commit),
         median(&mut purge_ratio)
     );
-    println!(
-        "peak RSS (VmHWM)   {}",
-        peak_rss().unwrap_or_else(|| "unknown".into())
-    );
-    Ok(())
+    Ok(serde_json::json!({
+        "rows": warm.rows,
+        "raw_statements": statements.len(),
+        "rehearsal_median_s": median(&mut lethe_rehearsal),
+        "raw_rollback_median_s": median(&mut raw_rollback),
+        "rehearsal_ratio": super::bench::spread_json(&mut rehearse_ratio),
+        "purge_median_s": median(&mut lethe_purge),
+        "raw_commit_median_s": median(&mut raw_commit),
+        "purge_ratio": super::bench::spread_json(&mut purge_ratio),
+    }))
 }

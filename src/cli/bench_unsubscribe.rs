@@ -29,7 +29,7 @@ pub async fn run(
     clicks: usize,
     connections: usize,
     rounds: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let service_db = names.of("unsub");
     let app = BenchApp::start(
         settings,
@@ -227,5 +227,15 @@ pub async fn run(
     );
 
     drop(platform);
-    app.finish().await
+    app.finish().await?;
+    Ok(serde_json::json!({
+        "connections": connections,
+        "clicks_per_round": clicks,
+        "ratio": super::bench::spread_json(&mut ratios),
+        "p50_ms": percentile(&all_latencies, 0.5).as_secs_f64() * 1e3,
+        "p99_ms": percentile(&all_latencies, 0.99).as_secs_f64() * 1e3,
+        "post_to_effect_median_ms": percentile(&effects, 0.5).as_secs_f64() * 1e3,
+        "post_to_effect_max_ms": effects[effects.len() - 1].as_secs_f64() * 1e3,
+        "suppression_check_median_ms": percentile(&checks, 0.5).as_secs_f64() * 1e3,
+    }))
 }

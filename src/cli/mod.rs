@@ -7,7 +7,12 @@ mod bench_console;
 mod bench_export;
 mod bench_intake;
 mod bench_large;
+mod bench_prepare;
 mod bench_purge;
+mod bench_queue;
+mod bench_queue_run;
+mod bench_request;
+mod bench_scale;
 mod bench_unsubscribe;
 pub mod datamap;
 pub mod demo;
@@ -77,7 +82,7 @@ impl Cli {
             Command::Audit(command) => audit::run(&settings, command).await,
             Command::Staff(command) => staff::run(&settings, command).await,
             Command::Unsubscribe(command) => unsubscribe::run(&settings, command),
-            Command::Bench(args) => bench::run(settings, args).await,
+            Command::Bench(args) => bench::run(settings, args, self.config).await,
         }
     }
 }

@@ -210,10 +210,7 @@ fn benchmarks_create_only_databases_named_with_the_given_prefix_and_refuse_a_bad
     assert!(!ok, "{out}");
     assert!(out.contains("--db-prefix \"Bad-Name\""), "{out}");
 
-    let prefix = format!(
-        "lethe_t_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[..20]
-    );
+    let prefix = crate::benchmarks::prefix();
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = run(lethe()
         .args(["bench", "--db-prefix", &prefix, "prepare-export"])

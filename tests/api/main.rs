@@ -5,6 +5,7 @@ mod access;
 mod agent;
 mod assertion;
 mod audit;
+mod benchmarks;
 mod browser;
 mod child_report;
 mod cli;

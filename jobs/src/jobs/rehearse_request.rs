@@ -1,7 +1,9 @@
 //! Job `lethe.rehearse_request`: a staff dry run of one deletion. The whole purge plan runs
 //! in a transaction that is rolled back, so nothing is touched; the exact counts, the map
 //! hash and the schema fingerprint are recorded for the approvers. Safe to run twice: a
-//! rehearsal is claimed, and a re-run of a rolled-back transaction changes nothing.
+//! rehearsal is claimed, and a re-run of a rolled-back transaction changes nothing. A dry
+//! run that PostgreSQL aborted to break a deadlock with another transaction runs again (up
+//! to four runs in all) before its failure is recorded.
 
 use std::sync::Arc;
 
@@ -14,6 +16,10 @@ use crate::lifecycle::{Pinned, RehearsalOutcome};
 use crate::platform::locate;
 use crate::purge::Purger;
 use crate::queue::JobContext;
+
+/// Runs of one dry run that lost to a concurrent transaction (a deadlock) before its
+/// failure is recorded.
+const CONTENDED_ATTEMPTS: u64 = 4;
 
 /// The payload: only the rehearsal id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,14 +71,27 @@ async fn run(job: RehearseRequest, ctx: Data<Arc<JobContext>>) -> Result<(), Box
             None => None,
         };
         let purger = Purger::new(&ctx.platform, &ctx.map, &ctx.storage, ctx.purge_batch_size);
-        let rehearsal = purger
-            .rehearse(
-                &ctx.plan,
-                target.as_ref(),
-                claim.freeze,
-                ctx.rehearsal_budget,
-            )
-            .await?;
+        // Dry runs of people whose rows meet (comments on each other's images) can
+        // deadlock: PostgreSQL aborts one, which then runs again once the other is done.
+        let mut attempt = 1;
+        let rehearsal = loop {
+            let rehearsal = purger
+                .rehearse(
+                    &ctx.plan,
+                    target.as_ref(),
+                    claim.freeze,
+                    ctx.rehearsal_budget,
+                )
+                .await?;
+            match &rehearsal.failure {
+                Some(failure) if failure.contended() && attempt < CONTENDED_ATTEMPTS => {
+                    tracing::info!(%failure, attempt, "the dry run met a concurrent transaction; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                    attempt += 1;
+                }
+                _ => break rehearsal,
+            }
+        };
         anyhow::Ok((rehearsal, subject))
     };
     // The lease is renewed while the run lasts; once another claim took the rehearsal

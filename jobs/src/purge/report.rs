@@ -88,8 +88,9 @@ pub struct StepFailure {
     /// The step's label.
     pub step: String,
     /// What went wrong: `check_violation`, `unique_violation`, `foreign_key_violation`,
-    /// `not_null_violation`, `trigger_or_other_database_error`, `timeout`, `storage`,
-    /// `bucket_missing`, `connection`, `other`.
+    /// `not_null_violation`, `serialization_failure`, `deadlock`,
+    /// `trigger_or_other_database_error`, `timeout`, `storage`, `bucket_missing`,
+    /// `connection`, `other`.
     pub kind: String,
     /// The table PostgreSQL named, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,6 +128,15 @@ impl std::fmt::Display for StepFailure {
 impl std::error::Error for StepFailure {}
 
 impl StepFailure {
+    /// Whether the step lost to a concurrent transaction (PostgreSQL broke a deadlock or a
+    /// serialization conflict by aborting it): the same statements may well succeed when
+    /// run again.
+    pub fn contended(&self) -> bool {
+        matches!(self.kind.as_str(), "deadlock" | "serialization_failure")
+    }
+}
+
+impl StepFailure {
     /// Classifies an error of the step labelled `step`, keeping only names from a
     /// database error.
     pub fn from_error(step: &str, error: &anyhow::Error) -> Self {
@@ -156,6 +166,7 @@ impl StepFailure {
                     K::SerializationFailure => "serialization_failure",
                     K::ClosedConnection => "connection",
                     _ if info.message().contains("statement timeout") => "timeout",
+                    _ if info.message().contains("deadlock detected") => "deadlock",
                     _ => "trigger_or_other_database_error",
                 }
                 .into();

@@ -201,7 +201,7 @@ impl Purger<'_> {
                 continue;
             }
             if ctids.is_empty() {
-                if mode == Mode::Leaves && self.count(&all).await? > 0 {
+                if mode == Mode::Leaves && count(&mut conn, &all).await? > 0 {
                     mode = Mode::Cycle;
                     continue;
                 }
@@ -361,17 +361,23 @@ impl Purger<'_> {
         report::add_tables(&mut report.tables, &tables);
         Ok(())
     }
+}
 
-    async fn count(&self, selection: &crate::datamap::reach::Selection) -> anyhow::Result<u64> {
-        let rows: Vec<TextRow> = diesel::sql_query(format!(
-            "{}SELECT count(*)::text AS v FROM ({}) s",
-            selection.with(),
-            selection.select
-        ))
-        .load(&mut *self.conn().await?)
-        .await?;
-        Ok(<[_]>::first(&rows)
-            .and_then(|r| r.v.parse().ok())
-            .unwrap_or(0))
-    }
+/// The rows `selection` picks, counted on the connection the step already holds (taking
+/// another from the pool while holding one could wait forever once concurrent purges hold
+/// them all).
+async fn count(
+    conn: &mut AsyncPgConnection,
+    selection: &crate::datamap::reach::Selection,
+) -> anyhow::Result<u64> {
+    let rows: Vec<TextRow> = diesel::sql_query(format!(
+        "{}SELECT count(*)::text AS v FROM ({}) s",
+        selection.with(),
+        selection.select
+    ))
+    .load(conn)
+    .await?;
+    Ok(<[_]>::first(&rows)
+        .and_then(|r| r.v.parse().ok())
+        .unwrap_or(0))
 }

@@ -3,6 +3,7 @@
 //! anonymized columns changed, survives being killed at any point, and only reports
 //! `completed` after verification.
 
+mod contention;
 mod interrupted;
 mod staff_rules;
 
