@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use lethe_jobs::platform::{SubjectLookup, locate};
+use lethe_jobs::datamap::SubjectKey;
 use lethe_jobs::purge::{Purger, Target, plan};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -39,9 +39,14 @@ pub async fn run(
     let base = settings.platform.database_url.expose_secret().to_owned();
     let (mut lethe_times, mut raw_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut pickups, mut overheads, mut results) = (Vec::new(), Vec::new(), Vec::new());
-    let mut summary = None;
+    let (mut summary, mut key) = (None, None);
     for round in 1..=rounds {
-        recreate_database(&base, &lethe_copy, Some(&template)).await?;
+        let lethe_url = recreate_database(&base, &lethe_copy, Some(&template)).await?;
+        // Every copy holds the subject under the same key.
+        let key = match &key {
+            Some(key) => key,
+            None => key.insert(subject_key(&lethe_url, &email).await?),
+        };
         let raw_url = recreate_database(&base, &raw_copy, Some(&template)).await?;
         let lethe_first = round % 2 == 1;
         let (mut ours, mut raw) = (None, None);
@@ -50,13 +55,18 @@ pub async fn run(
                 let s3 = dir.join("s3-lethe");
                 copy_dir(&dir.join("s3-pristine"), &s3)?;
                 ours = Some(
-                    purge_with_lethe(settings, &names.of("purge_svc"), &lethe_copy, s3, &email)
+                    purge_with_lethe(settings, &names.of("purge_svc"), &lethe_copy, s3, key)
                         .await?,
                 );
             } else {
                 let s3 = dir.join("s3-raw");
                 copy_dir(&dir.join("s3-pristine"), &s3)?;
-                raw = Some(purge_raw(settings, &s3, &raw_url, &email).await?);
+                let target = Target {
+                    subject: SubjectKey::new(key.clone()),
+                    identities: vec![email.clone()],
+                    hash_key: HASH_KEY.into(),
+                };
+                raw = Some(purge_raw(settings, &s3, &raw_url, &target).await?);
             }
         }
         drop_database(&base, &raw_copy).await?;
@@ -152,27 +162,30 @@ struct IdRow {
 /// The raw side on the copy at `url` with its objects under `s3`: the subject's image
 /// keys read, those objects deleted (1,000 keys per DeleteObjects call, four calls at a
 /// time, as Lethe does), then the plan's steps as unbatched SQL in one psql session.
-async fn purge_raw(settings: &Settings, s3: &Path, url: &str, email: &str) -> anyhow::Result<Raw> {
+async fn purge_raw(
+    settings: &Settings,
+    s3: &Path,
+    url: &str,
+    target: &Target,
+) -> anyhow::Result<Raw> {
     let (server, storage) = super::bench_prepare::storage_in(s3).await?;
     let platform = lethe_jobs::platform::pool(url, 2)?;
     let map = crate::startup::bind_data_map(crate::demo::DATA_MAP, &platform).await?;
-    let target = target(&platform, &map, email).await?;
     let purger = Purger::new(&platform, &map, &storage, settings.worker.purge_batch_size);
     // The statements come from the same plan, before the clock starts.
-    let script = raw_script(&purger, &plan(&map), &target)?;
+    let script = raw_script(&purger, &plan(&map), target)?;
     let script_path = s3.with_extension("sql");
     std::fs::write(&script_path, script.join("\n"))?;
     let started = Instant::now();
     let mut conn = platform.get().await?;
-    let keys: Vec<String> = diesel::sql_query(
-        "SELECT i.object_key AS v FROM images i JOIN users u ON u.id = i.user_id WHERE u.email = $1",
-    )
-    .bind::<Text, _>(email)
-    .load::<KeyRow>(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| r.v)
-    .collect();
+    let keys: Vec<String> =
+        diesel::sql_query("SELECT object_key AS v FROM images WHERE user_id = $1::bigint")
+            .bind::<Text, _>(target.subject.as_str())
+            .load::<KeyRow>(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| r.v)
+            .collect();
     drop(conn);
     let mut objects = 0;
     for group in keys.chunks(1000).collect::<Vec<_>>().chunks(4) {
@@ -199,22 +212,6 @@ async fn purge_raw(settings: &Settings, s3: &Path, url: &str, email: &str) -> an
     })
 }
 
-async fn target(
-    platform: &lethe_jobs::platform::PlatformPool,
-    map: &lethe_jobs::datamap::BoundMap,
-    email: &str,
-) -> anyhow::Result<Target> {
-    let mut conn = platform.get().await?;
-    let subject = locate(&mut conn, map, &SubjectLookup::Email(email.to_owned()))
-        .await?
-        .context("subject missing")?;
-    Ok(Target {
-        subject,
-        identities: vec![email.to_owned()],
-        hash_key: HASH_KEY.into(),
-    })
-}
-
 /// Lethe's deletion of the subject on the copy `platform` (dropped afterwards), objects
 /// under `s3`: a whole Lethe on a fresh service database `service`, the request filed
 /// with an assertion, dry-run and approved by a reviewer, and carried to completion by
@@ -224,7 +221,7 @@ async fn purge_with_lethe(
     service: &str,
     platform: &str,
     s3: PathBuf,
-    email: &str,
+    subject: &str,
 ) -> anyhow::Result<Carried> {
     let app = BenchApp::launch(
         settings.clone(),
@@ -237,10 +234,9 @@ async fn purge_with_lethe(
         true,
     )
     .await?;
-    let subject = subject_key(&app.platform_url, email).await?;
     let client = reqwest::Client::new();
     let reviewer = app.staff_token().await?;
-    let id = file(&app, &client, "deletion", &subject).await?;
+    let id = file(&app, &client, "deletion", subject).await?;
     dry_run(&app, &client, &reviewer, id).await?;
     wait_dry_runs(&app, &[id], Duration::from_secs(3600)).await?;
     approve(&app, &client, &reviewer, id).await?;
@@ -252,7 +248,7 @@ async fn purge_with_lethe(
 }
 
 /// The platform's key of the user with `email` on the database at `url`.
-pub(super) async fn subject_key(url: &str, email: &str) -> anyhow::Result<String> {
+async fn subject_key(url: &str, email: &str) -> anyhow::Result<String> {
     let platform = lethe_jobs::platform::pool(url, 1)?;
     let mut conn = platform.get().await?;
     let row: IdRow = diesel::sql_query("SELECT id FROM users WHERE email = $1")

@@ -19,7 +19,7 @@ use super::bench::Names;
 use super::bench_app::{BenchApp, Platform, drive};
 use super::bench_prepare::{copy_dir, drop_database, recreate_database, storage_in};
 use super::bench_queue_run::Run;
-use super::bench_request::wait_dry_runs;
+use super::bench_request::{approve, dry_run, wait_dry_runs};
 use crate::config::Settings;
 
 #[derive(QueryableByName)]
@@ -218,25 +218,13 @@ async fn approve_all(
     };
     anyhow::ensure!(ids.len() == deletions, "{} deletions verified", ids.len());
     let reviewer = app.staff_token().await?;
-    let address = app.address.clone();
-    let staff = |path: &'static str| {
-        let (address, reviewer) = (address.clone(), reviewer.clone());
-        move |c: &reqwest::Client, id: uuid::Uuid| {
-            c.post(format!("{address}/v1/staff/requests/{id}/{path}"))
-                .bearer_auth(&reviewer)
-                .json(&json!({}))
-        }
-    };
     // A dry run that still lost to another (each runs up to four times) is asked for
     // again, as a reviewer would.
     let mut pending = ids.clone();
     for _ in 0..5 {
-        drive(
-            &client,
-            pending.iter().copied().collect(),
-            connections,
-            staff("dry-run"),
-        )
+        each(&pending, connections, |id| {
+            dry_run(&app, &client, &reviewer, id)
+        })
         .await?;
         wait_dry_runs(&app, &pending, Duration::from_secs(4 * 3600)).await?;
         pending = unclean(&app, &pending).await?;
@@ -255,12 +243,9 @@ async fn approve_all(
     );
     // With no worker running, the approved purges wait in the queue.
     app.stop_workers().await?;
-    drive(
-        &client,
-        ids.iter().copied().collect(),
-        connections,
-        staff("approve"),
-    )
+    each(&ids, connections, |id| {
+        approve(&app, &client, &reviewer, id)
+    })
     .await?;
     let secret = app
         .services
@@ -279,6 +264,22 @@ async fn approve_all(
         started.elapsed().as_secs_f64()
     );
     Ok((secret, map_copy))
+}
+
+/// Runs `call` for every id, `connections` at a time.
+async fn each<F>(
+    ids: &[uuid::Uuid],
+    connections: usize,
+    call: impl Fn(uuid::Uuid) -> F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(ids.iter().copied().map(call))
+        .buffer_unordered(connections)
+        .try_collect()
+        .await
 }
 
 /// Those of `ids` whose latest dry run did not finish cleanly.
