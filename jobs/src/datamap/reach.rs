@@ -20,6 +20,19 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The `WITH` clause with `first` and `last` (each `name AS (…)`) around its own
+    /// expressions: `last` may refer to any of them, and they to `first`.
+    pub fn with_around(&self, first: &str, last: &str) -> String {
+        let mut all = vec![first];
+        all.extend(self.ctes.iter().map(String::as_str));
+        all.push(last);
+        format!(
+            "WITH {}{} ",
+            if self.recursive { "RECURSIVE " } else { "" },
+            all.join(", ")
+        )
+    }
+
     /// The `WITH` clause to put in front of the statement (empty when none is needed).
     pub fn with(&self) -> String {
         if self.ctes.is_empty() {
@@ -207,13 +220,7 @@ impl BoundMap {
     /// database rewrite children that are about to go. `None` when the table has no
     /// self-reference.
     pub fn deleted_leaves(&self, table: &str, subject: &SubjectKey) -> Option<Selection> {
-        let self_edges: Vec<&Edge> = self
-            .walk
-            .edges
-            .iter()
-            .filter(|(e, _)| e.table == table && e.is_self())
-            .map(|(e, _)| e)
-            .collect();
+        let self_edges = self.self_edges(table);
         if self_edges.is_empty() {
             return None;
         }
@@ -317,26 +324,79 @@ impl BoundMap {
 }
 
 impl BoundMap {
-    /// A `WITH` clause and a condition over `alias` that a row of the deleted table
-    /// `table` is one of the subject's: for re-checking a batch just before it is deleted.
-    pub fn deleted_condition(
+    /// The self-references of `table` (edges from the table to itself).
+    pub fn self_edges(&self, table: &str) -> Vec<&Edge> {
+        self.walk
+            .edges
+            .iter()
+            .filter(|(e, _)| e.table == table && e.is_self())
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// The expressions (a [`Selection`] without its select) and a condition over `alias`
+    /// that a row among `batch` (an SQL
+    /// `tid[]` expression) of the deleted table `table` is still one of the subject's:
+    /// for re-checking rows just before they (or their objects) are deleted. Without a
+    /// self-reference it is the edges' conditions; with one, each row of the batch is
+    /// followed up its self-references until a row that an edge reaches, so the cost
+    /// follows the batch and its ancestors, not all of the subject's rows.
+    pub fn batch_condition(
         &self,
         table: &str,
         subject: &SubjectKey,
         alias: &str,
-    ) -> (String, String) {
+        batch: &str,
+    ) -> (Selection, String) {
         let mut b = Builder::new(self, subject);
         let edges: Vec<Edge> = self.delete_edges(table).into_iter().cloned().collect();
-        if edges.iter().any(Edge::is_self) {
-            let name = b.cte(table);
-            let with = b.finish(String::new()).with();
-            return (
-                with,
-                format!("{alias}.ctid IN (SELECT d.lethe_ctid FROM {name} d)"),
-            );
+        let (self_edges, base): (Vec<&Edge>, Vec<&Edge>) = edges.iter().partition(|e| e.is_self());
+        let reached = |b: &mut Builder, alias: &str| {
+            let conds: Vec<String> = base.iter().map(|e| b.edge_cond(e, alias)).collect();
+            if conds.is_empty() {
+                "false".to_owned()
+            } else {
+                format!("({})", conds.join(" OR "))
+            }
+        };
+        if self_edges.is_empty() {
+            let cond = reached(&mut b, alias);
+            return (b.finish(String::new()), cond);
         }
-        let conds: Vec<String> = edges.iter().map(|e| b.edge_cond(e, alias)).collect();
-        let with = b.finish(String::new()).with();
-        (with, format!("({})", conds.join(" OR ")))
+        // The columns a row points at its parent with, carried up the chain.
+        let mut carried: Vec<&String> = Vec::new();
+        for c in self_edges.iter().flat_map(|e| e.columns.iter()) {
+            if !carried.contains(&c) {
+                carried.push(c);
+            }
+        }
+        let list = |a: &str| {
+            carried
+                .iter()
+                .map(|c| format!(", {a}.{}", ident(c)))
+                .collect::<String>()
+        };
+        let qualified = self.qualified_table(table);
+        let seed = format!(
+            "SELECT x.ctid AS lethe_origin, {} AS lethe_ok{} FROM {qualified} x WHERE x.ctid = ANY({batch})",
+            reached(&mut b, "x"),
+            list("x")
+        );
+        let up: Vec<String> = self_edges
+            .iter()
+            .map(|e| format!("({})", child_of(e, "u", "p")))
+            .collect();
+        let step = format!(
+            "SELECT u.lethe_origin, {} AS lethe_ok{} FROM lethe_up u JOIN {qualified} p ON {} WHERE NOT u.lethe_ok",
+            reached(&mut b, "p"),
+            list("p"),
+            up.join(" OR ")
+        );
+        b.recursive = true;
+        b.ctes.push(format!("lethe_up AS ({seed} UNION {step})"));
+        (
+            b.finish(String::new()),
+            format!("{alias}.ctid IN (SELECT u.lethe_origin FROM lethe_up u WHERE u.lethe_ok)"),
+        )
     }
 }

@@ -2,15 +2,19 @@
 //! data map's walk says, in bounded batches, in an order derived from the platform's
 //! foreign keys; then a verification pass that must find nothing erasable left.
 //!
-//! Every batch re-selects the subject's rows (so rows written after the rehearsal are
-//! caught), touches at most `batch_size` rows in one short transaction whose exact
+//! Every step selects the subject's rows afresh, and again after working through a set
+//! too large for one batch (picked once, each batch re-checked against the subject), so
+//! rows written after the rehearsal are caught. Each batch touches at most `batch_size`
+//! rows in one short transaction whose exact
 //! per-table counts (cascades and trigger writes included) are read from PostgreSQL, and
 //! is idempotent: killed at any instant or run twice, a re-run converges to the same end
 //! state. Objects named by rows are deleted *before* their rows, so a crash can never
 //! leave an object whose key is lost. Kept rows are unlinked before anything is deleted,
 //! so no cascade can take a retained row.
 
+mod delete;
 pub(crate) mod objects;
+mod pick;
 mod plan;
 mod rehearse;
 mod report;

@@ -185,3 +185,44 @@ pub(crate) async fn measured(
     })
     .await
 }
+
+/// What a statement that takes rows out of a pick and deletes them reports.
+#[derive(QueryableByName, Debug, Clone, Copy)]
+pub(crate) struct Taken {
+    /// Rows taken out of the pick.
+    #[diesel(sql_type = BigInt)]
+    pub taken: i64,
+    /// Rows of the table deleted.
+    #[diesel(sql_type = BigInt)]
+    pub deleted: i64,
+}
+
+/// Like [`measured`], for a delete from `table` written as a query yielding [`Taken`].
+pub(crate) async fn measured_taken(
+    conn: &mut AsyncPgConnection,
+    tables: &Tables,
+    table: &str,
+    statement: String,
+) -> diesel::QueryResult<(Taken, BTreeMap<String, TableCounts>)> {
+    if tables.quiet_delete.contains(table) {
+        let taken: Taken = diesel::sql_query(statement).get_result(conn).await?;
+        let mut out = BTreeMap::new();
+        if taken.deleted > 0 {
+            out.insert(
+                table.to_owned(),
+                TableCounts {
+                    deleted: taken.deleted as u64,
+                    ..TableCounts::default()
+                },
+            );
+        }
+        return Ok((taken, out));
+    }
+    conn.transaction::<_, diesel::result::Error, _>(async |c| {
+        let before = snapshot(c, tables).await?;
+        let taken: Taken = diesel::sql_query(statement).get_result(c).await?;
+        let after = snapshot(c, tables).await?;
+        Ok((taken, diff(&before, &after)))
+    })
+    .await
+}

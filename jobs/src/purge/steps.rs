@@ -4,26 +4,30 @@
 use anyhow::Context;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::objects::{self, TableObjects, tid_array};
+use super::objects::{self, TableObjects};
 use super::{Boxed, Count, Purger, Step, StepReport, Target, TextRow, report, stats};
 
 impl Purger<'_> {
     /// Runs a statement that touches at most `batch_size` rows until a batch comes back
-    /// short, each batch in its own measured transaction.
+    /// short, each batch in its own measured transaction. `pending` counts the rows that
+    /// need it, asked only when the first batch comes back full.
     async fn batches(
         &self,
         make: impl Fn() -> Boxed<'static>,
         writes: stats::Writes<'_>,
         what: &str,
         report: &mut StepReport,
-        pending: u64,
+        pending: impl AsyncFnOnce(&mut AsyncPgConnection) -> anyhow::Result<u64>,
     ) -> anyhow::Result<()> {
         let mut conn = self.conn().await?;
         // Full batches go on only while rows still need the statement; a trigger that
         // undoes it would keep the batches full forever, so more than twice the batches
-        // the rows needed at the start (and a few for rows written meanwhile) fail.
-        let most = 2 * pending.div_ceil(self.batch_size as u64) + 3;
-        for _ in 0..most {
+        // the rows needed after the first (and a few for rows written meanwhile) fail.
+        let mut pending = Some(pending);
+        let mut most = 1;
+        let mut done = 0;
+        while done < most {
+            done += 1;
             self.boundary()?;
             let (n, tables) = stats::measured(&mut conn, &self.map.counted, writes, make())
                 .await
@@ -32,6 +36,9 @@ impl Purger<'_> {
             report::add_tables(&mut report.tables, &tables);
             if n < self.batch_size {
                 return Ok(());
+            }
+            if let Some(count) = pending.take() {
+                most += 2 * count(&mut conn).await?.div_ceil(self.batch_size as u64) + 3;
             }
         }
         anyhow::bail!(
@@ -92,157 +99,30 @@ impl Purger<'_> {
         else {
             return Ok(());
         };
-        let pending: Count = Self::bind_rewrite(
-            diesel::sql_query(format!(
-                "{}SELECT count(*) AS n FROM ({}) s",
-                selection.with(),
-                selection.select
-            ))
-            .into_boxed(),
-            target,
-        )
-        .get_result(&mut *self.conn().await?)
-        .await?;
+        let count = format!(
+            "{}SELECT count(*) AS n FROM ({}) s",
+            selection.with(),
+            selection.select
+        );
         let statement = self.rewrite_statement(edge, &sql, &selection, Some(self.batch_size));
         self.batches(
             || Self::bind_rewrite(diesel::sql_query(statement.clone()).into_boxed(), target),
             stats::Writes::Update(&edge.table),
             &format!("rewriting {label}"),
             report,
-            pending.n.max(0) as u64,
+            async |conn| {
+                let pending: Count =
+                    Self::bind_rewrite(diesel::sql_query(count).into_boxed(), target)
+                        .get_result(conn)
+                        .await?;
+                Ok(pending.n.max(0) as u64)
+            },
         )
         .await
     }
 
-    pub(super) async fn delete(
-        &self,
-        table: &str,
-        target: &Target,
-        report: &mut StepReport,
-    ) -> anyhow::Result<()> {
-        let objects = TableObjects::of(self.map, table);
-        let leaves = self.map.deleted_leaves(table, &target.subject);
-        let all = self.map.deleted_rows(table, &target.subject);
-        let qualified = self.map.qualified_table(table);
-        let mut conn = self.conn().await?;
-        if objects.is_none() && leaves.is_none() {
-            // One statement per batch: the rows are picked and deleted together.
-            loop {
-                self.boundary()?;
-                let sql = format!(
-                    "{}DELETE FROM {qualified} d WHERE d.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {}))",
-                    all.with(),
-                    all.select,
-                    self.batch_size
-                );
-                let n = self.delete_measured(&mut conn, sql, table, report).await?;
-                if n < self.batch_size {
-                    return Ok(());
-                }
-            }
-        }
-        // Otherwise each batch first takes its rows (and the keys of their objects),
-        // deletes the objects, then the rows, re-checked. A tree that fits in one batch
-        // goes in one statement, as in the rehearsal; a bigger one leaves first, so no
-        // parent goes before its children (rows in a cycle are finally taken together).
-        #[derive(PartialEq)]
-        enum Mode {
-            Plain,
-            Whole,
-            Leaves,
-            Cycle,
-        }
-        let mut mode = if leaves.is_some() {
-            Mode::Whole
-        } else {
-            Mode::Plain
-        };
-        let (with, recheck) = self.map.deleted_condition(table, &target.subject, "d");
-        loop {
-            let selection = match (&mode, &leaves) {
-                (Mode::Leaves, Some(leaves)) => leaves,
-                _ => &all,
-            };
-            let limit = self.batch_size + usize::from(mode == Mode::Whole);
-            let pick = format!(
-                "ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {limit})",
-                selection.select
-            );
-            self.boundary()?;
-            let (ctids, named) = match &objects {
-                Some(objects) => {
-                    let read = format!(
-                        "{}SELECT {} AS v FROM {qualified} x WHERE x.ctid = ANY({pick})",
-                        selection.with(),
-                        objects.select_list("x")
-                    );
-                    let (ctids, named) = objects
-                        .read(&mut conn, &read)
-                        .await
-                        .with_context(|| format!("selecting from {table}"))?;
-                    (ctids, Some(named))
-                }
-                None => {
-                    let read = format!("{}SELECT unnest({pick})::text AS v", selection.with());
-                    let rows: Vec<TextRow> = diesel::sql_query(read)
-                        .load(&mut *conn)
-                        .await
-                        .with_context(|| format!("selecting from {table}"))?;
-                    let ctids: Vec<String> = rows.into_iter().map(|r| r.v).collect();
-                    anyhow::ensure!(
-                        ctids.iter().all(|c| objects::valid_ctid(c)),
-                        "unexpected ctid"
-                    );
-                    (ctids, None)
-                }
-            };
-            if mode == Mode::Whole && ctids.len() > self.batch_size {
-                mode = Mode::Leaves;
-                continue;
-            }
-            if ctids.is_empty() {
-                if mode == Mode::Leaves && count(&mut conn, &all).await? > 0 {
-                    mode = Mode::Cycle;
-                    continue;
-                }
-                return Ok(());
-            }
-            if let (Some(objects), Some(named)) = (&objects, named) {
-                self.erase_objects(&mut conn, objects, named, table, &ctids, report)
-                    .await?;
-            }
-            self.boundary()?;
-            let sql = format!(
-                "{with}DELETE FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
-                tid_array(&ctids)
-            );
-            let n = self.delete_measured(&mut conn, sql, table, report).await?;
-            if n == 0 {
-                // Picked but not deleted: gone already (another run took them) is fine;
-                // still there means a trigger or rule keeps them, and picking them again
-                // would loop, so the step fails.
-                let left: Count = diesel::sql_query(format!(
-                    "{with}SELECT count(*) AS n FROM {qualified} d WHERE d.ctid = ANY({}) AND {recheck}",
-                    tid_array(&ctids)
-                ))
-                .get_result(&mut *conn)
-                .await?;
-                anyhow::ensure!(
-                    left.n == 0,
-                    "{} rows of {table} were picked but not deleted (a trigger or rule on the table prevents it)",
-                    left.n
-                );
-            }
-            match mode {
-                Mode::Whole => return Ok(()),
-                Mode::Plain | Mode::Cycle if ctids.len() < self.batch_size => return Ok(()),
-                _ => {}
-            }
-        }
-    }
-
     /// Runs one measured DELETE and adds its counts to `report`.
-    async fn delete_measured(
+    pub(super) async fn delete_measured(
         &self,
         conn: &mut AsyncPgConnection,
         sql: String,
@@ -263,7 +143,7 @@ impl Purger<'_> {
     }
 
     /// Deletes the objects a batch of rows names (other than shared ones) and counts them.
-    async fn erase_objects(
+    pub(super) async fn erase_objects(
         &self,
         conn: &mut AsyncPgConnection,
         objects: &TableObjects<'_>,
@@ -361,23 +241,4 @@ impl Purger<'_> {
         report::add_tables(&mut report.tables, &tables);
         Ok(())
     }
-}
-
-/// The rows `selection` picks, counted on the connection the step already holds (taking
-/// another from the pool while holding one could wait forever once concurrent purges hold
-/// them all).
-async fn count(
-    conn: &mut AsyncPgConnection,
-    selection: &crate::datamap::reach::Selection,
-) -> anyhow::Result<u64> {
-    let rows: Vec<TextRow> = diesel::sql_query(format!(
-        "{}SELECT count(*)::text AS v FROM ({}) s",
-        selection.with(),
-        selection.select
-    ))
-    .load(conn)
-    .await?;
-    Ok(<[_]>::first(&rows)
-        .and_then(|r| r.v.parse().ok())
-        .unwrap_or(0))
 }

@@ -5,6 +5,7 @@
 
 mod contention;
 mod interrupted;
+mod meanwhile;
 mod staff_rules;
 
 pub(crate) use crate::fixtures::{Subject, TOUCHED, heavy_subject, others_digest, touched_keys};

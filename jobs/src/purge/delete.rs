@@ -1,0 +1,196 @@
+//! The delete step of a table: a fresh selection of the subject's rows, batch by batch,
+//! objects before their rows; a set too large for one batch is picked once ([`Pick`]) and
+//! taken from, each batch re-checked against the subject, then selected afresh.
+
+use anyhow::Context;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::objects::{self, TableObjects, tid_array};
+use super::pick::Pick;
+use super::{Count, Purger, StepReport, Target, TextRow, report, stats};
+
+/// Fresh selections a delete step makes before it gives up on rows that keep coming back.
+const ROUNDS: usize = 8;
+
+impl Purger<'_> {
+    pub(super) async fn delete(
+        &self,
+        table: &str,
+        target: &Target,
+        report: &mut StepReport,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        // A fresh selection first; when it shows more rows than a batch, the rest are
+        // picked once and taken batch by batch, then the selection runs afresh for rows
+        // written or moved meanwhile. A trigger that keeps writing rows back fails the
+        // step after a few such rounds.
+        for _ in 0..ROUNDS {
+            if !self.delete_fresh(&mut conn, table, target, report).await? {
+                return Ok(());
+            }
+            self.boundary()?;
+            let all = self.map.deleted_rows(table, &target.subject);
+            let pick = Pick::fill(&mut conn, self.map, table, &all)
+                .await
+                .with_context(|| format!("selecting from {table}"))?;
+            let objects = TableObjects::of(self.map, table).is_some();
+            loop {
+                self.boundary()?;
+                if !objects {
+                    // Taken and deleted in one statement.
+                    if self
+                        .take_and_delete(&mut conn, &pick, table, target, report)
+                        .await?
+                    {
+                        continue;
+                    }
+                    break;
+                }
+                let ctids = pick.take(&mut conn, self.batch_size).await?;
+                if ctids.is_empty() {
+                    break;
+                }
+                self.delete_rows(&mut conn, table, target, &ctids, report)
+                    .await?;
+            }
+            Pick::drop(&mut conn).await?;
+        }
+        anyhow::bail!(
+            "deleting from {table} does not converge: the subject's rows keep coming back (a trigger may write them back or keep them from being deleted)"
+        )
+    }
+
+    /// Takes a batch out of `pick` and deletes the rows still the subject's, in one
+    /// statement (for a table whose rows name no objects); `false` once the pick is empty.
+    async fn take_and_delete(
+        &self,
+        conn: &mut AsyncPgConnection,
+        pick: &Pick,
+        table: &str,
+        target: &Target,
+        report: &mut StepReport,
+    ) -> anyhow::Result<bool> {
+        let (with, recheck) = self.map.batch_condition(
+            table,
+            &target.subject,
+            "d",
+            "ARRAY(SELECT t.lethe_c FROM lethe_taken t)",
+        );
+        let qualified = self.map.qualified_table(table);
+        for cond in pick.conditions() {
+            let sql = Pick::take_and_delete(&with, &qualified, &recheck, cond, self.batch_size);
+            let (taken, tables) = stats::measured_taken(conn, &self.map.counted, table, sql)
+                .await
+                .with_context(|| format!("deleting from {table}"))?;
+            report.rows += taken.deleted.max(0) as u64;
+            report::add_tables(&mut report.tables, &tables);
+            if taken.taken > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// One batch from a fresh selection of the step's rows; `true` when more rows than a
+    /// batch holds were found (so there may be more to do).
+    async fn delete_fresh(
+        &self,
+        conn: &mut AsyncPgConnection,
+        table: &str,
+        target: &Target,
+        report: &mut StepReport,
+    ) -> anyhow::Result<bool> {
+        let objects = TableObjects::of(self.map, table);
+        let tree = !self.map.self_edges(table).is_empty();
+        let all = self.map.deleted_rows(table, &target.subject);
+        let qualified = self.map.qualified_table(table);
+        self.boundary()?;
+        if objects.is_none() && !tree {
+            // One statement: the rows are picked and deleted together.
+            let sql = format!(
+                "{}DELETE FROM {qualified} d WHERE d.ctid = ANY(ARRAY(SELECT s.lethe_ctid FROM ({}) s LIMIT {}))",
+                all.with(),
+                all.select,
+                self.batch_size
+            );
+            let n = self.delete_measured(conn, sql, table, report).await?;
+            return Ok(n >= self.batch_size);
+        }
+        // A tree that fits in one batch goes in one statement, as in the rehearsal; a
+        // bigger one is taken from the pick, leaves first, so no parent goes before its
+        // children (a deleting self-reference would cascade past the batch and past the
+        // children's objects, a SET NULL one would rewrite children about to go).
+        let limit = self.batch_size + usize::from(tree);
+        let rows: Vec<TextRow> = diesel::sql_query(format!(
+            "{}SELECT s.lethe_ctid::text AS v FROM ({}) s LIMIT {limit}",
+            all.with(),
+            all.select
+        ))
+        .load(conn)
+        .await
+        .with_context(|| format!("selecting from {table}"))?;
+        let ctids: Vec<String> = rows.into_iter().map(|r| r.v).collect();
+        anyhow::ensure!(
+            ctids.iter().all(|c| objects::valid_ctid(c)),
+            "unexpected ctid"
+        );
+        if ctids.is_empty() || (tree && ctids.len() > self.batch_size) {
+            return Ok(!ctids.is_empty());
+        }
+        self.delete_rows(conn, table, target, &ctids, report)
+            .await?;
+        Ok(!tree && ctids.len() >= self.batch_size)
+    }
+
+    /// Deletes the rows at `ctids` that are still the subject's: first the objects they
+    /// name, then the rows.
+    async fn delete_rows(
+        &self,
+        conn: &mut AsyncPgConnection,
+        table: &str,
+        target: &Target,
+        ctids: &[String],
+        report: &mut StepReport,
+    ) -> anyhow::Result<()> {
+        let qualified = self.map.qualified_table(table);
+        let batch = tid_array(ctids);
+        let (with, recheck) = self
+            .map
+            .batch_condition(table, &target.subject, "d", &batch);
+        let with = with.with();
+        if let Some(objects) = TableObjects::of(self.map, table) {
+            let read = format!(
+                "{with}SELECT {} AS v FROM {qualified} d WHERE d.ctid = ANY({batch}) AND {recheck}",
+                objects.select_list("d")
+            );
+            let (still, named) = objects
+                .read(conn, &read)
+                .await
+                .with_context(|| format!("selecting from {table}"))?;
+            if !still.is_empty() {
+                self.erase_objects(conn, &objects, named, table, &still, report)
+                    .await?;
+            }
+            self.boundary()?;
+        }
+        let sql =
+            format!("{with}DELETE FROM {qualified} d WHERE d.ctid = ANY({batch}) AND {recheck}");
+        let n = self.delete_measured(conn, sql, table, report).await?;
+        if n == 0 {
+            // Picked but not deleted: gone already (another run took them) or no longer
+            // the subject's is fine; still there and the subject's means a trigger or rule
+            // keeps them, and taking them again would loop, so the step fails.
+            let left: Count = diesel::sql_query(format!(
+                "{with}SELECT count(*) AS n FROM {qualified} d WHERE d.ctid = ANY({batch}) AND {recheck}"
+            ))
+            .get_result(&mut *conn)
+            .await?;
+            anyhow::ensure!(
+                left.n == 0,
+                "{} rows of {table} were picked but not deleted (a trigger or rule on the table prevents it)",
+                left.n
+            );
+        }
+        Ok(())
+    }
+}
