@@ -30,28 +30,31 @@ impl Purger<'_> {
             }
             self.boundary()?;
             let all = self.map.deleted_rows(table, &target.subject);
-            let pick = Pick::fill(&mut conn, self.map, table, &all)
+            let mut pick = Pick::fill(&mut conn, self.map, table, &all)
                 .await
                 .with_context(|| format!("selecting from {table}"))?;
             let objects = TableObjects::of(self.map, table).is_some();
             loop {
                 self.boundary()?;
-                if !objects {
-                    // Taken and deleted in one statement.
-                    if self
-                        .take_and_delete(&mut conn, &pick, table, target, report)
-                        .await?
-                    {
-                        continue;
+                let more = if objects {
+                    match pick.take(&mut conn, self.batch_size).await? {
+                        Some(ctids) => {
+                            if !ctids.is_empty() {
+                                self.delete_rows(&mut conn, table, target, &ctids, report)
+                                    .await?;
+                            }
+                            true
+                        }
+                        None => false,
                     }
+                } else {
+                    // Taken and deleted in one statement.
+                    self.take_and_delete(&mut conn, &mut pick, table, target, report)
+                        .await?
+                };
+                if !more {
                     break;
                 }
-                let ctids = pick.take(&mut conn, self.batch_size).await?;
-                if ctids.is_empty() {
-                    break;
-                }
-                self.delete_rows(&mut conn, table, target, &ctids, report)
-                    .await?;
             }
             Pick::drop(&mut conn).await?;
         }
@@ -60,12 +63,12 @@ impl Purger<'_> {
         )
     }
 
-    /// Takes a batch out of `pick` and deletes the rows still the subject's, in one
-    /// statement (for a table whose rows name no objects); `false` once the pick is empty.
+    /// Takes the next batch out of `pick` and deletes the rows still the subject's, in one
+    /// statement (for a table whose rows name no objects); `false` once nothing is left.
     async fn take_and_delete(
         &self,
         conn: &mut AsyncPgConnection,
-        pick: &Pick,
+        pick: &mut Pick,
         table: &str,
         target: &Target,
         report: &mut StepReport,
@@ -77,18 +80,16 @@ impl Purger<'_> {
             "ARRAY(SELECT t.lethe_c FROM lethe_taken t)",
         );
         let qualified = self.map.qualified_table(table);
-        for cond in pick.conditions() {
-            let sql = Pick::take_and_delete(&with, &qualified, &recheck, cond, self.batch_size);
-            let (taken, tables) = stats::measured_taken(conn, &self.map.counted, table, sql)
-                .await
-                .with_context(|| format!("deleting from {table}"))?;
-            report.rows += taken.deleted.max(0) as u64;
-            report::add_tables(&mut report.tables, &tables);
-            if taken.taken > 0 {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let Some(sql) = pick.take_and_delete(&with, &qualified, &recheck, self.batch_size) else {
+            return Ok(false);
+        };
+        let (taken, tables) = stats::measured_taken(conn, &self.map.counted, table, sql)
+            .await
+            .with_context(|| format!("deleting from {table}"))?;
+        report.rows += taken.deleted.max(0) as u64;
+        report::add_tables(&mut report.tables, &tables);
+        pick.taken(self.batch_size, taken.taken.max(0) as usize);
+        Ok(true)
     }
 
     /// One batch from a fresh selection of the step's rows; `true` when more rows than a

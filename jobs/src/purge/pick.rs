@@ -16,11 +16,28 @@ use crate::datamap::{BoundMap, graph::Edge};
 /// The temporary table's name; it lives only in the step's session.
 const TABLE: &str = "pg_temp.lethe_pick";
 
-/// A filled pick table of one step.
+/// A filled pick table of one step, and how far taking from it has got.
 pub(super) struct Pick {
     /// `NOT (…)` over `p`: no other row left in the pick points at `p` (for tables with a
     /// self-reference, which are taken leaves first). `None` without one.
     leaf: Option<String>,
+    /// Rows picked, numbered 1 to `rows` (`lethe_n`).
+    rows: i64,
+    /// Where taking stands.
+    at: At,
+}
+
+/// Where taking from a pick stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum At {
+    /// Sweeping the numbers in windows of a batch: the rows numbered above this are next
+    /// (for a tree, only the leaves among them; the others stay for later).
+    Sweep(i64),
+    /// Taking what a tree's sweep left, by the `n`-th of [`Pick::conditions`]: leaves
+    /// first, then (rows in a cycle or above one) any.
+    Rest(usize),
+    /// Nothing left to take.
+    Done,
 }
 
 impl Pick {
@@ -60,8 +77,16 @@ impl Pick {
         }
         statements.push(format!("ANALYZE {TABLE}"));
         for sql in statements {
-            diesel::sql_query(sql).execute(conn).await?;
+            diesel::sql_query(sql).execute(&mut *conn).await?;
         }
+        let rows: Vec<TextRow> = diesel::sql_query(format!(
+            "SELECT coalesce(max(lethe_n), 0)::text AS v FROM {TABLE}"
+        ))
+        .load(conn)
+        .await?;
+        let rows: i64 = <[_]>::first(&rows)
+            .and_then(|r| r.v.parse().ok())
+            .unwrap_or(0);
         let leaf = (!self_edges.is_empty()).then(|| {
             let children: Vec<String> = self_edges
                 .iter()
@@ -80,61 +105,97 @@ impl Pick {
                 .collect();
             format!("NOT ({})", children.join(" OR "))
         });
-        Ok(Self { leaf })
+        Ok(Self {
+            leaf,
+            rows,
+            at: At::Sweep(0),
+        })
     }
 
-    /// The conditions (over `p`) rows are taken by, in turn: leaves first for a
-    /// self-referencing table, and when only rows in a cycle (or above one) are left, any.
-    pub fn conditions(&self) -> Vec<&str> {
+    /// The conditions (over `p`) a tree's leftovers are taken by, in turn: leaves, then
+    /// any (rows in a cycle or above one).
+    fn conditions(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.leaf.iter().map(String::as_str).collect();
         out.push("true");
         out
     }
 
-    /// Takes up to `n` rows out of the pick, in the order they were selected, by the first
-    /// of [`Self::conditions`] that finds any. Empty when the pick is empty.
-    pub async fn take(
-        &self,
-        conn: &mut AsyncPgConnection,
-        n: usize,
-    ) -> anyhow::Result<Vec<String>> {
-        for cond in self.conditions() {
-            let rows: Vec<TextRow> = diesel::sql_query(format!(
-                "DELETE FROM {TABLE} WHERE lethe_n = ANY({}) RETURNING lethe_c::text AS v",
-                taking(cond, n)
-            ))
-            .load(&mut *conn)
-            .await?;
-            let ctids: Vec<String> = rows.into_iter().map(|r| r.v).collect();
-            anyhow::ensure!(ctids.iter().all(|c| valid_ctid(c)), "unexpected ctid");
-            if !ctids.is_empty() {
-                return Ok(ctids);
+    /// A statement yielding `lethe_c` of the next batch of up to `n` rows it takes out of
+    /// the pick, or `None` when there is nothing left. [`Self::taken`] must follow with
+    /// how many it yielded. The sweep reads each window once by number (an index range);
+    /// a tree's leaves are removed from the pick as they are taken, so that their parents
+    /// become leaves for the rows the sweep left.
+    fn next(&self, n: usize) -> Option<String> {
+        match self.at {
+            At::Sweep(from) => {
+                let window = format!("p.lethe_n > {from} AND p.lethe_n <= {}", from + n as i64);
+                Some(match &self.leaf {
+                    Some(leaf) => format!(
+                        "DELETE FROM {TABLE} p WHERE {window} AND {leaf} RETURNING p.lethe_c"
+                    ),
+                    None => format!("SELECT p.lethe_c FROM {TABLE} p WHERE {window}"),
+                })
             }
+            At::Rest(i) => Some(format!(
+                "DELETE FROM {TABLE} WHERE lethe_n = ANY(ARRAY(SELECT p.lethe_n FROM {TABLE} p WHERE {} ORDER BY p.lethe_n LIMIT {n})) RETURNING lethe_c",
+                self.conditions()[i]
+            )),
+            At::Done => None,
         }
-        Ok(Vec::new())
     }
 
-    /// One statement that takes up to `n` rows matching `cond` out of the pick (as
-    /// `lethe_taken`, before `with`'s expressions) and deletes those of them from
-    /// `qualified` (alias `d`) that `recheck` keeps, yielding how many it took and deleted.
+    /// Moves on after the statement of [`Self::next`] took `count` rows.
+    pub fn taken(&mut self, n: usize, count: usize) {
+        self.at = match self.at {
+            At::Sweep(from) if from + (n as i64) < self.rows => At::Sweep(from + n as i64),
+            At::Sweep(_) if self.leaf.is_some() => At::Rest(0),
+            At::Sweep(_) => At::Done,
+            At::Rest(_) if count > 0 => At::Rest(0),
+            At::Rest(i) if i + 1 < self.conditions().len() => At::Rest(i + 1),
+            At::Rest(_) | At::Done => At::Done,
+        };
+    }
+
+    /// Takes the next rows out of the pick (up to `n`, perhaps none from a window of a
+    /// tree's sweep); `None` when nothing is left.
+    pub async fn take(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        n: usize,
+    ) -> anyhow::Result<Option<Vec<String>>> {
+        let Some(statement) = self.next(n) else {
+            return Ok(None);
+        };
+        let rows: Vec<TextRow> = diesel::sql_query(format!(
+            "WITH lethe_taken AS ({statement}) SELECT lethe_c::text AS v FROM lethe_taken"
+        ))
+        .load(&mut *conn)
+        .await?;
+        let ctids: Vec<String> = rows.into_iter().map(|r| r.v).collect();
+        anyhow::ensure!(ctids.iter().all(|c| valid_ctid(c)), "unexpected ctid");
+        self.taken(n, ctids.len());
+        Ok(Some(ctids))
+    }
+
+    /// One statement that takes the next rows out of the pick (as `lethe_taken`, before
+    /// `with`'s expressions) and deletes those of them from `qualified` (alias `d`) that
+    /// `recheck` keeps, yielding how many it took and deleted; `None` when nothing is
+    /// left. [`Self::taken`] must follow.
     pub fn take_and_delete(
+        &self,
         with: &Selection,
         qualified: &str,
         recheck: &str,
-        cond: &str,
         n: usize,
-    ) -> String {
-        let taken = format!(
-            "lethe_taken AS (DELETE FROM {TABLE} WHERE lethe_n = ANY({}) RETURNING lethe_c)",
-            taking(cond, n)
-        );
+    ) -> Option<String> {
+        let taken = format!("lethe_taken AS ({})", self.next(n)?);
         let gone = format!(
             "lethe_gone AS (DELETE FROM {qualified} d WHERE d.ctid = ANY(ARRAY(SELECT t.lethe_c FROM lethe_taken t)) AND {recheck} RETURNING 1)"
         );
-        format!(
+        Some(format!(
             "{}SELECT (SELECT count(*) FROM lethe_taken) AS taken, (SELECT count(*) FROM lethe_gone) AS deleted",
             with.with_around(&taken, &gone)
-        )
+        ))
     }
 
     /// Drops the pick table.
@@ -144,9 +205,4 @@ impl Pick {
             .await?;
         Ok(())
     }
-}
-
-/// The numbers of the first `n` rows left in the pick that match `cond` (over `p`).
-fn taking(cond: &str, n: usize) -> String {
-    format!("ARRAY(SELECT p.lethe_n FROM {TABLE} p WHERE {cond} ORDER BY p.lethe_n LIMIT {n})")
 }
