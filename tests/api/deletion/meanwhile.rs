@@ -6,7 +6,6 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use lethe::domain::Role;
-use serde_json::json;
 
 use super::{N, heavy_subject, no_grace};
 use crate::helpers::spawn_app_with;
@@ -72,19 +71,8 @@ async fn rows_that_stop_being_the_subjects_while_a_large_step_runs_are_kept() {
     // The trigger is part of the schema the workers bound: they start again on it.
     let map = app.services.settings.platform.data_map.clone();
     app.restart_workers_with_map(&map).await;
-    let request = app.file_deletion(&subject.email).await;
     let reviewer = app.staff_token("reviewer@lethe.test", Role::Reviewer).await;
-    let dry = app.dry_run(&request.id, &reviewer).await;
-    assert_eq!(dry["approvable"], true, "{dry}");
-
-    let approved = app
-        .staff_post(
-            &format!("/v1/staff/requests/{}/approve", request.id),
-            &reviewer,
-            json!({}),
-        )
-        .await;
-    assert_eq!(approved.status(), 200);
+    let request = app.approved_deletion(&subject.email, &reviewer).await;
     let done = app
         .wait_for_staff_status(&request.id, &reviewer, "completed")
         .await;
