@@ -5,6 +5,8 @@
 use anyhow::Context;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::datamap::reach::Selection;
+
 use super::objects::{self, TableObjects, tid_array};
 use super::pick::Pick;
 use super::{Count, Purger, StepReport, Target, TextRow, report, stats};
@@ -20,23 +22,39 @@ impl Purger<'_> {
         report: &mut StepReport,
     ) -> anyhow::Result<()> {
         let mut conn = self.conn().await?;
+        let all = self.map.deleted_rows(table, &target.subject);
+        let objects = TableObjects::of(self.map, table).is_some();
+        // Without objects a batch is taken and deleted in one statement, re-checked by
+        // this condition over the rows it takes.
+        let recheck = (!objects).then(|| {
+            self.map.batch_condition(
+                table,
+                &target.subject,
+                "d",
+                "ARRAY(SELECT t.lethe_c FROM lethe_taken t)",
+            )
+        });
         // A fresh selection first; when it shows more rows than a batch, the rest are
         // picked once and taken batch by batch, then the selection runs afresh for rows
         // written or moved meanwhile. A trigger that keeps writing rows back fails the
         // step after a few such rounds.
         for _ in 0..ROUNDS {
-            if !self.delete_fresh(&mut conn, table, target, report).await? {
+            if !self
+                .delete_fresh(&mut conn, table, target, &all, report)
+                .await?
+            {
                 return Ok(());
             }
             self.boundary()?;
-            let all = self.map.deleted_rows(table, &target.subject);
             let mut pick = Pick::fill(&mut conn, self.map, table, &all)
                 .await
                 .with_context(|| format!("selecting from {table}"))?;
-            let objects = TableObjects::of(self.map, table).is_some();
             loop {
                 self.boundary()?;
-                let more = if objects {
+                let more = if let Some((with, recheck)) = &recheck {
+                    self.take_and_delete(&mut conn, &mut pick, table, with, recheck, report)
+                        .await?
+                } else {
                     match pick.take(&mut conn, self.batch_size).await? {
                         Some(ctids) => {
                             if !ctids.is_empty() {
@@ -47,10 +65,6 @@ impl Purger<'_> {
                         }
                         None => false,
                     }
-                } else {
-                    // Taken and deleted in one statement.
-                    self.take_and_delete(&mut conn, &mut pick, table, target, report)
-                        .await?
                 };
                 if !more {
                     break;
@@ -63,24 +77,20 @@ impl Purger<'_> {
         )
     }
 
-    /// Takes the next batch out of `pick` and deletes the rows still the subject's, in one
-    /// statement (for a table whose rows name no objects); `false` once nothing is left.
+    /// Takes the next batch out of `pick` and deletes the rows still the subject's (by
+    /// `recheck` over `d`, with `with`'s expressions), in one statement (for a table whose
+    /// rows name no objects); `false` once nothing is left.
     async fn take_and_delete(
         &self,
         conn: &mut AsyncPgConnection,
         pick: &mut Pick,
         table: &str,
-        target: &Target,
+        with: &Selection,
+        recheck: &str,
         report: &mut StepReport,
     ) -> anyhow::Result<bool> {
-        let (with, recheck) = self.map.batch_condition(
-            table,
-            &target.subject,
-            "d",
-            "ARRAY(SELECT t.lethe_c FROM lethe_taken t)",
-        );
         let qualified = self.map.qualified_table(table);
-        let Some(sql) = pick.take_and_delete(&with, &qualified, &recheck, self.batch_size) else {
+        let Some(sql) = pick.take_and_delete(with, &qualified, recheck, self.batch_size) else {
             return Ok(false);
         };
         let (taken, tables) = stats::measured_taken(conn, &self.map.counted, table, sql)
@@ -99,11 +109,11 @@ impl Purger<'_> {
         conn: &mut AsyncPgConnection,
         table: &str,
         target: &Target,
+        all: &Selection,
         report: &mut StepReport,
     ) -> anyhow::Result<bool> {
         let objects = TableObjects::of(self.map, table);
         let tree = !self.map.self_edges(table).is_empty();
-        let all = self.map.deleted_rows(table, &target.subject);
         let qualified = self.map.qualified_table(table);
         self.boundary()?;
         if objects.is_none() && !tree {

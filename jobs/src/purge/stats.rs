@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use super::report::TableCounts;
 
@@ -144,20 +146,40 @@ pub(crate) async fn measured(
     tables: &Tables,
     writes: Writes<'_>,
     statement: diesel::query_builder::BoxedSqlQuery<
-        '_,
+        'static,
         diesel::pg::Pg,
         diesel::query_builder::SqlQuery,
     >,
 ) -> diesel::QueryResult<(usize, BTreeMap<String, TableCounts>)> {
-    // A table with no trigger, rule or acting foreign key: the statement's own count is
-    // the whole count, no counters to read.
+    measured_by(conn, tables, writes, |c| {
+        async move {
+            let n = statement.execute(c).await?;
+            Ok((n, n))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// Runs `run` (which yields its result and the rows its statement affected) in its own
+/// transaction with the counts per table; for a table with no trigger, rule or acting
+/// foreign key, the statement's own count is the whole count and no counters are read.
+async fn measured_by<T: Send>(
+    conn: &mut AsyncPgConnection,
+    tables: &Tables,
+    writes: Writes<'_>,
+    run: impl for<'c> FnOnce(
+        &'c mut AsyncPgConnection,
+    ) -> BoxFuture<'c, diesel::QueryResult<(T, usize)>>
+    + Send,
+) -> diesel::QueryResult<(T, BTreeMap<String, TableCounts>)> {
     let quiet = match writes {
         Writes::Delete(t) if tables.quiet_delete.contains(t) => Some((t, true)),
         Writes::Update(t) if tables.quiet_update.contains(t) => Some((t, false)),
         _ => None,
     };
     if let Some((table, delete)) = quiet {
-        let n = statement.execute(conn).await?;
+        let (out, n) = run(conn).await?;
         let counts = if delete {
             TableCounts {
                 deleted: n as u64,
@@ -169,19 +191,19 @@ pub(crate) async fn measured(
                 ..TableCounts::default()
             }
         };
-        let mut out = BTreeMap::new();
+        let mut tables = BTreeMap::new();
         if n > 0 {
-            out.insert(table.to_owned(), counts);
+            tables.insert(table.to_owned(), counts);
         }
-        return Ok((n, out));
+        return Ok((out, tables));
     }
     // diesel's transaction (not a hand-written BEGIN): if this future is dropped midway,
     // the connection is known to be inside a transaction and is not reused.
     conn.transaction::<_, diesel::result::Error, _>(async |c| {
         let before = snapshot(c, tables).await?;
-        let n = statement.execute(c).await?;
+        let (out, _) = run(c).await?;
         let after = snapshot(c, tables).await?;
-        Ok((n, diff(&before, &after)))
+        Ok((out, diff(&before, &after)))
     })
     .await
 }
@@ -204,25 +226,12 @@ pub(crate) async fn measured_taken(
     table: &str,
     statement: String,
 ) -> diesel::QueryResult<(Taken, BTreeMap<String, TableCounts>)> {
-    if tables.quiet_delete.contains(table) {
-        let taken: Taken = diesel::sql_query(statement).get_result(conn).await?;
-        let mut out = BTreeMap::new();
-        if taken.deleted > 0 {
-            out.insert(
-                table.to_owned(),
-                TableCounts {
-                    deleted: taken.deleted as u64,
-                    ..TableCounts::default()
-                },
-            );
+    measured_by(conn, tables, Writes::Delete(table), |c| {
+        async move {
+            let taken: Taken = diesel::sql_query(statement).get_result(c).await?;
+            Ok((taken, taken.deleted.max(0) as usize))
         }
-        return Ok((taken, out));
-    }
-    conn.transaction::<_, diesel::result::Error, _>(async |c| {
-        let before = snapshot(c, tables).await?;
-        let taken: Taken = diesel::sql_query(statement).get_result(c).await?;
-        let after = snapshot(c, tables).await?;
-        Ok((taken, diff(&before, &after)))
+        .boxed()
     })
     .await
 }
