@@ -15,6 +15,7 @@ mod datamap;
 mod deadlines;
 mod deletion;
 mod disclosure;
+mod embedded_s3;
 mod faults;
 mod fixtures;
 mod fuzz;

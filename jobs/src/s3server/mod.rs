@@ -2,11 +2,12 @@
 //! loopback port, so that development, tests and the demo use the very same aws-sdk-s3
 //! code path as production (only the endpoint changes).
 //!
-//! Two things are added to s3s-fs: a secret access key made at random per data directory
-//! (unless one is configured), and erasure of the bookkeeping s3s-fs keeps beside each
-//! object: its `.bucket-….object-….{metadata,internal}.json` files name the key, and the
-//! key's directories can name a person (`avatars/123/`). After every successful delete,
-//! the files of keys no longer present and the emptied directories go too.
+//! Added to s3s-fs: a secret access key made at random per data directory (unless one is
+//! configured), listings that walk only their prefix (`listing.rs`), and erasure of what
+//! s3s-fs keeps beside each deleted object (`store.rs`).
+
+mod listing;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,7 +21,6 @@ use s3s::service::S3ServiceBuilder;
 use tokio::sync::oneshot;
 
 use base64::Engine;
-use hyper::body::Incoming;
 
 /// The file, in the data directory, holding the embedded server's generated secret key.
 const SECRET_FILE: &str = ".lethe-s3-secret";
@@ -84,76 +84,6 @@ fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
     }
 }
 
-/// The bucket a request deletes from, if it is a deletion (path style):
-/// `DELETE /bucket/key` or `POST /bucket?delete`.
-fn deletion_bucket<B>(req: &http::Request<B>) -> Option<String> {
-    let path = req.uri().path().trim_start_matches('/');
-    let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
-    let batch = req.method() == http::Method::POST
-        && req.uri().query().is_some_and(|q| {
-            q.split('&')
-                .any(|p| p == "delete" || p.starts_with("delete="))
-        });
-    let single = req.method() == http::Method::DELETE && !key.is_empty();
-    (batch || single).then(|| bucket.to_owned())
-}
-
-/// Removes the bookkeeping files of `bucket`'s keys that no longer exist, and the
-/// directories their deletion left empty.
-async fn forget_erased(root: &Path, bucket: &str) -> std::io::Result<()> {
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let prefix = format!(".bucket-{}.object-", engine.encode(bucket));
-    let bucket_dir = root.join(bucket);
-    let mut entries = tokio::fs::read_dir(root).await?;
-    while let Some(entry) = entries.next_entry().await? {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let Some(encoded) = rest
-            .strip_suffix(".metadata.json")
-            .or_else(|| rest.strip_suffix(".internal.json"))
-            .filter(|e| !e.contains('.'))
-        else {
-            continue;
-        };
-        let Some(key) = engine
-            .decode(encoded)
-            .ok()
-            .and_then(|k| String::from_utf8(k).ok())
-        else {
-            continue;
-        };
-        let object = bucket_dir.join(&key);
-        if tokio::fs::try_exists(&object).await? {
-            continue;
-        }
-        tokio::fs::remove_file(entry.path())
-            .await
-            .or_else(ignore_missing)?;
-        // Empty directories of the key, up to the bucket's own.
-        let mut dir = object.parent().map(Path::to_path_buf);
-        while let Some(current) = dir {
-            if current == bucket_dir || !current.starts_with(&bucket_dir) {
-                break;
-            }
-            match tokio::fs::remove_dir(&current).await {
-                Ok(()) => dir = current.parent().map(Path::to_path_buf),
-                Err(_) => break,
-            }
-        }
-    }
-    Ok(())
-}
-
-fn ignore_missing(error: std::io::Error) -> std::io::Result<()> {
-    if error.kind() == std::io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(error)
-    }
-}
-
 /// A running embedded S3 server; dropping it (or calling [`EmbeddedS3::shutdown`]) stops it.
 pub struct EmbeddedS3 {
     addr: SocketAddr,
@@ -176,32 +106,15 @@ impl EmbeddedS3 {
         tokio::fs::create_dir_all(root)
             .await
             .with_context(|| format!("creating the embedded S3 directory {}", root.display()))?;
-        let fs = s3s_fs::FileSystem::new(root)
-            .map_err(|e| anyhow::anyhow!("embedded S3 directory: {e:?}"))?;
-        let s3 = {
-            let mut builder = S3ServiceBuilder::new(fs);
+        let store = store::Store::new(root)?;
+        let service = {
+            let mut builder = S3ServiceBuilder::new(store);
             builder.set_auth(SimpleAuth::from_single(
                 access_key.to_owned(),
                 secret_key.to_owned(),
             ));
             builder.build()
         };
-        let root_dir = root.to_path_buf();
-        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            let s3 = s3.clone();
-            let root = root_dir.clone();
-            async move {
-                let deleted_from = deletion_bucket(&req);
-                let response = hyper::service::Service::call(&s3, req).await?;
-                if let Some(bucket) = deleted_from
-                    && response.status().is_success()
-                    && let Err(error) = forget_erased(&root, &bucket).await
-                {
-                    tracing::warn!(%error, "embedded S3: removing the files of deleted keys failed");
-                }
-                Ok::<_, s3s::HttpError>(response)
-            }
-        });
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the embedded S3 server to {listen}"))?;
