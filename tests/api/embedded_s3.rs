@@ -273,3 +273,81 @@ async fn a_deleted_key_leaves_no_file_or_directory_naming_it_and_others_keep_the
     );
     server.shutdown().await;
 }
+
+/// `len` bytes that deflate cannot shrink, the same for the same `seed`.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stream_uploads_in_parts_whole_and_in_order_and_an_unfinished_one_leaves_nothing() {
+    use lethe_jobs::storage::{MIN_PART_SIZE, ObjectRef, S3Settings, Storage};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _client) = start(dir.path()).await;
+    let storage = Storage::new(&S3Settings {
+        endpoint: Some(server.endpoint()),
+        region: "us-east-1".into(),
+        path_style: true,
+        access_key_id: "lethe".into(),
+        secret_access_key: secret_for(dir.path(), "").unwrap(),
+        versioning: false,
+    });
+    // Sizes around the part size: less than one part, exactly two, and five parts and a bit.
+    for (n, len) in [
+        (0u64, 0usize),
+        (1, 1000),
+        (2, 2 * MIN_PART_SIZE),
+        (3, 5 * MIN_PART_SIZE + 12_345),
+    ] {
+        let bytes = noise(len, n + 7);
+        let object = ObjectRef {
+            bucket: BUCKET.into(),
+            key: format!("exports/{n}.zip"),
+        };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        done.send(true).unwrap();
+        let size = storage
+            .upload_stream(
+                &object,
+                &bytes[..],
+                MIN_PART_SIZE,
+                "application/zip",
+                finished,
+            )
+            .await
+            .unwrap();
+        assert_eq!(size, len as u64);
+        let stored = storage.get_bytes(&object).await.unwrap().unwrap();
+        assert_eq!(stored.len(), len, "object {n}");
+        assert!(stored == bytes, "object {n} comes back byte for byte");
+    }
+
+    // The producer did not finish: no object, whatever was uploaded of it.
+    let object = ObjectRef {
+        bucket: BUCKET.into(),
+        key: "exports/unfinished.zip".into(),
+    };
+    let (done, finished) = tokio::sync::oneshot::channel();
+    done.send(false).unwrap();
+    let bytes = noise(3 * MIN_PART_SIZE, 99);
+    let failed = storage
+        .upload_stream(
+            &object,
+            &bytes[..],
+            MIN_PART_SIZE,
+            "application/zip",
+            finished,
+        )
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(storage.get_bytes(&object).await.unwrap(), None);
+    server.shutdown().await;
+}

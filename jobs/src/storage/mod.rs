@@ -1,6 +1,8 @@
 //! The object-storage facade: every object operation Lethe performs, over aws-sdk-s3, so
 //! that the embedded server, MinIO, Garage, R2 and AWS S3 all take the same path.
 
+mod upload;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,8 +12,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 /// How to reach an S3-compatible service.
 #[derive(Debug, Clone)]
@@ -483,104 +484,5 @@ impl Storage {
             .await
             .context("presigning a download link")?;
         Ok(request.uri().to_owned())
-    }
-
-    /// Streams `reader` into `object` as a multipart upload of `part_size` parts, reading
-    /// until EOF. The upload is completed only if `finished` resolves to `true` after EOF
-    /// (the producer's word that what it wrote is whole); otherwise it is aborted, so a
-    /// failed producer never leaves a truncated object behind. Returns the object's size.
-    pub async fn upload_stream<R: AsyncRead + Unpin>(
-        &self,
-        object: &ObjectRef,
-        mut reader: R,
-        part_size: usize,
-        content_type: &str,
-        finished: tokio::sync::oneshot::Receiver<bool>,
-    ) -> anyhow::Result<u64> {
-        let part_size = part_size.max(MIN_PART_SIZE);
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .content_type(content_type)
-            .send()
-            .await
-            .map_err(|e| s3_failure(&object.bucket, "starting a multipart upload in", e))?;
-        let upload_id = created
-            .upload_id()
-            .context("multipart upload without id")?
-            .to_owned();
-        let result = async {
-            let mut parts = Vec::new();
-            let mut total = 0u64;
-            loop {
-                let mut buf = Vec::with_capacity(part_size);
-                while buf.len() < part_size {
-                    let n = (&mut reader)
-                        .take((part_size - buf.len()) as u64)
-                        .read_to_end(&mut buf)
-                        .await?;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                if buf.is_empty() && !parts.is_empty() {
-                    break;
-                }
-                let last = buf.len() < part_size;
-                total += buf.len() as u64;
-                let number = i32::try_from(parts.len() + 1).context("too many parts")?;
-                let uploaded = self
-                    .client
-                    .upload_part()
-                    .bucket(&object.bucket)
-                    .key(&object.key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .body(ByteStream::from(buf))
-                    .send()
-                    .await
-                    .context("uploading a part")?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .e_tag(uploaded.e_tag().unwrap_or_default())
-                        .build(),
-                );
-                if last {
-                    break;
-                }
-            }
-            if !finished.await.unwrap_or(false) {
-                anyhow::bail!("the archive writer did not finish; upload abandoned");
-            }
-            self.client
-                .complete_multipart_upload()
-                .bucket(&object.bucket)
-                .key(&object.key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .context("completing a multipart upload")?;
-            Ok(total)
-        }
-        .await;
-        if result.is_err() {
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&object.bucket)
-                .key(&object.key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-        }
-        result
     }
 }
