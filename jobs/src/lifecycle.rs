@@ -40,7 +40,7 @@ pub struct ExportClaim {
 }
 
 /// Which job a stranded request (or rehearsal) needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrandedKind {
     /// An access export.
     Export,

@@ -14,6 +14,7 @@ use crate::jobs::likeness_request::LikenessRequest;
 use crate::jobs::purge_request::PurgeRequest;
 use crate::jobs::rehearse_request::RehearseRequest;
 use crate::jobs::unsubscribe_request::UnsubscribeRequest;
+use crate::lifecycle::StrandedKind;
 
 /// Queue of access exports.
 pub const EXPORT_QUEUE: &str = "lethe.export_request";
@@ -174,6 +175,43 @@ impl Queue {
 }
 
 impl Queue {
+    /// Of `items`, those that still have a job waiting its turn in the queue: due now and
+    /// pending (or failed with attempts left), or fetched by a worker and not yet started.
+    /// A job scheduled for later is not counted (the request's own state says when it is
+    /// due, and a grace period can end early); nor is a `Running` one, whose run lost its
+    /// lease if the item is stranded. One pass over the queue's waiting jobs.
+    pub async fn still_queued(
+        &self,
+        items: &[(Uuid, StrandedKind)],
+    ) -> anyhow::Result<std::collections::HashSet<(Uuid, StrandedKind)>> {
+        if items.is_empty() {
+            return Ok(Default::default());
+        }
+        let queues: Vec<&str> = items.iter().map(|(_, k)| queue_of(*k)).collect();
+        let ids: Vec<String> = items.iter().map(|(id, _)| id.to_string()).collect();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT s.queue, s.id FROM unnest($1::text[], $2::text[]) AS s(queue, id) \
+               JOIN (SELECT job_type, convert_from(job, 'UTF8')::jsonb AS p FROM apalis.jobs \
+                      WHERE job_type = ANY($1) \
+                        AND (status = 'Queued' \
+                             OR (run_at <= now() AND (status = 'Pending' \
+                                 OR (status = 'Failed' AND attempts < max_attempts))))) j \
+                 ON j.job_type = s.queue \
+                AND coalesce(j.p ->> 'request_id', j.p ->> 'rehearsal_id') = s.id",
+        )
+        .bind(&queues)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the queue's unfinished jobs")?;
+        let rows: std::collections::HashSet<(String, String)> = rows.into_iter().collect();
+        Ok(items
+            .iter()
+            .copied()
+            .filter(|(id, kind)| rows.contains(&(queue_of(*kind).to_owned(), id.to_string())))
+            .collect())
+    }
+
     /// Puts back job rows still `Running` more than `limit` after their delivery started.
     /// Every delivery ends within [`JobContext::run_limit`], so such a row lost its
     /// acknowledgement (the connection broke as the worker reported back) and would stay
@@ -190,6 +228,17 @@ impl Queue {
         .await?
         .rows_affected();
         Ok(released)
+    }
+}
+
+/// The queue whose job serves a stranded item of `kind`.
+fn queue_of(kind: StrandedKind) -> &'static str {
+    match kind {
+        StrandedKind::Export => EXPORT_QUEUE,
+        StrandedKind::Purge => PURGE_QUEUE,
+        StrandedKind::Rehearsal => REHEARSE_QUEUE,
+        StrandedKind::Unsubscribe => UNSUBSCRIBE_QUEUE,
+        StrandedKind::Likeness => LIKENESS_QUEUE,
     }
 }
 

@@ -279,3 +279,80 @@ async fn a_job_row_whose_acknowledgement_was_lost_goes_back_to_the_queue_and_cha
     );
     app.teardown().await;
 }
+
+/// Unfinished jobs in `queue` whose payload names `id`.
+async fn jobs_for(db: &mut diesel_async::AsyncPgConnection, queue: &str, id: &str) -> i64 {
+    let count: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM apalis.jobs WHERE job_type = '{queue}' \
+           AND status IN ('Pending', 'Queued', 'Running') AND convert_from(job, 'UTF8') LIKE '%{id}%'"
+    ))
+    .get_result(db)
+    .await
+    .unwrap();
+    count.n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_still_waiting_in_the_queue_is_not_enqueued_again_and_lost_work_is() {
+    // No worker runs: every job waits in the queue, as behind a long backlog.
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let access = app.file_and_verify("waiting@example.com").await;
+    let (deletion, _) = app
+        .file_and_verify_kind("deletion", "dry@example.com")
+        .await;
+    let reviewer = app
+        .staff_token("reviewer@example.com", lethe::domain::Role::Reviewer)
+        .await;
+    let asked = app
+        .staff_post(
+            &format!("/v1/staff/requests/{}/dry-run", deletion.id),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(asked.status(), 202);
+    let rehearsal = asked.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut db = app.service_db().await;
+    // Both were enqueued long ago by the clock the sweep reads.
+    let age = format!(
+        "UPDATE requests SET enqueued_at = now() - interval '1 hour' WHERE id = '{}'; \
+         UPDATE rehearsals SET enqueued_at = now() - interval '1 hour' WHERE id = '{rehearsal}';",
+        access.id
+    );
+    for _ in 0..3 {
+        db.batch_execute(&age).await.unwrap();
+        sweep(&app.ctx).await.unwrap();
+        assert_eq!(
+            jobs_for(&mut db, "lethe.export_request", &access.id).await,
+            1
+        );
+        assert_eq!(
+            jobs_for(&mut db, "lethe.rehearse_request", &rehearsal).await,
+            1
+        );
+    }
+    // Jobs lost from the queue: the sweep enqueues the work again, once.
+    db.batch_execute("DELETE FROM apalis.jobs").await.unwrap();
+    for _ in 0..2 {
+        db.batch_execute(&age).await.unwrap();
+        sweep(&app.ctx).await.unwrap();
+        assert_eq!(
+            jobs_for(&mut db, "lethe.export_request", &access.id).await,
+            1
+        );
+        assert_eq!(
+            jobs_for(&mut db, "lethe.rehearse_request", &rehearsal).await,
+            1
+        );
+    }
+    // No worker will take them: the teardown would count them as left behind.
+    db.batch_execute("DELETE FROM apalis.jobs").await.unwrap();
+    app.teardown().await;
+}

@@ -3,7 +3,7 @@
 //!
 //! 1. Re-enqueue approved requests (and staff dry runs) that a crash between commit and
 //!    enqueue, or a lost job, left behind (the invariant "no approved request is
-//!    forgotten").
+//!    forgotten"); those whose job still waits in the queue are left to it.
 //!    Job rows left `Running` past the longest a delivery can take (their acknowledgement
 //!    was lost) go back to the queue.
 //! 2. Delete export archives whose download link has expired.
@@ -39,8 +39,16 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
             "job rows whose acknowledgement was lost went back to the queue"
         );
     }
+    // Work whose job still waits in the queue is only waiting its turn (a backlog longer
+    // than `worker.reenqueue_after_minutes`): it is marked as enqueued, not enqueued again,
+    // so that the next sweeps look further down the list.
     let stranded = ctx.lifecycle.stranded().await?;
-    for (request_id, kind) in &stranded {
+    let waiting = ctx.queue.still_queued(&stranded).await?;
+    let lost: Vec<_> = stranded
+        .iter()
+        .filter(|item| !waiting.contains(item))
+        .collect();
+    for (request_id, kind) in &lost {
         match kind {
             StrandedKind::Export => ctx.queue.enqueue_export(*request_id).await?,
             StrandedKind::Purge => ctx.queue.enqueue_purge(*request_id, None).await?,
@@ -51,7 +59,9 @@ pub async fn sweep(ctx: &JobContext) -> anyhow::Result<()> {
     }
     if !stranded.is_empty() {
         ctx.lifecycle.mark_enqueued(&stranded).await?;
-        tracing::info!(count = stranded.len(), "re-enqueued stranded requests");
+    }
+    if !lost.is_empty() {
+        tracing::info!(count = lost.len(), "re-enqueued stranded requests");
     }
     for (request_id, archive) in ctx.lifecycle.expired_exports().await? {
         ctx.storage
